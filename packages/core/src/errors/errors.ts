@@ -1,0 +1,85 @@
+/**
+ * Typed errors. Callers tell errors apart by class or by `code`, never by message text.
+ * Every error carries the process exit code DESIGN.md §4 assigns to its kind and, where we
+ * know one, a hint that suggests the fix.
+ */
+
+/** Exit codes of both CLIs (DESIGN.md §4). */
+export const ExitCode = {
+  ok: 0,
+  unexpected: 1,
+  usage: 2,
+  verification: 3,
+  remote: 4,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export interface LadingErrorOptions {
+  /** What the user can do about it. */
+  hint?: string;
+  cause?: unknown;
+}
+
+export abstract class LadingError extends Error {
+  /** Stable machine-readable kind, e.g. `DIGEST_MISMATCH`. */
+  abstract readonly code: string;
+  /** Process exit code for this kind of failure. */
+  abstract readonly exitCode: ExitCode;
+  readonly hint: string | undefined;
+
+  constructor(message: string, options: LadingErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.hint = options.hint;
+  }
+
+  /** Message plus hint, as shown to a person. */
+  describe(): string {
+    return this.hint ? `${this.message}\n  hint: ${this.hint}` : this.message;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { error: this.name, code: this.code, message: this.message, hint: this.hint };
+  }
+}
+
+/** Bad usage or invalid input: flags, spec, malformed references, malformed bundle (exit 2). */
+export class InvalidInputError extends LadingError {
+  readonly code: string = 'INVALID_INPUT';
+  readonly exitCode: ExitCode = ExitCode.usage;
+}
+
+/** Content failed verification: digest, size, signature, checksum, tampering (exit 3). */
+export class VerificationError extends LadingError {
+  readonly code: string = 'VERIFICATION_FAILED';
+  readonly exitCode: ExitCode = ExitCode.verification;
+}
+
+/** A remote failed: registry, chart repository, S3, auth, network, TLS (exit 4). */
+export class RemoteError extends LadingError {
+  readonly code: string = 'REMOTE_FAILED';
+  readonly exitCode: ExitCode = ExitCode.remote;
+}
+
+/** Content that should be somewhere is not (a blob, manifest, tag). Remote by default (exit 4). */
+export class NotFoundError extends RemoteError {
+  override readonly code: string = 'NOT_FOUND';
+}
+
+/** An operation was aborted through its AbortSignal. */
+export class AbortedError extends LadingError {
+  readonly code: string = 'ABORTED';
+  readonly exitCode: ExitCode = ExitCode.unexpected;
+}
+
+/** Exit code for any thrown value: typed errors carry their own, anything else is unexpected. */
+export function exitCodeOf(err: unknown): ExitCode {
+  return err instanceof LadingError ? err.exitCode : ExitCode.unexpected;
+}
+
+/** Throw an AbortedError when the signal is aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new AbortedError('operation aborted', { cause: signal.reason });
+  }
+}

@@ -1,0 +1,4 @@
+export * from './descriptor.ts';
+export * from './manifest.ts';
+export * from './media-types.ts';
+export * from './platform.ts';
