@@ -1,0 +1,73 @@
+import { Command, Errors, type Interfaces } from '@oclif/core';
+import { LadingError } from '@lading/core';
+import { Progress } from './progress.ts';
+
+/**
+ * The base of every Lading command: `--json` prints the command's typed result as one JSON
+ * document on stdout; errors map to DESIGN.md exit codes (LadingError.exitCode, 2 for usage);
+ * SIGINT/SIGTERM abort the command's AbortSignal so temp files are cleaned up.
+ */
+export abstract class LadingCommand<T> extends Command {
+  static override enableJsonFlag = true;
+
+  private readonly controller = new AbortController();
+  private progressInstance: Progress | undefined;
+
+  /** Aborted on SIGINT/SIGTERM. Pass it to every library call. */
+  protected get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Progress output on stderr: bars on a TTY, plain lines otherwise, nothing with --json. */
+  protected get progress(): Progress {
+    this.progressInstance ??= new Progress({
+      stream: process.stderr,
+      enabled: !this.jsonEnabled(),
+      tty: Boolean(process.stderr.isTTY) && process.env.CI === undefined,
+    });
+    return this.progressInstance;
+  }
+
+  abstract override run(): Promise<T>;
+
+  protected override async init(): Promise<void> {
+    await super.init();
+    const abort = (sig: NodeJS.Signals) => {
+      if (this.controller.signal.aborted) process.exit(130);
+      this.controller.abort(new Error(`interrupted by ${sig}`));
+    };
+    process.once('SIGINT', abort);
+    process.once('SIGTERM', abort);
+  }
+
+  protected override async finally(err: Error | undefined): Promise<void> {
+    this.progressInstance?.done();
+    await super.finally(err);
+  }
+
+  protected override toErrorJson(err: unknown): unknown {
+    if (err instanceof LadingError) return err.toJSON();
+    const e = err as { message?: string; oclif?: { exit?: number } };
+    return { error: 'Error', code: e.oclif?.exit === 2 ? 'USAGE' : 'UNEXPECTED', message: e.message ?? String(err) };
+  }
+
+  protected override async catch(err: Interfaces.CommandError): Promise<unknown> {
+    this.progressInstance?.done();
+    if (err instanceof LadingError) {
+      process.exitCode = err.exitCode;
+      if (this.jsonEnabled()) this.logJson(this.toErrorJson(err));
+      else process.stderr.write(`Error: ${err.describe()}\n`);
+      return;
+    }
+    if (this.signal.aborted) {
+      process.exitCode = 130;
+      process.stderr.write('Interrupted.\n');
+      return;
+    }
+    // oclif parse errors carry exit 2 (bad usage); anything else is unexpected (exit 1).
+    if (err instanceof Errors.CLIError || err.oclif?.exit !== undefined) return super.catch(err);
+    process.exitCode = 1;
+    if (this.jsonEnabled()) this.logJson(this.toErrorJson(err));
+    else process.stderr.write(`Error (unexpected): ${err.stack ?? err.message}\n`);
+  }
+}

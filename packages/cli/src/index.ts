@@ -1,0 +1,2 @@
+export * from './base-command.ts';
+export * from './progress.ts';
