@@ -29,7 +29,8 @@ export const ReferenceErrorReason = {
 } as const;
 export type ReferenceErrorReason = (typeof ReferenceErrorReason)[keyof typeof ReferenceErrorReason];
 
-const HINT = 'a valid reference looks like nginx:1.27.3, registry.example.com:5000/team/app:v1 or app@sha256:<64 hex>';
+const HINT =
+  'a valid reference looks like nginx:1.27.3, registry.example.com:5000/team/app:v1 or app@sha256:<64 hex>';
 
 /** An image reference that Docker would not accept. Tell kinds apart by `reason`, not by message. */
 export class InvalidReferenceError extends InvalidInputError {

@@ -52,7 +52,11 @@ const digest = algorithmComponent + repeated('[-_+.]', algorithmComponent) + ':[
 const name = maybe(domain, '/') + path;
 
 /** Whole reference; groups: 1 name, 2 tag, 3 digest. */
-export const REFERENCE_RE: RegExp = whole(capture(name), maybe(':', capture(tag)), maybe('@', capture(digest)));
+export const REFERENCE_RE: RegExp = whole(
+  capture(name),
+  maybe(':', capture(tag)),
+  maybe('@', capture(digest)),
+);
 
 /** A name alone; groups: 1 domain (may be undefined), 2 path. */
 export const NAME_RE: RegExp = whole(maybe(capture(domain), '/'), capture(path));
