@@ -82,7 +82,10 @@ export async function issueCert(
   }
   await writeFile(extFile, `${ext.join('\n')}\n`);
   await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', keyFile], ca.dir);
-  await openssl(['req', '-new', '-key', keyFile, '-subj', `/CN=${hosts[0] ?? name}`, '-out', csrFile], ca.dir);
+  await openssl(
+    ['req', '-new', '-key', keyFile, '-subj', `/CN=${hosts[0] ?? name}`, '-out', csrFile],
+    ca.dir,
+  );
   await openssl(
     [
       'x509',

@@ -1,4 +1,12 @@
-export { issueCert, type IssuedCert, makeCA, makeTestCA, type TestCA } from './ca.ts';
+export { type IssuedCert, issueCert, makeCA, makeTestCA, type TestCA } from './ca.ts';
+export {
+  DEFAULT_LARGE_LAYER_BYTES,
+  MT,
+  REF_NAME,
+  type TestImage,
+  type WriteTestImagesOptions,
+  writeTestImages,
+} from './images.ts';
 export {
   REGISTRY_BIN,
   type RegistryMode,
@@ -6,6 +14,22 @@ export {
   type StartRegistryOptions,
   startRegistry,
 } from './registry.ts';
+export {
+  SKOPEO_BIN,
+  SkopeoError,
+  type SkopeoIdentity,
+  type SkopeoOptions,
+  type SkopeoResult,
+  seededRef,
+  seedRegistry,
+  skopeo,
+  skopeoArgs,
+  skopeoDigest,
+  skopeoLayoutSource,
+  skopeoRawManifest,
+  skopeoRegistryFlags,
+} from './skopeo.ts';
+export { makeTar, type TarEntry, tarHeader } from './tar.ts';
 export { freePort, tmpDir } from './tmp.ts';
 export {
   parseScope,

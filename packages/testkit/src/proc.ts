@@ -62,7 +62,12 @@ export interface GuardedProcess {
 }
 
 /** Starts `cmd args…` with stdout+stderr appended to `logFile`, guarded as described above. */
-export function spawnGuarded(cmd: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): GuardedProcess {
+export function spawnGuarded(
+  cmd: string,
+  args: string[],
+  logFile: string,
+  env?: NodeJS.ProcessEnv,
+): GuardedProcess {
   hook();
   const logFd = openSync(logFile, 'a');
   let child: ChildProcess;

@@ -6,8 +6,8 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { issueCert, makeCA } from './ca.ts';
-import { freePort, tmpDir } from './tmp.ts';
 import { spawnGuarded } from './proc.ts';
+import { freePort, tmpDir } from './tmp.ts';
 import { startTokenServer, type TokenServer, type TokenUser } from './token-server.ts';
 
 const run = promisify(execFile);
@@ -90,7 +90,9 @@ function yamlString(s: string): string {
 export async function startRegistry(opts: StartRegistryOptions = {}): Promise<RegistryServer> {
   const mode = opts.mode ?? 'http';
   if (opts.readOnlyUser && mode !== 'token') {
-    throw new Error(`startRegistry: readOnlyUser needs mode 'token' (got '${mode}'); htpasswd cannot restrict a user`);
+    throw new Error(
+      `startRegistry: readOnlyUser needs mode 'token' (got '${mode}'); htpasswd cannot restrict a user`,
+    );
   }
   const root = await tmpDir(`lading-registry-${mode}-`);
   const dataDir = join(root.path, 'data');
@@ -137,14 +139,19 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Re
         authCfg = `auth:\n  htpasswd:\n    realm: lading-test\n    path: ${yamlString(htpasswdFile)}\n`;
       }
       if (mode === 'token') {
-        const users: TokenUser[] = [{ username: username!, password: password!, actions: ['pull', 'push', 'delete'] }];
+        const users: TokenUser[] = [
+          { username: username!, password: password!, actions: ['pull', 'push', 'delete'] },
+        ];
         if (opts.readOnlyUser) {
           roUsername = RO_USER;
           roPassword = randomBytes(12).toString('hex');
           users.push({ username: roUsername, password: roPassword, actions: ['pull'] });
         }
         const signing = await issueCert(ca, 'token-signing', { usage: 'signing' });
-        const tokenServer = await issueCert(ca, 'token-server', { hosts: ['127.0.0.1', 'localhost'], usage: 'server' });
+        const tokenServer = await issueCert(ca, 'token-server', {
+          hosts: ['127.0.0.1', 'localhost'],
+          usage: 'server',
+        });
         token = await startTokenServer({
           tlsCertFile: tokenServer.certFile,
           tlsKeyFile: tokenServer.keyFile,
@@ -184,10 +191,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Re
       let status = 0;
       let gone = false;
       while (Date.now() < deadline) {
-        const r = await Promise.race([
-          probe(`${url}/v2/`, ca).catch(() => 0),
-          exited,
-        ]);
+        const r = await Promise.race([probe(`${url}/v2/`, ca).catch(() => 0), exited]);
         if (r === 'exited') {
           gone = true;
           break;

@@ -81,7 +81,9 @@ function grant(user: TokenUser | undefined, wanted: Access): Access | undefined 
     return wanted.actions.includes('*') ? { type: 'registry', name: 'catalog', actions: ['*'] } : undefined;
   }
   if (wanted.type !== 'repository') return undefined;
-  const actions = wanted.actions.flatMap((a) => (a === '*' ? user.actions : user.actions.includes(a) ? [a] : []));
+  const actions = wanted.actions.flatMap((a) =>
+    a === '*' ? user.actions : user.actions.includes(a) ? [a] : [],
+  );
   const unique = [...new Set(actions)];
   return unique.length > 0 ? { type: 'repository', name: wanted.name, actions: unique } : undefined;
 }
@@ -167,7 +169,13 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
       return;
     }
     const scopes = params.getAll('scope').flatMap((s) => s.split(' ').filter((x) => x !== ''));
-    const record: TokenRequestRecord = { method: req.method, user: creds?.username, scopes, granted: [], status: 0 };
+    const record: TokenRequestRecord = {
+      method: req.method,
+      user: creds?.username,
+      scopes,
+      granted: [],
+      status: 0,
+    };
     requests.push(record);
     if (params.get('service') !== null && params.get('service') !== service) {
       record.status = 400;
