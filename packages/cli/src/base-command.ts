@@ -1,5 +1,5 @@
-import { Command, Errors, type Interfaces } from '@oclif/core';
 import { LadingError } from '@lading/core';
+import { Command, Errors, type Interfaces } from '@oclif/core';
 import { Progress } from './progress.ts';
 
 /**
@@ -48,7 +48,11 @@ export abstract class LadingCommand<T> extends Command {
   protected override toErrorJson(err: unknown): unknown {
     if (err instanceof LadingError) return err.toJSON();
     const e = err as { message?: string; oclif?: { exit?: number } };
-    return { error: 'Error', code: e.oclif?.exit === 2 ? 'USAGE' : 'UNEXPECTED', message: e.message ?? String(err) };
+    return {
+      error: 'Error',
+      code: e.oclif?.exit === 2 ? 'USAGE' : 'UNEXPECTED',
+      message: e.message ?? String(err),
+    };
   }
 
   protected override async catch(err: Interfaces.CommandError): Promise<unknown> {

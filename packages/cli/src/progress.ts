@@ -85,7 +85,10 @@ export class Progress {
     const elapsed = (now - this.started) / 1000;
     const rate = elapsed > 0 ? `${formatBytes(Math.round(s.bytesDone / elapsed))}/s` : '';
     const items = s.itemsTotal !== undefined ? `${s.itemsDone}/${s.itemsTotal}` : `${s.itemsDone}`;
-    const bytes = s.bytesTotal !== undefined ? `${formatBytes(s.bytesDone)} / ${formatBytes(s.bytesTotal)}` : formatBytes(s.bytesDone);
+    const bytes =
+      s.bytesTotal !== undefined
+        ? `${formatBytes(s.bytesDone)} / ${formatBytes(s.bytesTotal)}`
+        : formatBytes(s.bytesDone);
     if (this.opts.tty) {
       const width = 24;
       const frac = s.bytesTotal ? Math.min(1, s.bytesDone / s.bytesTotal) : 0;

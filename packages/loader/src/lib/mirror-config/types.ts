@@ -1,0 +1,29 @@
+import type { RegistryTarget } from '../registry-target.ts';
+
+export const MIRROR_FORMATS = ['containerd', 'k3s', 'registries-conf', 'idms'] as const;
+export type MirrorFormat = (typeof MIRROR_FORMATS)[number];
+
+export interface MirrorInput {
+  target: RegistryTarget;
+  /** Full source references of the bundle's images (`docker.io/library/nginx:1.27.3`). */
+  images: readonly string[];
+  /** Path of the registry's CA certificate on the nodes, when it is private. */
+  caFile?: string;
+  /** Plain HTTP registry (tests, labs). */
+  insecure?: boolean;
+  /** Bundle name, used to name generated objects. */
+  name: string;
+}
+
+/** One generated file: where it goes on a node (relative path) and its content. */
+export interface MirrorFile {
+  path: string;
+  content: string;
+}
+
+export interface MirrorConfig {
+  format: MirrorFormat;
+  files: MirrorFile[];
+  /** How to apply it, for people. */
+  instructions: string;
+}

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { parse } from 'yaml';
+import { mirrorConfig } from '../src/lib/mirror-config/index.ts';
+import {
+  PathCollisionError,
+  parseRegistryTarget,
+  planTargetPaths,
+  RegistryTargetError,
+} from '../src/lib/registry-target.ts';
+
+const images = [
+  'docker.io/library/nginx:1.27.3',
+  'quay.io/prometheus/node-exporter:v1.8.2',
+  'docker.io/bitnami/redis@sha256:' + 'a'.repeat(64),
+];
+
+describe('registry target and paths', () => {
+  it('parses HOST[:PORT][/PREFIX] including IPv6 hosts', () => {
+    assert.deepEqual(parseRegistryTarget('harbor.local/airgap'), { host: 'harbor.local', prefix: 'airgap' });
+    assert.deepEqual(parseRegistryTarget('127.0.0.1:5000'), { host: '127.0.0.1:5000', prefix: '' });
+    assert.deepEqual(parseRegistryTarget('[::1]:5000/a/b/'), { host: '[::1]:5000', prefix: 'a/b' });
+    for (const bad of ['https://harbor.local', 'harbor.local/UPPER', 'nohost', '']) {
+      assert.throws(() => parseRegistryTarget(bad), RegistryTargetError, bad);
+    }
+  });
+
+  it('drops the source host and puts the prefix in front', () => {
+    const plan = planTargetPaths(parseRegistryTarget('harbor.local/airgap'), images);
+    assert.equal(plan.get(images[0]!)?.repository, 'airgap/library/nginx');
+    assert.equal(plan.get(images[1]!)?.repository, 'airgap/prometheus/node-exporter');
+  });
+
+  it('stops before writing when two sources land on the same path, naming both', () => {
+    const clash = ['docker.io/team/app:1', 'ghcr.io/team/app:1', 'docker.io/team/app:2'];
+    assert.throws(
+      () => planTargetPaths(parseRegistryTarget('reg.local'), clash),
+      (e: unknown) =>
+        e instanceof PathCollisionError &&
+        e.exitCode === 2 &&
+        e.collisions.length === 1 &&
+        e.collisions[0]!.sources.join(',') === 'docker.io/team/app,ghcr.io/team/app',
+    );
+  });
+});
+
+describe('mirror-config', () => {
+  const target = parseRegistryTarget('harbor.local/airgap');
+
+  it('containerd: one hosts.toml per source registry, override_path with a prefix', () => {
+    const c = mirrorConfig('containerd', { target, images, name: 'shop', caFile: '/etc/ssl/harbor-ca.crt' });
+    assert.deepEqual(
+      c.files.map((f) => f.path),
+      ['certs.d/docker.io/hosts.toml', 'certs.d/quay.io/hosts.toml'],
+    );
+    const docker = c.files[0]!.content;
+    assert.match(docker, /^server = "https:\/\/registry-1\.docker\.io"$/m);
+    assert.match(docker, /^\[host\."https:\/\/harbor\.local\/v2\/airgap"\]$/m);
+    assert.match(docker, /^ {2}override_path = true$/m);
+    assert.match(docker, /^ {2}ca = "\/etc\/ssl\/harbor-ca\.crt"$/m);
+  });
+
+  it('k3s: mirrors with a rewrite for the prefix, and the CA', () => {
+    const c = mirrorConfig('k3s', { target, images, name: 'shop', caFile: '/ca.crt' });
+    const doc = parse(c.files[0]!.content) as {
+      mirrors: Record<string, { endpoint: string[]; rewrite: Record<string, string> }>;
+      configs: Record<string, { tls: { ca_file: string } }>;
+    };
+    assert.deepEqual(Object.keys(doc.mirrors).sort(), ['docker.io', 'quay.io']);
+    assert.deepEqual(doc.mirrors['docker.io']!.endpoint, ['https://harbor.local']);
+    assert.equal(doc.mirrors['docker.io']!.rewrite['^(.*)$'], 'airgap/$1');
+    assert.equal(doc.configs['harbor.local']!.tls.ca_file, '/ca.crt');
+  });
+
+  it('idms: one entry per source repository with the relocated mirror', () => {
+    const c = mirrorConfig('idms', { target, images, name: 'Shop 2', insecure: false });
+    const doc = parse(c.files[0]!.content) as {
+      kind: string;
+      metadata: { name: string };
+      spec: { imageDigestMirrors: Array<{ source: string; mirrors: string[] }> };
+    };
+    assert.equal(doc.kind, 'ImageDigestMirrorSet');
+    assert.equal(doc.metadata.name, 'lading-shop-2');
+    assert.deepEqual(doc.spec.imageDigestMirrors, [
+      { source: 'docker.io/bitnami/redis', mirrors: ['harbor.local/airgap/bitnami/redis'] },
+      { source: 'docker.io/library/nginx', mirrors: ['harbor.local/airgap/library/nginx'] },
+      {
+        source: 'quay.io/prometheus/node-exporter',
+        mirrors: ['harbor.local/airgap/prometheus/node-exporter'],
+      },
+    ]);
+  });
+
+  it('registries-conf: a mirror per source registry with the prefix in its location', () => {
+    const c = mirrorConfig('registries-conf', { target, images, name: 'shop' });
+    const text = c.files[0]!.content;
+    assert.equal((text.match(/^\[\[registry\]\]$/gm) ?? []).length, 2);
+    assert.match(
+      text,
+      /prefix = "quay\.io"\nlocation = "quay\.io"\n\n\[\[registry\.mirror\]\]\nlocation = "harbor\.local\/airgap"/,
+    );
+  });
+});
