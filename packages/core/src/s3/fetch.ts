@@ -1,0 +1,255 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { type FileHandle, open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { AbortedError, InvalidInputError, throwIfAborted } from '../errors/index.ts';
+import { Limiter } from '../util/index.ts';
+import { isS3Retryable, S3ChecksumError, S3Error, toS3Error } from './errors.ts';
+import { headObject } from './head.ts';
+import { META_SHA256 } from './meta.ts';
+import { formatS3Url, parseS3Url, type S3Url } from './url.ts';
+
+const MiB = 1024 * 1024;
+export const DEFAULT_FETCH_PART_SIZE = 16 * MiB;
+
+export interface FetchProgress {
+  key: string;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface FetchOptions {
+  client: S3Client;
+  /** Parallel ranged GETs when no `limiter` is given (default 4). */
+  concurrency?: number;
+  limiter?: Limiter;
+  /** Size of each ranged GET (default 16 MiB). */
+  partSize?: number;
+  /** The object's sha256, hex or `sha256:<hex>` (e.g. from a parts `.sha256` file). */
+  expectedSha256?: string;
+  /** Attempts per range on throttling, 5xx and network errors; a retry continues where it stopped. */
+  attempts?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: FetchProgress) => void;
+}
+
+export interface FetchResult {
+  bucket: string;
+  key: string;
+  url: string;
+  output: string;
+  size: number;
+  /** sha256 (hex) of the bytes written to `output`. */
+  sha256: string;
+  etag: string;
+  /**
+   * What the sha256 was checked against: `expected` (the caller's expectedSha256), `metadata`
+   * (the `lading-sha256` that publish stored on the object), or `none` (neither was available:
+   * only the size was checked; the bundle's own signature and SHA256SUMS still are).
+   */
+  verifiedAgainst: 'expected' | 'metadata' | 'none';
+}
+
+/**
+ * Download `s3://bucket/key` to `output` with parallel ranged GETs.
+ *
+ * Ranges are written at their offsets into `.<name>.tmp-<random>` beside `output`; every GET
+ * carries `If-Match: <etag>` so a replaced object fails the fetch instead of mixing versions.
+ * Hashing runs in order alongside the downloads: as each range completes in sequence, its bytes
+ * are read back from the temporary file (the page cache, in practice) and hashed, so memory stays
+ * bounded (one 1 MiB buffer) whatever the order in which ranges arrive. The sha256 is checked
+ * against `expectedSha256`, else the object's `lading-sha256` metadata (written by publish:
+ * it catches corruption at rest or in transit; tampering is caught by the bundle's signature).
+ * Only a complete, verified file is renamed to `output`; on any failure nothing is left there.
+ */
+export async function fetchObject(
+  src: string | S3Url,
+  output: string,
+  opts: FetchOptions,
+): Promise<FetchResult> {
+  const url = typeof src === 'string' ? parseS3Url(src, { requireKey: true }) : src;
+  const { client, signal } = opts;
+  const loc = { bucket: url.bucket, key: url.key };
+  const partSize = opts.partSize ?? DEFAULT_FETCH_PART_SIZE;
+  if (!Number.isInteger(partSize) || partSize < 1)
+    throw new InvalidInputError(`invalid part size ${partSize}`);
+  const expected = normaliseSha256(opts.expectedSha256);
+  const attempts = opts.attempts ?? 3;
+  const limiter = opts.limiter ?? new Limiter(opts.concurrency ?? 4);
+
+  const info = await headObject(client, url, signal ? { signal } : {});
+  const size = info.size;
+  const wanted = expected ?? info.metadata[META_SHA256];
+  const verifiedAgainst: FetchResult['verifiedAgainst'] = expected
+    ? 'expected'
+    : info.metadata[META_SHA256]
+      ? 'metadata'
+      : 'none';
+
+  const tmp = join(dirname(output), `.${basename(output)}.tmp-${randomBytes(6).toString('hex')}`);
+  let fh: FileHandle;
+  try {
+    fh = await open(tmp, 'wx+');
+  } catch (err) {
+    throw new InvalidInputError(`cannot write ${output}: ${(err as Error).message}`, { cause: err });
+  }
+
+  const ranges: Array<{ start: number; end: number }> = [];
+  for (let start = 0; start < size; start += partSize)
+    ranges.push({ start, end: Math.min(size, start + partSize) });
+  const completed: Array<Promise<void>> = [];
+  const resolvers: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  for (let i = 0; i < ranges.length; i++) {
+    completed.push(
+      new Promise<void>((resolve, reject) => {
+        resolvers[i] = { resolve, reject };
+      }),
+    );
+    completed[i]!.catch(() => undefined);
+  }
+
+  const inner = new AbortController();
+  const onOuterAbort = () => inner.abort(signal?.reason);
+  signal?.addEventListener('abort', onOuterAbort, { once: true });
+  let firstError: unknown;
+  const fail = (err: unknown) => {
+    firstError ??= err;
+    inner.abort(err);
+  };
+  let bytesDone = 0;
+  const hash = createHash('sha256');
+
+  try {
+    const downloads = ranges.map((r, i) =>
+      limiter
+        .run(async () => {
+          throwIfAborted(inner.signal);
+          await downloadRange(client, url, info.etag, r, fh, attempts, inner.signal, (n) => {
+            bytesDone += n;
+            opts.onProgress?.({ key: url.key, bytesDone, bytesTotal: size });
+          });
+          resolvers[i]!.resolve();
+        }, inner.signal)
+        .catch((err: unknown) => {
+          resolvers[i]!.reject(err);
+          fail(err);
+        }),
+    );
+    const hasher = (async () => {
+      const buf = Buffer.allocUnsafe(Math.min(MiB, Math.max(size, 1)));
+      for (let i = 0; i < ranges.length; i++) {
+        await completed[i];
+        const { start, end } = ranges[i]!;
+        for (let pos = start; pos < end; ) {
+          throwIfAborted(inner.signal);
+          const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
+          if (bytesRead === 0)
+            throw new S3Error('S3_FAILED', loc, `short read of the temporary file at ${pos}`);
+          hash.update(buf.subarray(0, bytesRead));
+          pos += bytesRead;
+        }
+      }
+    })().catch(fail);
+    await Promise.allSettled([...downloads, hasher]);
+    signal?.removeEventListener('abort', onOuterAbort);
+    if (firstError !== undefined) {
+      if (signal?.aborted)
+        throw new AbortedError(`${formatS3Url(url)}: fetch aborted`, { cause: signal.reason });
+      throw toS3Error(firstError, loc, signal);
+    }
+    const sha256 = hash.digest('hex');
+    if (wanted !== undefined && sha256 !== wanted) {
+      throw new S3ChecksumError(
+        loc,
+        `downloaded content has sha256 ${sha256}, expected ${wanted}` +
+          (verifiedAgainst === 'metadata' ? ' (the object’s lading-sha256 metadata)' : ''),
+      );
+    }
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, output);
+    return {
+      bucket: url.bucket,
+      key: url.key,
+      url: formatS3Url(url),
+      output,
+      size,
+      sha256,
+      etag: info.etag,
+      verifiedAgainst,
+    };
+  } catch (err) {
+    signal?.removeEventListener('abort', onOuterAbort);
+    await fh.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+function normaliseSha256(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  const hex = v.startsWith('sha256:') ? v.slice('sha256:'.length) : v;
+  if (!/^[a-f0-9]{64}$/.test(hex)) {
+    throw new InvalidInputError(`invalid expected sha256 "${v}"`, {
+      hint: 'give 64 lowercase hex characters',
+    });
+  }
+  return hex;
+}
+
+async function downloadRange(
+  client: S3Client,
+  url: S3Url,
+  etag: string,
+  range: { start: number; end: number },
+  fh: FileHandle,
+  attempts: number,
+  signal: AbortSignal,
+  onBytes: (n: number) => void,
+): Promise<void> {
+  const loc = { bucket: url.bucket, key: url.key };
+  let pos = range.start;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const out = await client.send(
+        new GetObjectCommand({
+          Bucket: url.bucket,
+          Key: url.key,
+          Range: `bytes=${pos}-${range.end - 1}`,
+          ...(etag ? { IfMatch: etag } : {}),
+        }),
+        { abortSignal: signal },
+      );
+      const body = out.Body as Readable | undefined;
+      if (!body) throw new S3Error('S3_FAILED', loc, 'GetObject returned no body');
+      try {
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          if (pos + chunk.length > range.end) {
+            throw new S3ChecksumError(
+              loc,
+              `the store sent more than the requested range ${range.start}-${range.end - 1}`,
+            );
+          }
+          let off = 0;
+          while (off < chunk.length) {
+            const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, pos + off);
+            off += bytesWritten;
+          }
+          pos += chunk.length;
+          onBytes(chunk.length);
+        }
+      } finally {
+        body.destroy();
+      }
+      if (pos !== range.end) {
+        throw Object.assign(new Error(`range ended early at ${pos} of ${range.end}`), { code: 'ECONNRESET' });
+      }
+      return;
+    } catch (err) {
+      if (signal.aborted || attempt >= attempts || !isS3Retryable(err)) throw toS3Error(err, loc, signal);
+      await sleep(200 * 2 ** (attempt - 1), undefined, { signal }).catch(() => undefined);
+    }
+  }
+}
