@@ -1,0 +1,223 @@
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+} from 'node:crypto';
+import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Digest } from '../digest/index.ts';
+import { InvalidInputError } from '../errors/index.ts';
+
+/**
+ * Signing keys: ECDSA P-256 by default, private keys as PKCS#8 PEM (encrypted with aes-256-cbc
+ * when a passphrase is given), public keys as SPKI PEM — what `openssl dgst -verify` reads.
+ */
+
+/** The environment variable the CLIs read the private key passphrase from. */
+export const KEY_PASSPHRASE_ENV = 'LADING_KEY_PASSPHRASE';
+
+export class KeyError extends InvalidInputError {
+  override readonly code: string;
+  /** The key file (or `<inline PEM>`). */
+  readonly file: string;
+  constructor(code: string, file: string, message: string, hint: string, cause?: unknown) {
+    super(message, { hint, cause });
+    this.code = code;
+    this.file = file;
+  }
+}
+
+export interface GeneratedKeyPair {
+  /** PKCS#8 PEM; `-----BEGIN ENCRYPTED PRIVATE KEY-----` when a passphrase was given. */
+  privateKeyPem: string;
+  /** SPKI PEM. */
+  publicKeyPem: string;
+}
+
+/** Generate an ECDSA P-256 key pair. */
+export function generateKeyPair(opts: { passphrase?: string } = {}): GeneratedKeyPair {
+  const passphrase = opts.passphrase;
+  const { privateKey, publicKey } = generateKeyPairSync('ec', {
+    namedCurve: 'prime256v1',
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding:
+      passphrase !== undefined && passphrase !== ''
+        ? { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }
+        : { type: 'pkcs8', format: 'pem' },
+  });
+  return { privateKeyPem: privateKey, publicKeyPem: publicKey };
+}
+
+/**
+ * Write `PREFIX.key` (mode 0600) and `PREFIX.pub`. Refuses to replace existing files unless
+ * `overwrite`. Each file appears complete or not at all.
+ */
+export async function writeKeyPair(
+  prefix: string,
+  opts: { passphrase?: string; overwrite?: boolean } = {},
+): Promise<{ privateKeyPath: string; publicKeyPath: string; fingerprint: Digest }> {
+  const pair = generateKeyPair(opts.passphrase === undefined ? {} : { passphrase: opts.passphrase });
+  const privateKeyPath = `${prefix}.key`;
+  const publicKeyPath = `${prefix}.pub`;
+  await writeAtomic(privateKeyPath, pair.privateKeyPem, 0o600, opts.overwrite ?? false);
+  await writeAtomic(publicKeyPath, pair.publicKeyPem, 0o644, opts.overwrite ?? false);
+  return { privateKeyPath, publicKeyPath, fingerprint: publicKeyFingerprint(pair.publicKeyPem) };
+}
+
+async function writeAtomic(path: string, text: string, mode: number, overwrite: boolean): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
+  await writeFile(tmp, text, { mode, flag: 'wx', flush: true });
+  try {
+    if (overwrite) {
+      await rename(tmp, path);
+    } else {
+      // link() fails with EEXIST instead of replacing: no race between check and rename.
+      await link(tmp, path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'EEXIST') {
+          throw new KeyError(
+            'KEY_EXISTS',
+            path,
+            `${path} already exists`,
+            'choose another prefix or remove it',
+          );
+        }
+        throw err;
+      });
+    }
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+function isPem(source: string | Uint8Array): boolean {
+  const head = typeof source === 'string' ? source : Buffer.from(source).subarray(0, 4096).toString('latin1');
+  return head.includes('-----BEGIN ');
+}
+
+async function readKeySource(source: string | Uint8Array): Promise<{ pem: string; file: string }> {
+  if (isPem(source)) {
+    return {
+      pem: typeof source === 'string' ? source : Buffer.from(source).toString('utf8'),
+      file: '<inline PEM>',
+    };
+  }
+  const file = typeof source === 'string' ? source : Buffer.from(source).toString('utf8');
+  try {
+    return { pem: await readFile(file, 'utf8'), file };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new KeyError(
+      code === 'ENOENT' ? 'KEY_NOT_FOUND' : 'KEY_UNREADABLE',
+      file,
+      `cannot read key file ${file}: ${code ?? String(err)}`,
+      'give the path of a PEM key file (lading-build keys generate writes one)',
+      err,
+    );
+  }
+}
+
+/** `openssl ecparam -genkey` writes an `EC PARAMETERS` block before the key: drop it. */
+function stripEcParameters(pem: string): string {
+  return pem.replace(/-----BEGIN EC PARAMETERS-----[\s\S]*?-----END EC PARAMETERS-----\s*/g, '');
+}
+
+function checkKeyType(key: KeyObject, file: string): void {
+  const type = key.asymmetricKeyType;
+  if (type !== 'ec' && type !== 'rsa') {
+    throw new KeyError(
+      'INVALID_KEY',
+      file,
+      `${file}: unsupported key type ${type ?? 'unknown'}`,
+      'use an ECDSA (P-256 recommended) or RSA key; openssl dgst -sha256 must be able to verify with it',
+    );
+  }
+}
+
+/**
+ * Load a private key from a PEM string/buffer or from a file path. PKCS#8 (plain or
+ * encrypted), SEC1 (`EC PRIVATE KEY`) and PKCS#1 RSA keys are accepted.
+ * Errors: KEY_NOT_FOUND, KEY_PASSPHRASE (encrypted and no or wrong passphrase), INVALID_KEY.
+ */
+export async function loadPrivateKey(source: string | Uint8Array, passphrase?: string): Promise<KeyObject> {
+  const { pem, file } = await readKeySource(source);
+  return privateKeyFromPem(pem, file, passphrase);
+}
+
+/** Synchronous core of `loadPrivateKey` for PEM text already in memory. */
+export function privateKeyFromPem(pem: string, file = '<inline PEM>', passphrase?: string): KeyObject {
+  const encrypted = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(pem);
+  if (encrypted && (passphrase === undefined || passphrase === '')) {
+    throw new KeyError(
+      'KEY_PASSPHRASE',
+      file,
+      `${file} is encrypted and no passphrase was given`,
+      `set ${KEY_PASSPHRASE_ENV} to the key's passphrase`,
+    );
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({
+      key: stripEcParameters(pem),
+      format: 'pem',
+      ...(passphrase !== undefined && passphrase !== '' ? { passphrase } : {}),
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (encrypted || /PASSPHRASE|DECRYPT/i.test(code)) {
+      throw new KeyError(
+        'KEY_PASSPHRASE',
+        file,
+        `cannot decrypt ${file}: wrong passphrase`,
+        `set ${KEY_PASSPHRASE_ENV} to the passphrase the key was created with`,
+        err,
+      );
+    }
+    throw new KeyError(
+      'INVALID_KEY',
+      file,
+      `${file} is not a private key Lading can read`,
+      'give a PEM private key (PKCS#8, as written by lading-build keys generate)',
+      err,
+    );
+  }
+  checkKeyType(key, file);
+  return key;
+}
+
+/** Load a public key (SPKI PEM; a private key PEM also works, its public half is used). */
+export async function loadPublicKey(source: string | Uint8Array | KeyObject): Promise<KeyObject> {
+  if (typeof source === 'object' && 'asymmetricKeyType' in source) return toPublic(source);
+  const { pem, file } = await readKeySource(source as string | Uint8Array);
+  return publicKeyFromPem(pem, file);
+}
+
+export function publicKeyFromPem(pem: string, file = '<inline PEM>'): KeyObject {
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: stripEcParameters(pem), format: 'pem' });
+  } catch (err) {
+    throw new KeyError(
+      'INVALID_KEY',
+      file,
+      `${file} is not a public key Lading can read`,
+      'give the SPKI PEM public key (PREFIX.pub from lading-build keys generate)',
+      err,
+    );
+  }
+  checkKeyType(key, file);
+  return key;
+}
+
+function toPublic(key: KeyObject): KeyObject {
+  return key.type === 'private' ? createPublicKey(key) : key;
+}
+
+/** sha256 of the DER SubjectPublicKeyInfo: a stable id for a key (shown by inspect/verify). */
+export function publicKeyFingerprint(key: KeyObject | string): Digest {
+  const k = typeof key === 'string' ? publicKeyFromPem(key) : toPublic(key);
+  const der = k.export({ type: 'spki', format: 'der' });
+  return `sha256:${createHash('sha256').update(der).digest('hex')}` as Digest;
+}
