@@ -1,0 +1,58 @@
+/** A spec after validation and normalisation (DESIGN.md §3). Paths are absolute. */
+export interface Spec {
+  /** Absolute path of the spec file. */
+  file: string;
+  /** Its folder: relative paths in the spec resolve against it. */
+  dir: string;
+  apiVersion: 'lading/v1';
+  name: string;
+  version: string;
+  /** Platform filter for every image; undefined = every platform. */
+  platforms: string[] | undefined;
+  images: SpecImage[];
+  charts: SpecChart[];
+  releases: SpecRelease[];
+  files: SpecFile[];
+}
+
+export interface SpecImage {
+  /** As written in the spec. */
+  ref: string;
+  /** Normalised: `docker.io/library/nginx:1.27.3` (Docker's rules, `latest` when untagged). */
+  normalized: string;
+  /** This image's own platform filter (overrides the spec's). */
+  platforms?: string[];
+}
+
+export type SpecChartSource =
+  | { type: 'repo'; url: string }
+  /** `ref` as written (oci://…), `repository` without the scheme (host/path/name). */
+  | { type: 'oci'; ref: string; repository: string }
+  | { type: 'path'; path: string; format: 'dir' | 'archive' };
+
+export type SpecChartImages = { mode: 'discover' } | { mode: 'none' } | { mode: 'list'; refs: string[] };
+
+export interface SpecChart {
+  /** Unique in the spec; releases refer to it. For repo charts, the chart's name in the repository. */
+  name: string;
+  source: SpecChartSource;
+  /** Exact version or semver range as written; undefined = the highest stable version (or the local chart's). */
+  version: string | undefined;
+  versionKind: 'exact' | 'range' | undefined;
+  images: SpecChartImages;
+}
+
+export interface SpecFile {
+  /** Relative to the spec folder, `/`-separated: where it goes under files/ in the bundle. */
+  path: string;
+  /** Absolute path on disk. */
+  source: string;
+}
+
+export interface SpecRelease {
+  name: string;
+  chart: string;
+  namespace: string | undefined;
+  values: SpecFile[];
+  profiles: Record<string, SpecFile[]>;
+}

@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ExitCode } from '@lading/core';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import {
+  parseSpec,
+  parseSpecText,
+  SpecError,
+  specJsonSchema,
+  specJsonSchemaText,
+} from '../src/lib/spec/index.ts';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const SPECS = join(ROOT, 'fixtures/specs');
+const VALID = join(SPECS, 'valid');
+const INVALID = join(SPECS, 'invalid');
+
+async function problemsOf(file: string): Promise<string[]> {
+  try {
+    await parseSpec(join(INVALID, file), { displayName: file });
+  } catch (err) {
+    assert.ok(err instanceof SpecError, `expected SpecError, got ${(err as Error).stack}`);
+    assert.equal(err.code, 'SPEC_INVALID');
+    assert.equal(err.exitCode, ExitCode.usage);
+    return err.problems.map((p) => `${p.file}:${p.line}:${p.column} ${p.path}: ${p.message}`);
+  }
+  assert.fail(`${file} was accepted`);
+}
+
+describe('spec: lading.yaml', () => {
+  it('parses and normalises the DESIGN.md example', async () => {
+    const s = await parseSpec(join(VALID, 'lading.yaml'));
+    assert.equal(s.file, join(VALID, 'lading.yaml'));
+    assert.equal(s.dir, VALID);
+    assert.equal(s.name, 'shop');
+    assert.equal(s.version, '2.4.0');
+    assert.deepEqual(s.platforms, ['linux/amd64']);
+    assert.deepEqual(
+      s.images.map((i) => [i.ref, i.normalized, i.platforms]),
+      [
+        ['docker.io/library/nginx:1.27.3', 'docker.io/library/nginx:1.27.3', undefined],
+        [
+          'quay.io/prometheus/node-exporter:v1.8.2',
+          'quay.io/prometheus/node-exporter:v1.8.2',
+          ['linux/amd64', 'linux/arm64'],
+        ],
+        [
+          'ghcr.io/acme/api@sha256:0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0',
+          'ghcr.io/acme/api@sha256:0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0',
+          undefined,
+        ],
+      ],
+    );
+    assert.deepEqual(s.charts[0], {
+      name: 'nginx',
+      source: { type: 'repo', url: 'https://charts.example.com/stable' },
+      version: '^18.1.0',
+      versionKind: 'range',
+      images: { mode: 'discover' },
+    });
+    assert.deepEqual(s.charts[1], {
+      name: 'podinfo',
+      source: {
+        type: 'oci',
+        ref: 'oci://ghcr.io/stefanprodan/charts/podinfo',
+        repository: 'ghcr.io/stefanprodan/charts/podinfo',
+      },
+      version: '6.7.1',
+      versionKind: 'exact',
+      images: { mode: 'discover' },
+    });
+    assert.deepEqual(s.charts[2], {
+      name: 'billing',
+      source: { type: 'path', path: join(VALID, 'charts/billing'), format: 'dir' },
+      version: undefined,
+      versionKind: undefined,
+      images: { mode: 'list', refs: ['registry.example.com/acme/billing:3.2.0'] },
+    });
+    const web = s.releases[0];
+    assert.equal(web?.chart, 'nginx');
+    assert.equal(web?.namespace, 'web');
+    assert.deepEqual(web?.values, [{ path: 'values/web.yaml', source: join(VALID, 'values/web.yaml') }]);
+    assert.deepEqual(Object.keys(web?.profiles ?? {}), ['demo', 'prod-ha']);
+    assert.equal(web?.profiles['prod-ha']?.[0]?.source, join(VALID, 'values/web-ha.yaml'));
+    assert.deepEqual(s.files, [{ path: 'docs/RUNBOOK.md', source: join(VALID, 'docs/RUNBOOK.md') }]);
+  });
+
+  it('accepts a minimal spec; numbers written as versions keep their text', async () => {
+    const s = await parseSpec(join(VALID, 'minimal.yaml'));
+    assert.deepEqual(s.images, [{ ref: 'busybox:1.36', normalized: 'docker.io/library/busybox:1.36' }]);
+    assert.deepEqual([s.charts, s.releases, s.files, s.platforms], [[], [], [], undefined]);
+    const t = await parseSpecText(
+      'apiVersion: lading/v1\nname: x\nversion: 1.10\ncharts:\n  - name: p\n    oci: oci://ghcr.io/a/p\n    version: 6.10\n',
+      join(VALID, 'inline.yaml'),
+    );
+    assert.equal(t.version, '1.10');
+    assert.equal(t.charts[0]?.version, '6.10');
+    assert.equal(t.charts[0]?.versionKind, 'range');
+  });
+
+  it('rejects unknown keys with line, column and a suggestion (typo protection)', async () => {
+    assert.deepEqual(await problemsOf('typo.yaml'), [
+      'typo.yaml:7:5 charts[0].versoin: unknown field "versoin" (did you mean "version"?); allowed: name, repo, oci, path, version, images',
+    ]);
+  });
+
+  it('rejects a version that is neither a version nor a range', async () => {
+    const err = await parseSpec(join(INVALID, 'bad-version.yaml'), { displayName: 'lading.yaml' }).catch(
+      (e) => e,
+    );
+    assert.ok(err instanceof SpecError);
+    assert.equal(
+      err.message,
+      'lading.yaml:10:14 charts[1].version: expected a semver version or range, got "newest please"',
+    );
+  });
+
+  it('requires exactly one chart source, and a name for repo charts', async () => {
+    assert.deepEqual(await problemsOf('sources.yaml'), [
+      'sources.yaml:5:5 charts[0]: a chart has exactly one source, this one has repo and oci',
+      'sources.yaml:8:5 charts[1]: a chart needs exactly one source: repo (with name), oci or path',
+      'sources.yaml:9:5 charts[2]: a chart from a repo needs name (the chart name in the repository)',
+    ]);
+  });
+
+  it('checks paths (exist, relative, inside the spec folder) and that releases name a chart', async () => {
+    const p = await problemsOf('paths.yaml');
+    assert.equal(p.length, 5);
+    assert.match(p[0] ?? '', /^paths\.yaml:5:11 charts\[0\]\.path: "\.\/charts\/missing" does not exist/);
+    assert.equal(p[1], 'paths.yaml:8:12 releases[0].chart: no chart named "nginx" in charts');
+    assert.match(
+      p[2] ?? '',
+      /^paths\.yaml:10:9 releases\[0\]\.values\[0\]: "values\/nope\.yaml" does not exist/,
+    );
+    assert.match(
+      p[3] ?? '',
+      /^paths\.yaml:11:9 releases\[0\]\.values\[1\]: "\.\.\/outside\.yaml" is outside/,
+    );
+    assert.match(p[4] ?? '', /^paths\.yaml:13:5 files\[0\]: "\/etc\/passwd" is absolute/);
+  });
+
+  it('lists every type problem at once: apiVersion, names, platforms, union members, release names', async () => {
+    const p = await problemsOf('types.yaml');
+    assert.deepEqual(
+      p.map((x) => x.split(': ')[0]),
+      [
+        'types.yaml:1:13 apiVersion',
+        'types.yaml:2:7 name',
+        'types.yaml:4:13 platforms[0]',
+        'types.yaml:8:30 images[1].platforms[1]',
+        'types.yaml:9:5 images[2]',
+        'types.yaml:13:13 charts[0].images',
+        'types.yaml:15:11 releases[0].name',
+      ],
+    );
+    const err = await parseSpec(join(INVALID, 'types.yaml')).catch((e) => e);
+    assert.match(err.message, /7 problems/);
+    assert.match(err.message, /os\/arch\[\/variant\]/);
+  });
+
+  it('reports YAML syntax errors with their position', async () => {
+    const p = await problemsOf('syntax.yaml');
+    assert.ok(p.length >= 1);
+    assert.match(p[0] ?? '', /^syntax\.yaml:\d+:\d+ : YAML: /);
+  });
+
+  it('reports invalid references and duplicate chart names after the shape is right', async () => {
+    const text = [
+      'apiVersion: lading/v1',
+      'name: x',
+      'version: "1"',
+      'images:',
+      '  - "Not A Reference!"',
+      'charts:',
+      '  - name: p',
+      '    oci: oci://ghcr.io/a/p:1.0.0',
+      '  - name: q',
+      '    oci: oci://ghcr.io/a/q',
+      '  - name: q',
+      '    repo: https://charts.example.com',
+      '',
+    ].join('\n');
+    const err = await parseSpecText(text, join(VALID, 'x.yaml'), { displayName: 'x.yaml' }).catch((e) => e);
+    assert.ok(err instanceof SpecError);
+    assert.deepEqual(
+      err.problems.map((p) => `${p.line}:${p.column} ${p.path}`),
+      ['5:5 images[0]', '8:10 charts[0].oci', '11:11 charts[2].name'],
+    );
+  });
+
+  it('names an unreadable spec file', async () => {
+    const err = await parseSpec(join(SPECS, 'nope.yaml')).catch((e) => e);
+    assert.ok(err instanceof SpecError);
+    assert.match(err.message, /nope\.yaml.*cannot read/);
+  });
+
+  describe('JSON Schema for editors', () => {
+    it('schema/lading.schema.json is up to date with the zod schema (regenerate: specJsonSchemaText())', async () => {
+      const onDisk = await readFile(join(ROOT, 'schema/lading.schema.json'), 'utf8');
+      assert.deepEqual(JSON.parse(onDisk), JSON.parse(specJsonSchemaText()));
+      const s = specJsonSchema();
+      assert.equal(s.$schema, 'https://json-schema.org/draft/2020-12/schema');
+      assert.equal(typeof s.description, 'string');
+    });
+
+    // zod's fromJSONSchema validates everything but type-less `oneOf: [{required}]` branches (it
+    // treats them as "any"), so the chart-source rule is checked here by hand from the same schema.
+    type Json = Record<string, unknown>;
+    async function validate(doc: unknown): Promise<boolean> {
+      const schema = JSON.parse(await readFile(join(ROOT, 'schema/lading.schema.json'), 'utf8')) as Json;
+      const chartItems = ((schema.properties as Json).charts as Json).items as Json;
+      const oneOf = chartItems.oneOf as { required: string[] }[];
+      assert.equal(oneOf.length, 3);
+      delete chartItems.oneOf;
+      if (!z.fromJSONSchema(schema).safeParse(doc).success) return false;
+      const charts = ((doc as Json).charts ?? []) as Json[];
+      return charts.every((c) => oneOf.filter((o) => o.required.every((k) => k in c)).length === 1);
+    }
+
+    it('accepts the valid fixtures and rejects bad ones', async () => {
+      for (const f of ['lading.yaml', 'minimal.yaml']) {
+        const doc = parseYaml(await readFile(join(VALID, f), 'utf8'));
+        assert.equal(await validate(doc), true, `${f} failed the JSON Schema`);
+      }
+      for (const f of ['typo.yaml', 'types.yaml', 'sources.yaml']) {
+        const doc = parseYaml(await readFile(join(INVALID, f), 'utf8'));
+        assert.equal(await validate(doc), false, `${f} passed the JSON Schema`);
+      }
+      const noName = {
+        apiVersion: 'lading/v1',
+        name: 'x',
+        version: '1',
+        charts: [{ repo: 'https://c.example.com' }],
+      };
+      assert.equal(await validate(noName), false);
+    });
+  });
+});

@@ -1,0 +1,106 @@
+import { InvalidInputError, NotFoundError, RemoteError } from '../errors/index.ts';
+
+/** No version of a chart in a repository satisfies the requested version or range (exit 4). */
+export class ChartNotFoundError extends NotFoundError {
+  override readonly code = 'CHART_NOT_FOUND';
+  readonly chart: string;
+  readonly constraint: string;
+  readonly repo: string;
+  /** Every version the repository lists for the chart, newest first (empty when the chart is unknown). */
+  readonly available: string[];
+  constructor(chart: string, constraint: string, repo: string, available: string[]) {
+    const shown =
+      available.slice(0, 20).join(', ') + (available.length > 20 ? `, … (${available.length})` : '');
+    super(
+      available.length === 0
+        ? `chart "${chart}" is not in the repository ${repo}`
+        : `no version of chart "${chart}" matches "${constraint}" in ${repo}; available: ${shown}`,
+      {
+        hint:
+          available.length === 0
+            ? 'check the chart name and the repository URL in the spec'
+            : 'pick one of the available versions or widen the range (prereleases need includePrerelease)',
+      },
+    );
+    this.chart = chart;
+    this.constraint = constraint;
+    this.repo = repo;
+    this.available = available;
+  }
+}
+
+/** A chart repository failed: network, HTTP status, malformed index.yaml (exit 4). */
+export class ChartRepoError extends RemoteError {
+  override readonly code: string = 'CHART_REPO_FAILED';
+  readonly url: string;
+  readonly status: number | undefined;
+  constructor(url: string, message: string, opts: { hint?: string; cause?: unknown; status?: number } = {}) {
+    super(`chart repository ${url}: ${message}`, opts);
+    this.url = url;
+    this.status = opts.status;
+  }
+}
+
+/** The chart repository refused the credentials (401/403) (exit 4). */
+export class ChartRepoAuthError extends ChartRepoError {
+  override readonly code = 'CHART_REPO_AUTH';
+}
+
+/** The chart repository's TLS certificate is not trusted or not valid for its name (exit 4). */
+export class ChartRepoTLSError extends ChartRepoError {
+  override readonly code = 'CHART_REPO_TLS';
+}
+
+/** Why an archive was refused; stable, for tests and callers. */
+export type UnsafeArchiveReason =
+  | 'absolute-path'
+  | 'path-traversal'
+  | 'outside-root'
+  | 'link'
+  | 'device'
+  | 'unsupported-type'
+  | 'duplicate'
+  | 'too-many-entries'
+  | 'entry-too-large'
+  | 'total-too-large'
+  | 'malformed';
+
+/** A chart archive that could escape its folder, exhaust memory or disk, or is not a tar (exit 2). */
+export class UnsafeArchiveError extends InvalidInputError {
+  override readonly code = 'UNSAFE_CHART_ARCHIVE';
+  readonly reason: UnsafeArchiveReason;
+  readonly source: string;
+  readonly entry: string | undefined;
+  constructor(source: string, reason: UnsafeArchiveReason, detail: string, entry?: string) {
+    super(`${source}: refused chart archive (${reason}): ${detail}`, {
+      hint: 'the archive is malformed or malicious; get the chart from a trusted source (limits can be raised by the caller)',
+    });
+    this.reason = reason;
+    this.source = source;
+    this.entry = entry;
+  }
+}
+
+/** A chart that is not a valid Helm chart (no Chart.yaml, no name/version…) (exit 2). */
+export class InvalidChartError extends InvalidInputError {
+  override readonly code = 'INVALID_CHART';
+  readonly source: string;
+  constructor(source: string, detail: string, hint?: string) {
+    super(`${source}: ${detail}`, {
+      hint: hint ?? 'a chart needs a Chart.yaml with at least name and version (helm lint helps)',
+    });
+    this.source = source;
+  }
+}
+
+/** A version constraint that is neither a version nor a semver range (exit 2). */
+export class InvalidVersionConstraintError extends InvalidInputError {
+  override readonly code = 'INVALID_VERSION_CONSTRAINT';
+  readonly constraint: string;
+  constructor(constraint: string, chart: string) {
+    super(`version "${constraint}" of chart "${chart}" is neither a version nor a semver range`, {
+      hint: 'write an exact version (18.1.5) or a range (^18.1.0, ~1.2, >=1.0 <2.0)',
+    });
+    this.constraint = constraint;
+  }
+}
