@@ -1,0 +1,209 @@
+import type { Readable } from 'node:stream';
+import { type Digest, parseDigest } from '../digest/index.ts';
+import { InvalidInputError, throwIfAborted } from '../errors/index.ts';
+import { type ImageIndex, MediaType, parseManifest } from '../model/index.ts';
+import { BLOBS_DIR, Member } from './format.ts';
+import { type LadingJson, ladingJsonSchema } from './lading-json.ts';
+import { type BundleSource, openSource, type SourceMember } from './source.ts';
+import { parseSums } from './sums.ts';
+
+/**
+ * Opening a bundle for reading (push, serve, inspect): one pass over the tar headers — seeking
+ * past the data — gives every member's offset and size; the metadata members are read and
+ * parsed; blobs are read later by byte range. Opening does not verify: `verifyBundle` does.
+ */
+
+/** Metadata members are read whole; anything bigger than this is refused. */
+export const MAX_METADATA_BYTES = 16 * 1024 * 1024;
+
+/** The bundle is not a well-formed Lading bundle (exit 2). */
+export class BundleFormatError extends InvalidInputError {
+  override readonly code = 'BUNDLE_MALFORMED';
+  readonly member: string;
+  constructor(source: string, member: string, reason: string, cause?: unknown) {
+    super(`${source}: ${member}: ${reason}`, {
+      hint: 'the file is not a Lading bundle or it was damaged; run lading-load verify on it',
+      cause,
+    });
+    this.member = member;
+  }
+}
+
+/** The member name of a blob: `blobs/<algorithm>/<hex>`. */
+export function blobMemberName(digest: Digest): string {
+  const { algorithm, hex } = parseDigest(digest);
+  return `${BLOBS_DIR}${algorithm}/${hex}`;
+}
+
+/** The digest a blob member name stands for, or undefined when it is not a blob name. */
+export function digestOfBlobMember(name: string): Digest | undefined {
+  const m = /^blobs\/(sha256|sha512)\/([a-f0-9]+)$/.exec(name);
+  if (!m) return undefined;
+  const d = `${m[1]}:${m[2]}`;
+  try {
+    parseDigest(d);
+    return d as Digest;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parse lading.json; throws a message-only Error on failure (callers wrap it). */
+export function parseLadingJson(bytes: Uint8Array): LadingJson {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch (err) {
+    throw new Error(`not JSON (${(err as Error).message})`);
+  }
+  const r = ladingJsonSchema.safeParse(json);
+  if (!r.success) {
+    throw new Error(
+      `does not match the lading.json schema: ${r.error.issues
+        .slice(0, 10)
+        .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+        .join('; ')}`,
+    );
+  }
+  return r.data;
+}
+
+/** Parse index.json as an OCI image index. */
+export function parseIndexJson(bytes: Uint8Array): ImageIndex {
+  const parsed = parseManifest(bytes, MediaType.ociIndex, Member.index);
+  if (parsed.kind !== 'index') throw new Error('is not an OCI image index');
+  return parsed.index;
+}
+
+export interface OpenBundleOptions {
+  signal?: AbortSignal;
+}
+
+export class Bundle {
+  readonly path: string;
+  readonly source: BundleSource;
+  /** Every member (directories left out), in stored order, by name. */
+  readonly members: ReadonlyMap<string, SourceMember>;
+  readonly ladingJson: LadingJson;
+  readonly indexJson: ImageIndex;
+  /** The SHA256SUMS bytes as stored (what the signature covers). */
+  readonly sumsBytes: Buffer;
+  /** SHA256SUMS: member path → sha256 hex. */
+  readonly sums: ReadonlyMap<string, string>;
+  /** SHA256SUMS.sig, DER. */
+  readonly signature: Buffer;
+
+  constructor(init: {
+    path: string;
+    source: BundleSource;
+    members: ReadonlyMap<string, SourceMember>;
+    ladingJson: LadingJson;
+    indexJson: ImageIndex;
+    sumsBytes: Buffer;
+    sums: ReadonlyMap<string, string>;
+    signature: Buffer;
+  }) {
+    this.path = init.path;
+    this.source = init.source;
+    this.members = init.members;
+    this.ladingJson = init.ladingJson;
+    this.indexJson = init.indexJson;
+    this.sumsBytes = init.sumsBytes;
+    this.sums = init.sums;
+    this.signature = init.signature;
+  }
+
+  member(name: string): SourceMember | undefined {
+    return this.members.get(name);
+  }
+
+  /** The member holding a blob, when the bundle has it. */
+  blobMember(digest: Digest): SourceMember | undefined {
+    return this.members.get(blobMemberName(digest));
+  }
+
+  hasBlob(digest: Digest): boolean {
+    return this.blobMember(digest) !== undefined;
+  }
+
+  /** A stream over bytes [start, end) of a member; no extraction. */
+  openMember(name: string, start?: number, end?: number, opts: { signal?: AbortSignal } = {}): Readable {
+    const m = this.members.get(name);
+    if (!m) throw new BundleFormatError(this.path, name, 'no such member');
+    return this.source.openRange(m, start, end, opts);
+  }
+
+  /** A whole small member in memory (metadata, manifests); refuses anything above `limit`. */
+  async readMember(name: string, opts: { limit?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
+    throwIfAborted(opts.signal);
+    const m = this.members.get(name);
+    if (!m) throw new BundleFormatError(this.path, name, 'no such member');
+    const limit = opts.limit ?? MAX_METADATA_BYTES;
+    if (m.size > limit) {
+      throw new BundleFormatError(
+        this.path,
+        name,
+        `is ${m.size} bytes, more than the ${limit} allowed for it`,
+      );
+    }
+    return this.source.readRange(m, 0, m.size);
+  }
+
+  async close(): Promise<void> {
+    await this.source.close();
+  }
+}
+
+async function readRequired(
+  source: BundleSource,
+  members: ReadonlyMap<string, SourceMember>,
+  name: string,
+): Promise<Buffer> {
+  const m = members.get(name);
+  if (!m) throw new BundleFormatError(source.path, name, 'missing (not a Lading bundle?)');
+  if (m.size > MAX_METADATA_BYTES) {
+    throw new BundleFormatError(
+      source.path,
+      name,
+      `is ${m.size} bytes, more than ${MAX_METADATA_BYTES} allowed`,
+    );
+  }
+  return source.readRange(m, 0, m.size);
+}
+
+/**
+ * Open a bundle (tar file, first part of a split bundle, or extracted directory): index its
+ * members and parse lading.json, index.json, SHA256SUMS and the signature. Throws
+ * BundleNotFoundError, TarFormatError / BundleFormatError (exit 2), TarTruncatedError,
+ * UnsafeTarEntryError (exit 3), or MissingPartError from parts.ts for a split bundle with a part missing.
+ */
+export async function openBundle(path: string, opts: OpenBundleOptions = {}): Promise<Bundle> {
+  const source = await openSource(path, opts);
+  try {
+    const list = await source.index(opts);
+    const members = new Map<string, SourceMember>();
+    for (const m of list) members.set(m.name, m);
+    const ladingBytes = await readRequired(source, members, Member.manifest);
+    let ladingJson: LadingJson;
+    try {
+      ladingJson = parseLadingJson(ladingBytes);
+    } catch (err) {
+      throw new BundleFormatError(path, Member.manifest, (err as Error).message, err);
+    }
+    const indexBytes = await readRequired(source, members, Member.index);
+    let indexJson: ImageIndex;
+    try {
+      indexJson = parseIndexJson(indexBytes);
+    } catch (err) {
+      throw new BundleFormatError(path, Member.index, (err as Error).message, err);
+    }
+    const sumsBytes = await readRequired(source, members, Member.sums);
+    const sums = new Map<string, string>();
+    for (const e of parseSums(sumsBytes, `${path}: ${Member.sums}`)) sums.set(e.path, e.hex);
+    const signature = await readRequired(source, members, Member.signature);
+    return new Bundle({ path, source, members, ladingJson, indexJson, sumsBytes, sums, signature });
+  } catch (err) {
+    await source.close();
+    throw err;
+  }
+}

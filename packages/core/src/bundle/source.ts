@@ -1,0 +1,486 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, open, readdir, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { InvalidInputError, throwIfAborted } from '../errors/index.ts';
+import { METADATA_ORDER } from './format.ts';
+import { type MultiPartFile, openParts } from './parts.ts';
+import {
+  RandomAccessTarInput,
+  readTar,
+  StreamTarInput,
+  type TarEnd,
+  type TarEntryType,
+  TarTruncatedError,
+} from './tar-reader.ts';
+import { DuplicateTracker, entryProblem, normalizeMemberName, UnsafeTarEntryError } from './tar-safety.ts';
+
+/**
+ * Where a bundle's bytes come from: one tar file, the parts of a split bundle (NAME.tar.000, …,
+ * read as their concatenation), or an extracted directory. All give the same things: one
+ * sequential pass over the members with their bytes (verify), an index of members found by
+ * seeking past their data, and ranged reads of one member (push, serve) — never an extraction.
+ */
+
+export type BundleSourceKind = 'tar' | 'parts' | 'directory';
+
+/** A member located in the source. */
+export interface SourceMember {
+  /** Normalised name (`./` prefix dropped). */
+  name: string;
+  size: number;
+  /** Offset of the member's data in the tar (the concatenated parts); -1 in a directory. */
+  offset: number;
+}
+
+/** A member as a sequential pass yields it. */
+export interface SourceEntry extends SourceMember {
+  /** The name as stored (before normalisation). */
+  rawName: string;
+  type: TarEntryType;
+  typeflag: string;
+  linkname: string;
+  /** Offset of the member's header in the tar; -1 in a directory. */
+  headerOffset: number;
+  /** The member's bytes; read before asking for the next entry, or not at all. */
+  body(): AsyncIterable<Buffer>;
+}
+
+/** One file of a split bundle. */
+export interface PartFile {
+  /** File name (`NAME.tar.000`). */
+  name: string;
+  path: string;
+  size: number;
+}
+
+export interface PartDigest {
+  name: string;
+  path: string;
+  /** sha256 hex of the part's bytes. */
+  hex: string;
+  size: number;
+}
+
+export interface EntriesOptions {
+  signal?: AbortSignal;
+  /** Read what follows the end-of-archive marker and report whether it is all zeros. */
+  checkTrailing?: boolean;
+  /** Split bundles: called with each part's sha256 once its bytes have streamed past. */
+  onPart?: (part: PartDigest) => void;
+  /** Called with the running count of bytes read from the source. */
+  onBytes?: (bytes: number) => void;
+}
+
+export interface BundleSource {
+  readonly kind: BundleSourceKind;
+  /** The path the user gave. */
+  readonly path: string;
+  /** Total bytes: the tar, the parts together, or the files of the directory. */
+  readonly size: number;
+  /** Split bundles: the consecutive parts found from `.000` on. */
+  readonly parts: readonly PartFile[];
+  /** Split bundles: part files found after a gap in the numbering (a part is missing). */
+  readonly partsAfterGap: readonly PartFile[];
+  /** Split bundles: `NAME.tar.sha256`. */
+  readonly partsChecksumPath: string | undefined;
+  /** One sequential pass over every entry in stored order; returns what followed the last one. */
+  entries(opts?: EntriesOptions): AsyncGenerator<SourceEntry, TarEnd | undefined, undefined>;
+  /**
+   * Every member, in stored order, found by reading headers only. Refuses (UnsafeTarEntryError)
+   * unsafe entries and duplicates; directories are left out.
+   */
+  index(opts?: { signal?: AbortSignal }): Promise<SourceMember[]>;
+  /** A stream over bytes [start, end) of a member (end defaults to its size). */
+  openRange(member: SourceMember, start?: number, end?: number, opts?: { signal?: AbortSignal }): Readable;
+  /** Bytes [start, start+length) of a member, in memory (small metadata only). */
+  readRange(member: SourceMember, start: number, length: number): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+/** The bundle path does not exist or cannot be read (exit 2). */
+export class BundleNotFoundError extends InvalidInputError {
+  override readonly code: string = 'BUNDLE_NOT_FOUND';
+  readonly path: string;
+  constructor(path: string, reason: string, cause?: unknown) {
+    super(`cannot read bundle ${path}: ${reason}`, {
+      hint: 'give a bundle tar file, the first part of a split bundle (NAME.tar.000) or an extracted bundle directory',
+      cause,
+    });
+    this.path = path;
+  }
+}
+
+const PART_RE = /^(.*)\.(\d{3})$/;
+const READ_CHUNK = 1024 * 1024;
+
+/** A tar file or the parts of a split bundle. */
+class TarSource implements BundleSource {
+  readonly kind: 'tar' | 'parts';
+  readonly path: string;
+  readonly size: number;
+  readonly parts: readonly PartFile[];
+  readonly partsAfterGap: readonly PartFile[];
+  readonly partsChecksumPath: string | undefined;
+  private readonly files: readonly PartFile[];
+  private random: MultiPartFile | undefined;
+  private opening: Promise<MultiPartFile> | undefined;
+
+  constructor(
+    kind: 'tar' | 'parts',
+    path: string,
+    files: readonly PartFile[],
+    partsAfterGap: readonly PartFile[] = [],
+    partsChecksumPath?: string,
+  ) {
+    this.kind = kind;
+    this.path = path;
+    this.files = files;
+    this.parts = kind === 'parts' ? files : [];
+    this.partsAfterGap = partsAfterGap;
+    this.partsChecksumPath = partsChecksumPath;
+    this.size = files.reduce((n, f) => n + f.size, 0);
+  }
+
+  /** Random access over the tar (or the parts as one), opened on first use. */
+  private async reader(): Promise<MultiPartFile> {
+    if (this.random) return this.random;
+    this.opening ??= openParts(this.path);
+    try {
+      this.random = await this.opening;
+    } catch (err) {
+      this.opening = undefined;
+      throw err;
+    }
+    return this.random;
+  }
+
+  private async *bytes(opts: EntriesOptions): AsyncGenerator<Buffer> {
+    let total = 0;
+    for (const f of this.files) {
+      const hash = createHash('sha256');
+      let size = 0;
+      const rs = createReadStream(f.path, { highWaterMark: READ_CHUNK });
+      try {
+        for await (const chunk of rs as AsyncIterable<Buffer>) {
+          throwIfAborted(opts.signal);
+          if (this.kind === 'parts') hash.update(chunk);
+          size += chunk.length;
+          total += chunk.length;
+          opts.onBytes?.(total);
+          yield chunk;
+        }
+      } finally {
+        rs.destroy();
+      }
+      if (this.kind === 'parts') opts.onPart?.({ name: f.name, path: f.path, hex: hash.digest('hex'), size });
+    }
+  }
+
+  async *entries(opts: EntriesOptions = {}): AsyncGenerator<SourceEntry, TarEnd | undefined, undefined> {
+    const input = new StreamTarInput(this.bytes(opts), this.size);
+    try {
+      const walker = readTar(input, {
+        source: this.path,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        checkTrailing: opts.checkTrailing ?? false,
+      });
+      for (;;) {
+        const r = await walker.next();
+        if (r.done) return r.value;
+        const m = r.value;
+        yield {
+          name: normalizeMemberName(m.name),
+          rawName: m.name,
+          size: m.size,
+          offset: m.dataOffset,
+          headerOffset: m.headerOffset,
+          type: m.type,
+          typeflag: m.typeflag,
+          linkname: m.linkname,
+          body: () => m.body(),
+        };
+      }
+    } finally {
+      await input.close();
+    }
+  }
+
+  async index(opts: { signal?: AbortSignal } = {}): Promise<SourceMember[]> {
+    const input = new RandomAccessTarInput(await this.reader());
+    const out: SourceMember[] = [];
+    const dups = new DuplicateTracker();
+    for await (const m of readTar(input, {
+      source: this.path,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    })) {
+      const problem = entryProblem(m);
+      if (problem) throw new UnsafeTarEntryError(this.path, m.name, problem);
+      const name = normalizeMemberName(m.name);
+      const earlier = dups.add(name);
+      if (earlier !== undefined) {
+        throw new UnsafeTarEntryError(
+          this.path,
+          m.name,
+          earlier === name ? 'duplicate member' : `differs only in case from ${earlier}`,
+        );
+      }
+      if (m.type === 'directory') continue;
+      out.push({ name, size: m.size, offset: m.dataOffset });
+    }
+    return out;
+  }
+
+  openRange(
+    member: SourceMember,
+    start = 0,
+    end = member.size,
+    opts: { signal?: AbortSignal } = {},
+  ): Readable {
+    checkRange(member, start, end);
+    const a = member.offset + start;
+    const b = member.offset + end;
+    if (this.random) return this.random.createReadStream(a, b, opts);
+    const self = this;
+    return Readable.from(
+      (async function* () {
+        yield* (await self.reader()).createReadStream(a, b, opts);
+      })(),
+      { objectMode: false },
+    );
+  }
+
+  async readRange(member: SourceMember, start: number, length: number): Promise<Buffer> {
+    checkRange(member, start, start + length);
+    const out = await (await this.reader()).read(member.offset + start, length);
+    if (out.length < length)
+      throw new TarTruncatedError(this.path, member.name, 'the file shrank while reading');
+    return out;
+  }
+
+  async close(): Promise<void> {
+    const r = this.random;
+    this.random = undefined;
+    this.opening = undefined;
+    await r?.close();
+  }
+}
+
+function checkRange(member: SourceMember, start: number, end: number): void {
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end < start || end > member.size) {
+    throw new RangeError(`range [${start}, ${end}) is outside ${member.name} (${member.size} bytes)`);
+  }
+}
+
+/** An extracted bundle directory. */
+class DirectorySource implements BundleSource {
+  readonly kind = 'directory' as const;
+  readonly path: string;
+  readonly size: number;
+  readonly parts: readonly PartFile[] = [];
+  readonly partsAfterGap: readonly PartFile[] = [];
+  readonly partsChecksumPath = undefined;
+  private readonly listing: readonly DirEntry[];
+
+  constructor(path: string, listing: readonly DirEntry[]) {
+    this.path = path;
+    this.listing = listing;
+    this.size = listing.reduce((n, e) => n + e.size, 0);
+  }
+
+  async *entries(opts: EntriesOptions = {}): AsyncGenerator<SourceEntry, TarEnd | undefined, undefined> {
+    let total = 0;
+    const root = this.path;
+    for (const e of this.listing) {
+      throwIfAborted(opts.signal);
+      const file = join(this.path, e.name);
+      const size = e.size;
+      yield {
+        name: e.name,
+        rawName: e.name,
+        size,
+        offset: -1,
+        headerOffset: -1,
+        type: e.type,
+        typeflag: e.type === 'file' ? '0' : '?',
+        linkname: e.linkname,
+        body: async function* () {
+          if (e.type !== 'file' || size === 0) return;
+          let seen = 0;
+          const rs = createReadStream(file, { highWaterMark: READ_CHUNK, start: 0, end: size - 1 });
+          try {
+            for await (const chunk of rs as AsyncIterable<Buffer>) {
+              throwIfAborted(opts.signal);
+              seen += chunk.length;
+              total += chunk.length;
+              opts.onBytes?.(total);
+              yield chunk;
+            }
+          } finally {
+            rs.destroy();
+          }
+          if (seen < size) throw new TarTruncatedError(root, e.name, `the file shrank to ${seen} bytes`);
+        },
+      };
+    }
+    return undefined;
+  }
+
+  async index(): Promise<SourceMember[]> {
+    const out: SourceMember[] = [];
+    for (const e of this.listing) {
+      const problem = entryProblem({ name: e.name, type: e.type, typeflag: '', linkname: e.linkname });
+      if (problem) throw new UnsafeTarEntryError(this.path, e.name, problem);
+      out.push({ name: e.name, size: e.size, offset: -1 });
+    }
+    return out;
+  }
+
+  openRange(
+    member: SourceMember,
+    start = 0,
+    end = member.size,
+    opts: { signal?: AbortSignal } = {},
+  ): Readable {
+    checkRange(member, start, end);
+    if (end === start) return Readable.from([], { objectMode: false });
+    return createReadStream(join(this.path, member.name), {
+      start,
+      end: end - 1,
+      highWaterMark: READ_CHUNK,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  }
+
+  async readRange(member: SourceMember, start: number, length: number): Promise<Buffer> {
+    checkRange(member, start, start + length);
+    const fh = await open(join(this.path, member.name), 'r');
+    try {
+      const out = Buffer.alloc(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await fh.read(out, done, length - done, start + done);
+        if (bytesRead === 0)
+          throw new TarTruncatedError(this.path, member.name, 'the file shrank while reading');
+        done += bytesRead;
+      }
+      return out;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+interface DirEntry {
+  name: string;
+  size: number;
+  type: TarEntryType;
+  linkname: string;
+}
+
+async function listDirectory(root: string, signal?: AbortSignal): Promise<DirEntry[]> {
+  const out: DirEntry[] = [];
+  async function walk(rel: string): Promise<void> {
+    throwIfAborted(signal);
+    const names = (await readdir(rel ? join(root, rel) : root)).sort();
+    for (const n of names) {
+      const name = rel ? `${rel}/${n}` : n;
+      const st = await lstat(join(root, name));
+      if (st.isDirectory()) {
+        await walk(name);
+        continue;
+      }
+      let type: TarEntryType = 'other';
+      if (st.isFile()) type = 'file';
+      else if (st.isSymbolicLink()) type = 'symlink';
+      else if (st.isCharacterDevice()) type = 'char-device';
+      else if (st.isBlockDevice()) type = 'block-device';
+      else if (st.isFIFO()) type = 'fifo';
+      out.push({ name, size: type === 'file' ? st.size : 0, type, linkname: '' });
+    }
+  }
+  await walk('');
+  // The contract order: metadata first, then the rest by name (files/ sorts before blobs/ is not
+  // required of a directory, only of a tar).
+  const rank = (n: string) => {
+    const i = METADATA_ORDER.indexOf(n);
+    return i < 0 ? METADATA_ORDER.length : i;
+  };
+  return out.sort((a, b) => rank(a.name) - rank(b.name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+async function findParts(first: string): Promise<{ parts: PartFile[]; afterGap: PartFile[]; base: string }> {
+  const m = PART_RE.exec(first);
+  if (!m) throw new BundleNotFoundError(first, 'not a part name');
+  const base = m[1] as string;
+  if (m[2] !== '000') {
+    throw new InvalidInputError(`${first} is not the first part of a split bundle`, {
+      hint: `give ${basename(base)}.000`,
+    });
+  }
+  const dir = dirname(first);
+  const prefix = `${basename(base)}.`;
+  const found = new Map<number, string>();
+  for (const n of await readdir(dir)) {
+    if (n.startsWith(prefix) && /^\d{3}$/.test(n.slice(prefix.length))) {
+      found.set(Number.parseInt(n.slice(prefix.length), 10), n);
+    }
+  }
+  const parts: PartFile[] = [];
+  const afterGap: PartFile[] = [];
+  let gap = false;
+  const max = Math.max(...found.keys());
+  for (let i = 0; i <= max; i++) {
+    const n = found.get(i);
+    if (n === undefined) {
+      gap = true;
+      continue;
+    }
+    const p = join(dir, n);
+    const st = await stat(p);
+    (gap ? afterGap : parts).push({ name: n, path: p, size: st.size });
+  }
+  return { parts, afterGap, base };
+}
+
+/**
+ * Open a bundle source: an extracted directory, the first part of a split bundle
+ * (`NAME.tar.000`; `NAME.tar` also works when only its parts exist), or a tar file.
+ */
+export async function openSource(path: string, opts: { signal?: AbortSignal } = {}): Promise<BundleSource> {
+  throwIfAborted(opts.signal);
+  let st: Awaited<ReturnType<typeof stat>>;
+  try {
+    st = await stat(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      const first = `${path}.000`;
+      if (
+        await stat(first)
+          .then((s) => s.isFile())
+          .catch(() => false)
+      )
+        return openSource(first, opts);
+      throw new BundleNotFoundError(path, 'no such file or directory', err);
+    }
+    throw new BundleNotFoundError(path, code ?? String(err), err);
+  }
+  if (st.isDirectory()) {
+    try {
+      return new DirectorySource(path, await listDirectory(path, opts.signal));
+    } catch (err) {
+      if (err instanceof InvalidInputError) throw err;
+      throw new BundleNotFoundError(path, (err as NodeJS.ErrnoException).code ?? String(err), err);
+    }
+  }
+  if (!st.isFile()) throw new BundleNotFoundError(path, 'not a regular file or a directory');
+  if (PART_RE.test(basename(path))) {
+    const { parts, afterGap, base } = await findParts(path);
+    return new TarSource('parts', path, parts, afterGap, `${base}.sha256`);
+  }
+  return new TarSource('tar', path, [{ name: basename(path), path, size: st.size }]);
+}

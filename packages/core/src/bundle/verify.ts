@@ -1,0 +1,622 @@
+import { createHash, type Hash, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Digest } from '../digest/index.ts';
+import { throwIfAborted, VerificationError } from '../errors/index.ts';
+import {
+  Annotation,
+  type Descriptor,
+  type ImageIndex,
+  isManifestOrIndexType,
+  MAX_MANIFEST_BYTES,
+  MediaType,
+  type ParsedManifest,
+  parseManifest,
+  successors,
+} from '../model/index.ts';
+import { FILES_DIR, METADATA_ORDER, Member, OCI_LAYOUT_CONTENT } from './format.ts';
+import { loadPublicKey, publicKeyFingerprint } from './keys.ts';
+import type { LadingJson } from './lading-json.ts';
+import {
+  BundleFormatError,
+  blobMemberName,
+  digestOfBlobMember,
+  MAX_METADATA_BYTES,
+  parseIndexJson,
+  parseLadingJson,
+} from './reader.ts';
+import { verifySignature } from './signing.ts';
+import { type BundleSource, type BundleSourceKind, openSource, type PartDigest } from './source.ts';
+import { parseSums } from './sums.ts';
+import { TarTruncatedError } from './tar-reader.ts';
+import { DuplicateTracker, entryProblem } from './tar-safety.ts';
+
+/**
+ * `verifyBundle`: one streaming pass over a bundle (tar, split parts or extracted directory).
+ * The metadata comes first; the signature over SHA256SUMS is checked with the given key as soon
+ * as both are in; every following member is hashed as it streams past and compared with
+ * SHA256SUMS, every blob with its own name; then the content graph of every image and chart in
+ * index.json is checked for completeness. Failures go into the report; only unusable input
+ * (a malformed tar, an unreadable file or key) throws.
+ */
+
+export type ProblemKind =
+  | 'digest'
+  | 'missing'
+  | 'extra'
+  | 'unsafe'
+  | 'truncated'
+  | 'signature'
+  | 'order'
+  | 'schema'
+  | 'duplicate';
+
+export interface VerifyProblem {
+  /** The member (or part file) at fault. */
+  member: string;
+  kind: ProblemKind;
+  message: string;
+}
+
+export interface ArtifactReport {
+  ref: string;
+  digest: string;
+  mediaType: string;
+  ok: boolean;
+  problems: string[];
+  /** Blobs of its graph a differential bundle leaves out (expected at the target). */
+  expectedAtTarget: string[];
+}
+
+export interface FileReport {
+  path: string;
+  ok: boolean;
+  problems: string[];
+}
+
+export interface PartReport {
+  name: string;
+  ok: boolean;
+  sha256: string | null;
+  problems: string[];
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  bundle: { name: string | null; version: string | null; path: string; kind: BundleSourceKind };
+  signature: { ok: boolean; keyFingerprint: string };
+  /** Regular-file members seen. */
+  members: number;
+  /** Member data bytes hashed. */
+  bytes: number;
+  images: ArtifactReport[];
+  charts: ArtifactReport[];
+  files: FileReport[];
+  /** Split bundles only. */
+  parts: PartReport[];
+  /** Differential bundles: blobs referenced but left out, expected at the target. */
+  expectedAtTarget: string[];
+  since: { name: string; version: string; digest: string } | null;
+  problems: VerifyProblem[];
+}
+
+export interface VerifyProgress {
+  /** The member being hashed. */
+  member: string;
+  /** Members done so far. */
+  members: number;
+  /** Bytes read from the source so far. */
+  bytes: number;
+  /** Total bytes of the source. */
+  totalBytes: number;
+}
+
+export interface VerifyOptions {
+  /** The release public key: SPKI PEM text, a path to a PEM file, or a KeyObject. */
+  publicKey: string | Uint8Array | KeyObject;
+  signal?: AbortSignal;
+  onProgress?: (p: VerifyProgress) => void;
+}
+
+/** The bundle failed verification (exit 3); names every bad member. */
+export class BundleVerificationError extends VerificationError {
+  override readonly code = 'BUNDLE_VERIFICATION_FAILED';
+  readonly report: VerifyReport;
+  /** Every member with a problem, in report order. */
+  readonly members: string[];
+  constructor(report: VerifyReport) {
+    const members = [...new Set(report.problems.map((p) => p.member))];
+    const lines = report.problems.slice(0, 50).map((p) => `  ${p.member} (${p.kind}): ${p.message}`);
+    if (report.problems.length > 50) lines.push(`  … and ${report.problems.length - 50} more`);
+    super(
+      `${report.bundle.path} failed verification: ${report.problems.length} problem(s) in ${members.length} member(s): ${members.slice(0, 20).join(', ')}${members.length > 20 ? ', …' : ''}\n${lines.join('\n')}`,
+      {
+        hint: report.signature.ok
+          ? 'the bundle was changed or damaged after it was signed; get it again from a trusted source'
+          : 'the signature does not verify: wrong public key, or the bundle was changed after signing',
+      },
+    );
+    this.report = report;
+    this.members = members;
+  }
+}
+
+/** Throw BundleVerificationError unless the report is OK. */
+export function assertVerified(report: VerifyReport): void {
+  if (!report.ok) throw new BundleVerificationError(report);
+}
+
+const PROGRESS_EVERY = 16 * 1024 * 1024;
+
+interface MemberInfo {
+  name: string;
+  hex: string;
+  size: number;
+  /** Index among regular-file members. */
+  position: number;
+}
+
+class Problems {
+  readonly list: VerifyProblem[] = [];
+  private readonly seen = new Set<string>();
+  add(member: string, kind: ProblemKind, message: string): void {
+    const key = `${member}\0${kind}\0${message}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.list.push({ member, kind, message });
+  }
+  about(member: string): string[] {
+    return this.list.filter((p) => p.member === member).map((p) => `${p.kind}: ${p.message}`);
+  }
+}
+
+function hexOf(d: Digest): string {
+  return d.slice(d.indexOf(':') + 1);
+}
+
+/** Verify a bundle; see the module comment. Throws only for unusable input. */
+export async function verifyBundle(path: string, opts: VerifyOptions): Promise<VerifyReport> {
+  const key = await loadPublicKey(opts.publicKey);
+  const keyFingerprint = publicKeyFingerprint(key);
+  const source = await openSource(path, opts.signal ? { signal: opts.signal } : {});
+  try {
+    return await verifySource(source, key, keyFingerprint, opts);
+  } finally {
+    await source.close();
+  }
+}
+
+async function checkPartsFile(
+  source: BundleSource,
+  problems: Problems,
+): Promise<Map<string, string> | undefined> {
+  const file = source.partsChecksumPath;
+  const onDisk = new Map([...source.parts, ...source.partsAfterGap].map((p) => [p.name, p]));
+  // A gap in the numbering is a missing part whatever the parts file says.
+  const all = [...onDisk.keys()].sort();
+  const last = all.length ? Number.parseInt(all[all.length - 1]!.slice(-3), 10) : -1;
+  const stem = source.parts[0]?.name.slice(0, -4) ?? basename(source.path).slice(0, -4);
+  for (let i = 0; i <= last; i++) {
+    const n = `${stem}.${String(i).padStart(3, '0')}`;
+    if (!onDisk.has(n)) problems.add(n, 'missing', `split bundle part ${n} is missing`);
+  }
+  if (!file) return undefined;
+  let text: Buffer;
+  try {
+    text = await readFile(file);
+  } catch {
+    problems.add(basename(file), 'missing', `the parts checksum file ${basename(file)} is missing`);
+    return undefined;
+  }
+  let expected: Map<string, string>;
+  try {
+    expected = new Map(parseSums(text, basename(file)).map((e) => [e.path, e.hex]));
+  } catch (err) {
+    problems.add(basename(file), 'schema', (err as Error).message);
+    return undefined;
+  }
+  for (const name of expected.keys()) {
+    if (!onDisk.has(name)) problems.add(name, 'missing', `split bundle part ${name} is missing`);
+  }
+  for (const name of onDisk.keys()) {
+    if (!expected.has(name)) problems.add(name, 'extra', `part ${name} is not listed in ${basename(file)}`);
+  }
+  return expected;
+}
+
+async function verifySource(
+  source: BundleSource,
+  key: KeyObject,
+  keyFingerprint: string,
+  opts: VerifyOptions,
+): Promise<VerifyReport> {
+  const problems = new Problems();
+  const signal = opts.signal;
+
+  // Split bundles: the parts file first; each part is hashed while the tar streams past.
+  const partReports: PartReport[] = [];
+  let expectedParts: Map<string, string> | undefined;
+  if (source.kind === 'parts') expectedParts = await checkPartsFile(source, problems);
+  const onPart = (p: PartDigest) => {
+    const want = expectedParts?.get(p.name);
+    if (want !== undefined && want !== p.hex) {
+      problems.add(
+        p.name,
+        'digest',
+        `sha256 of the part is ${p.hex}, ${basename(source.partsChecksumPath ?? '')} says ${want}`,
+      );
+    }
+    partReports.push({ name: p.name, ok: true, sha256: p.hex, problems: [] });
+  };
+
+  const meta = new Map<string, Buffer>();
+  const members = new Map<string, MemberInfo>();
+  const order: string[] = [];
+  const duplicates: MemberInfo[] = [];
+  const manifests = new Map<string, ParsedManifest>();
+  const badContent = new Set<string>();
+  const dups = new DuplicateTracker();
+  let memberCount = 0;
+  let bytes = 0;
+  let readBytes = 0;
+  let truncatedAt: string | undefined;
+  let signatureOk = false;
+  let signatureChecked = false;
+
+  const checkSignature = () => {
+    if (signatureChecked) return;
+    const sums = meta.get(Member.sums);
+    const sig = meta.get(Member.signature);
+    if (!sums || !sig) return;
+    signatureChecked = true;
+    signatureOk = sig.length > 0 && verifySignature(sums, sig, key);
+    if (!signatureOk) {
+      problems.add(
+        Member.signature,
+        'signature',
+        `the signature over ${Member.sums} does not verify with key ${keyFingerprint} (the bundle was changed after signing, or it was signed with another key)`,
+      );
+    }
+  };
+
+  const progress = (member: string) =>
+    opts.onProgress?.({ member, members: memberCount, bytes: readBytes, totalBytes: source.size });
+
+  try {
+    const entries = source.entries({
+      checkTrailing: true,
+      onPart,
+      onBytes: (n) => {
+        readBytes = n;
+      },
+      ...(signal ? { signal } : {}),
+    });
+    for (;;) {
+      const r = await entries.next();
+      if (r.done) {
+        const end = r.value;
+        if (end?.missingEndMarker) {
+          problems.add('(end of archive)', 'truncated', 'the archive ends without an end-of-archive marker');
+        }
+        if (end?.trailingData) {
+          problems.add('(after end of archive)', 'extra', 'non-zero data follows the end-of-archive marker');
+        }
+        break;
+      }
+      const e = r.value;
+      throwIfAborted(signal);
+      const unsafe = entryProblem(e);
+      if (unsafe) {
+        problems.add(e.rawName, 'unsafe', unsafe);
+        continue;
+      }
+      const earlier = dups.add(e.name);
+      if (earlier !== undefined) {
+        problems.add(
+          e.name,
+          'duplicate',
+          earlier === e.name ? 'the member appears more than once' : `differs only in case from ${earlier}`,
+        );
+      }
+      if (e.type === 'directory') continue;
+
+      const isMeta = METADATA_ORDER.includes(e.name);
+      if (isMeta && e.size > MAX_METADATA_BYTES) {
+        throw new BundleFormatError(
+          source.path,
+          e.name,
+          `is ${e.size} bytes, more than the ${MAX_METADATA_BYTES} allowed for a metadata member`,
+        );
+      }
+      const blobDigest = digestOfBlobMember(e.name);
+      const keep = isMeta || (blobDigest !== undefined && e.size <= MAX_MANIFEST_BYTES);
+      const sha256 = createHash('sha256');
+      let named: Hash | undefined;
+      if (blobDigest && !blobDigest.startsWith('sha256:'))
+        named = createHash(blobDigest.slice(0, blobDigest.indexOf(':')));
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let nextProgress = PROGRESS_EVERY;
+      progress(e.name);
+      try {
+        for await (const c of e.body()) {
+          sha256.update(c);
+          named?.update(c);
+          if (keep) chunks.push(c);
+          size += c.length;
+          bytes += c.length;
+          if (size >= nextProgress) {
+            nextProgress += PROGRESS_EVERY;
+            progress(e.name);
+          }
+        }
+      } catch (err) {
+        if (err instanceof TarTruncatedError) truncatedAt = e.name;
+        throw err;
+      }
+      memberCount++;
+      const info: MemberInfo = { name: e.name, hex: sha256.digest('hex'), size, position: order.length };
+      if (earlier !== undefined) {
+        duplicates.push(info);
+      } else {
+        members.set(e.name, info);
+        order.push(e.name);
+      }
+      if (isMeta && earlier === undefined) {
+        meta.set(e.name, Buffer.concat(chunks));
+        checkSignature();
+      }
+      if (blobDigest) {
+        const actual = named ? named.digest('hex') : info.hex;
+        if (actual !== hexOf(blobDigest)) {
+          badContent.add(e.name);
+          problems.add(e.name, 'digest', `content hashes to ${actual}, not the digest in its name`);
+        } else if (keep && earlier === undefined && size > 0) {
+          const data = Buffer.concat(chunks);
+          const first = data.find((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09);
+          if (first === 0x7b) {
+            try {
+              manifests.set(blobDigest, parseManifest(data, undefined, blobDigest));
+            } catch {
+              // a JSON blob that is not a manifest (a config): nothing to walk
+            }
+          }
+        }
+      }
+      progress(e.name);
+    }
+  } catch (err) {
+    if (!(err instanceof TarTruncatedError)) throw err;
+    truncatedAt ??= err.member;
+    problems.add(err.member, 'truncated', err.message);
+  }
+
+  // Metadata: present and in contract order (a directory has no order).
+  for (const m of METADATA_ORDER) {
+    if (!members.has(m)) problems.add(m, 'missing', `required metadata member ${m} is not in the bundle`);
+  }
+  if (source.kind !== 'directory') {
+    METADATA_ORDER.forEach((want, i) => {
+      const at = members.get(want)?.position;
+      if (at !== undefined && at !== i) {
+        problems.add(
+          want,
+          'order',
+          `must be member #${i + 1} (metadata order: ${METADATA_ORDER.join(', ')}), found at #${at + 1}`,
+        );
+      }
+    });
+  }
+  checkSignature();
+
+  // SHA256SUMS against every member.
+  const sumsBytes = meta.get(Member.sums);
+  let sums: Map<string, string> | undefined;
+  if (sumsBytes) {
+    try {
+      sums = new Map(parseSums(sumsBytes).map((e) => [e.path, e.hex]));
+    } catch (err) {
+      problems.add(Member.sums, 'schema', (err as Error).message);
+    }
+  }
+  if (sums) {
+    for (const s of [Member.sums, Member.signature]) {
+      if (sums.has(s)) problems.add(Member.sums, 'schema', `lists ${s}, which it cannot cover`);
+    }
+    for (const info of [...members.values(), ...duplicates]) {
+      if (info.name === Member.sums || info.name === Member.signature) continue;
+      const want = sums.get(info.name);
+      if (want === undefined) {
+        problems.add(info.name, 'extra', `not listed in ${Member.sums}`);
+      } else if (want !== info.hex) {
+        badContent.add(info.name);
+        problems.add(info.name, 'digest', `sha256 is ${info.hex}, ${Member.sums} says ${want}`);
+      }
+    }
+    for (const name of sums.keys()) {
+      if (name === Member.sums || name === Member.signature) continue;
+      if (!members.has(name) && name !== truncatedAt) {
+        problems.add(name, 'missing', `listed in ${Member.sums} but not in the bundle`);
+      }
+    }
+  }
+
+  // The metadata documents.
+  const layout = meta.get(Member.ociLayout);
+  if (layout) {
+    let okLayout = false;
+    try {
+      okLayout =
+        JSON.parse(layout.toString('utf8')).imageLayoutVersion ===
+        JSON.parse(OCI_LAYOUT_CONTENT).imageLayoutVersion;
+    } catch {}
+    if (!okLayout) problems.add(Member.ociLayout, 'schema', `is not ${OCI_LAYOUT_CONTENT}`);
+  }
+  let lading: LadingJson | undefined;
+  let ladingRaw: { name?: unknown; version?: unknown } | undefined;
+  const ladingBytes = meta.get(Member.manifest);
+  if (ladingBytes) {
+    try {
+      ladingRaw = JSON.parse(ladingBytes.toString('utf8'));
+    } catch {}
+    try {
+      lading = parseLadingJson(ladingBytes);
+    } catch (err) {
+      problems.add(Member.manifest, 'schema', (err as Error).message);
+    }
+  }
+  let index: ImageIndex | undefined;
+  const indexBytes = meta.get(Member.index);
+  if (indexBytes) {
+    try {
+      index = parseIndexJson(indexBytes);
+    } catch (err) {
+      problems.add(Member.index, 'schema', (err as Error).message);
+    }
+  }
+  const sbom = meta.get(Member.sbom);
+  if (sbom) {
+    let okSbom = false;
+    try {
+      okSbom = JSON.parse(sbom.toString('utf8')).bomFormat === 'CycloneDX';
+    } catch {}
+    if (!okSbom) problems.add(Member.sbom, 'schema', 'is not a CycloneDX JSON document');
+  }
+
+  // The content graph of every image and chart.
+  const omitted = new Set<string>(lading?.since?.omittedBlobs ?? []);
+  const expectedAtTarget = new Set<string>();
+  const images: ArtifactReport[] = [];
+  const charts: ArtifactReport[] = [];
+  for (const root of index?.manifests ?? []) {
+    const ref = root.annotations?.[Annotation.refName] ?? root.annotations?.[Annotation.containerdName];
+    if (!ref) {
+      problems.add(
+        Member.index,
+        'schema',
+        `descriptor ${root.digest} has no ${Annotation.refName} annotation`,
+      );
+    }
+    const report: ArtifactReport = {
+      ref: ref ?? root.digest,
+      digest: root.digest,
+      mediaType: root.mediaType,
+      ok: true,
+      problems: [],
+      expectedAtTarget: [],
+    };
+    const visited = new Set<string>();
+    let isChart = (ref ?? '').startsWith('charts/');
+    const walk = (d: Descriptor, parent: string) => {
+      if (visited.has(d.digest)) return;
+      visited.add(d.digest);
+      const name = blobMemberName(d.digest);
+      const info = members.get(name);
+      if (!info) {
+        if (omitted.has(d.digest)) {
+          expectedAtTarget.add(d.digest);
+          report.expectedAtTarget.push(d.digest);
+          return;
+        }
+        const msg = `${d.mediaType} referenced by ${parent} is not in the bundle`;
+        problems.add(name, name === truncatedAt ? 'truncated' : 'missing', msg);
+        report.problems.push(`${name}: ${msg}`);
+        return;
+      }
+      if (info.size !== d.size) {
+        const msg = `is ${info.size} bytes, its descriptor in ${parent} says ${d.size}`;
+        problems.add(name, 'digest', msg);
+        report.problems.push(`${name}: ${msg}`);
+      }
+      if (badContent.has(name)) report.problems.push(`${name}: content does not match its digest`);
+      if (!isManifestOrIndexType(d.mediaType) && !manifests.has(d.digest)) {
+        if (d.mediaType === MediaType.helmConfig) isChart = true;
+        return;
+      }
+      const node = manifests.get(d.digest);
+      if (!node) {
+        if (!badContent.has(name)) {
+          const msg = `is not a readable ${d.mediaType} (larger than ${MAX_MANIFEST_BYTES} bytes or not valid)`;
+          problems.add(name, 'schema', msg);
+          report.problems.push(`${name}: ${msg}`);
+        }
+        return;
+      }
+      for (const child of successors(node)) walk(child, d.digest);
+    };
+    walk(root, Member.index);
+    report.ok = report.problems.length === 0;
+    (isChart ? charts : images).push(report);
+  }
+  if (lading && index) {
+    const roots = new Set(index.manifests.map((d) => d.digest as string));
+    for (const img of lading.images) {
+      if (!roots.has(img.digest)) {
+        problems.add(Member.manifest, 'schema', `image ${img.ref} (${img.digest}) is not in ${Member.index}`);
+      }
+    }
+    for (const c of lading.charts) {
+      if (!roots.has(c.digest)) {
+        problems.add(
+          Member.manifest,
+          'schema',
+          `chart ${c.name} ${c.version} (${c.digest}) is not in ${Member.index}`,
+        );
+      }
+    }
+  }
+
+  // Extra files.
+  const fileNames = new Set<string>([...members.keys()].filter((n) => n.startsWith(FILES_DIR)));
+  for (const f of lading?.files ?? []) {
+    const candidates = f.path.startsWith(FILES_DIR) ? [f.path] : [`${FILES_DIR}${f.path}`, f.path];
+    const found = candidates.map((c) => members.get(c)).find((m) => m !== undefined);
+    const name = found?.name ?? (candidates[0] as string);
+    fileNames.add(name);
+    if (!found) {
+      problems.add(name, 'missing', `listed in ${Member.manifest} but not in the bundle`);
+    } else if (found.hex !== hexOf(f.digest as Digest) || found.size !== f.size) {
+      problems.add(
+        name,
+        'digest',
+        `does not match its entry in ${Member.manifest} (${f.digest}, ${f.size} bytes)`,
+      );
+    }
+  }
+  const files: FileReport[] = [...fileNames].sort().map((path) => {
+    const p = problems.about(path);
+    return { path, ok: p.length === 0, problems: p };
+  });
+  for (const part of partReports) {
+    part.problems = problems.about(part.name);
+    part.ok = part.problems.length === 0;
+  }
+  for (const [name] of expectedParts ?? []) {
+    if (!partReports.some((p) => p.name === name)) {
+      partReports.push({ name, ok: false, sha256: null, problems: problems.about(name) });
+    }
+  }
+
+  const since = lading?.since
+    ? { name: lading.since.name, version: lading.since.version, digest: lading.since.digest }
+    : null;
+  return {
+    ok: problems.list.length === 0 && signatureOk,
+    bundle: {
+      name: lading?.name ?? (typeof ladingRaw?.name === 'string' ? ladingRaw.name : null),
+      version: lading?.version ?? (typeof ladingRaw?.version === 'string' ? ladingRaw.version : null),
+      path: source.path,
+      kind: source.kind,
+    },
+    signature: { ok: signatureOk, keyFingerprint },
+    members: memberCount,
+    bytes,
+    images,
+    charts,
+    files,
+    parts: partReports,
+    expectedAtTarget: [...expectedAtTarget],
+    since,
+    problems: problems.list,
+  };
+}
