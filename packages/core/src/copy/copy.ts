@@ -1,0 +1,146 @@
+import {
+  bytesStream,
+  type CallOptions,
+  fetchAll,
+  type ReadOnlyStorage,
+  type ReadOnlyTarget,
+  type Target,
+} from '../content/index.ts';
+import { type Digest, digestOf, isDigest } from '../digest/index.ts';
+import { throwIfAborted } from '../errors/index.ts';
+import {
+  type Descriptor,
+  formatPlatform,
+  InvalidManifestError,
+  isIndexType,
+  isManifestType,
+  MediaType,
+  matchesAny,
+  type Platform,
+  parseManifest,
+} from '../model/index.ts';
+import { PlatformNotFoundError } from './errors.ts';
+import type { CopyStats } from './events.ts';
+import { type CopyGraphOptions, runGraph } from './graph.ts';
+
+export interface CopyOptions extends CopyGraphOptions {
+  /**
+   * Keep only these platforms. For an index, a new index holding only the matching entries is
+   * written (unless every entry matches); for a single image, its config must match.
+   */
+  platforms?: readonly Platform[];
+}
+
+export interface CopyResult extends CopyStats {
+  /** The root copied and tagged at the destination. */
+  descriptor: Descriptor;
+  /** Its digest: differs from `upstreamDigest` when a platform filter wrote a new index. */
+  digest: Digest;
+  /** The digest the source reference resolved to. */
+  upstreamDigest: Digest;
+  mediaType: string;
+  /** The platforms copied (`os/arch[/variant]`), as the index or the image config names them. */
+  platforms: string[];
+}
+
+const IMAGE_CONFIG_TYPES: readonly string[] = [MediaType.ociConfig, MediaType.dockerConfig];
+
+/** A source that also serves one document held in memory (the filtered index). */
+function withDocument(src: ReadOnlyStorage, desc: Descriptor, bytes: Buffer): ReadOnlyStorage {
+  return {
+    fetch: (d: Descriptor, o?: CallOptions) =>
+      d.digest === desc.digest ? Promise.resolve(bytesStream(bytes)) : src.fetch(d, o),
+    exists: (d: Descriptor, o?: CallOptions) =>
+      d.digest === desc.digest ? Promise.resolve(true) : src.exists(d, o),
+  };
+}
+
+function platformOfConfig(bytes: Buffer): Platform | undefined {
+  try {
+    const c = JSON.parse(bytes.toString('utf8')) as Partial<Platform>;
+    if (typeof c.os !== 'string' || typeof c.architecture !== 'string') return undefined;
+    const p: Platform = { os: c.os, architecture: c.architecture };
+    if (typeof c.variant === 'string' && c.variant) p.variant = c.variant;
+    return p;
+  } catch {
+    return undefined;
+  }
+}
+
+function unique(xs: string[]): string[] {
+  return [...new Set(xs)];
+}
+
+/**
+ * Copy what `srcRef` names in `src` to `dst` and tag it `dstRef` there (with `pushReference`
+ * when the destination offers it). With `platforms`, an index is narrowed to the matching
+ * entries; the result reports both digests. An empty `dstRef` or a digest copies untagged.
+ */
+export async function copy(
+  src: ReadOnlyTarget,
+  srcRef: string,
+  dst: Target,
+  dstRef: string,
+  opts: CopyOptions = {},
+): Promise<CopyResult> {
+  const { signal } = opts;
+  throwIfAborted(signal);
+  const graphOpts: CopyOptions = { ...opts, label: opts.label ?? srcRef };
+  const upstream = await src.resolve(srcRef, { signal });
+  const wanted = opts.platforms && opts.platforms.length > 0 ? opts.platforms : undefined;
+  let root: Descriptor = { mediaType: upstream.mediaType, digest: upstream.digest, size: upstream.size };
+  let source: ReadOnlyStorage = src;
+  let platforms: string[] = [];
+
+  if (isIndexType(upstream.mediaType)) {
+    const bytes = await fetchAll(src, root, { signal, source: srcRef });
+    const parsed = parseManifest(bytes, upstream.mediaType, srcRef);
+    if (parsed.kind !== 'index') throw new InvalidManifestError(srcRef, 'expected an index');
+    const children = parsed.index.manifests;
+    const available = unique(children.flatMap((c) => (c.platform ? [formatPlatform(c.platform)] : [])));
+    let kept = children;
+    if (wanted) {
+      const keep = children.map((c) => matchesAny(wanted, c.platform));
+      kept = children.filter((_, i) => keep[i]);
+      if (kept.length === 0) throw new PlatformNotFoundError(srcRef, wanted.map(formatPlatform), available);
+      if (kept.length < children.length) {
+        // the same document minus the dropped entries: mediaType, annotations and unknown
+        // fields stay as they were, in their order
+        const doc = JSON.parse(bytes.toString('utf8')) as { manifests: unknown[] };
+        doc.manifests = doc.manifests.filter((_, i) => keep[i]);
+        const filtered = Buffer.from(JSON.stringify(doc), 'utf8');
+        root = { mediaType: parsed.mediaType, digest: digestOf(filtered), size: filtered.length };
+        source = withDocument(src, root, filtered);
+      }
+    }
+    platforms = unique(kept.flatMap((c) => (c.platform ? [formatPlatform(c.platform)] : [])));
+  } else if (isManifestType(upstream.mediaType)) {
+    const bytes = await fetchAll(src, root, { signal, source: srcRef });
+    const parsed = parseManifest(bytes, upstream.mediaType, srcRef);
+    if (parsed.kind !== 'manifest') throw new InvalidManifestError(srcRef, 'expected a manifest');
+    const config = parsed.manifest.config;
+    if (IMAGE_CONFIG_TYPES.includes(config.mediaType)) {
+      const platform = platformOfConfig(
+        await fetchAll(src, config, { signal, source: `${srcRef} config ${config.digest}` }),
+      );
+      if (platform) {
+        platforms = [formatPlatform(platform)];
+        if (wanted && !matchesAny(wanted, platform)) {
+          throw new PlatformNotFoundError(srcRef, wanted.map(formatPlatform), platforms);
+        }
+      }
+    }
+  }
+
+  const tagRef = dstRef && !isDigest(dstRef) ? dstRef : undefined;
+  const run = await runGraph(source, dst, root, graphOpts, tagRef ? { rootReference: tagRef } : {});
+  if (tagRef && !run.rootTagged) await dst.tag(root, tagRef, { signal });
+  return {
+    descriptor: root,
+    digest: root.digest,
+    upstreamDigest: upstream.digest,
+    mediaType: root.mediaType,
+    platforms,
+    ...run.stats,
+  };
+}

@@ -1,0 +1,314 @@
+import { pipeline as pipelineCb, type Readable, Transform, type TransformCallback } from 'node:stream';
+import {
+  bytesStream,
+  type CallOptions,
+  fetchAll,
+  isMounter,
+  isReferencePusher,
+  type ReadOnlyStorage,
+  type Storage,
+} from '../content/index.ts';
+import { VerifyingStream } from '../digest/index.ts';
+import { AbortedError, throwIfAborted, VerificationError } from '../errors/index.ts';
+import { type Descriptor, isManifestOrIndexType, parseManifest, successors } from '../model/index.ts';
+import { Limiter, Singleflight } from '../util/index.ts';
+import { type CopyEventType, type CopyStats, emptyStats, type ProgressListener, snapshot } from './events.ts';
+
+export const DEFAULT_CONCURRENCY = 4;
+
+export interface CopyGraphOptions extends CallOptions {
+  /**
+   * The one limiter shared by every copy of the operation. Each blob transfer, and each
+   * manifest fetch or push, holds one slot; a parent never holds a slot while its children copy.
+   */
+  limiter?: Limiter;
+  /** Size of the limiter created when none is given (default 4). */
+  concurrency?: number;
+  /** Progress events: blob start/bytes/done/skipped/mounted, manifest done/skipped. */
+  onProgress?: ProgressListener;
+  /** Carried on every event (per-image grouping), e.g. the source reference. */
+  label?: string;
+  /**
+   * Candidate repositories to mount a blob from, tried in order when the destination is a
+   * Mounter (same registry). An empty list or a declined mount falls back to a normal copy.
+   */
+  mountFrom?: (desc: Descriptor) => readonly string[];
+}
+
+type Outcome = 'copied' | 'skipped' | 'mounted';
+
+/**
+ * Copies in flight per destination, shared by every concurrent copy into the same Storage
+ * object in this process: a blob is never fetched twice at once, even by two images' copies.
+ */
+const flightsByDst = new WeakMap<object, Singleflight<Outcome>>();
+
+function flightsFor(dst: object): Singleflight<Outcome> {
+  let f = flightsByDst.get(dst);
+  if (!f) {
+    f = new Singleflight<Outcome>();
+    flightsByDst.set(dst, f);
+  }
+  return f;
+}
+
+/** Await `p`, but reject with AbortedError as soon as `signal` aborts. */
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  throwIfAborted(signal);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError('operation aborted', { cause: signal.reason }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+function isPrematureClose(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
+/** Internal knobs used by `copy` (not part of the public options). */
+export interface GraphHooks {
+  /** Push the root manifest under this reference when the destination can (`pushReference`). */
+  rootReference?: string;
+}
+
+export interface GraphRun {
+  stats: CopyStats;
+  /** Whether the root was pushed with its reference already (no separate tag needed). */
+  rootTagged: boolean;
+}
+
+class GraphCopier {
+  readonly stats = emptyStats();
+  readonly memo = new Map<string, Promise<void>>();
+  /** The work this walk started itself (not joined), awaited on failure before returning. */
+  readonly work = new Set<Promise<unknown>>();
+  rootTagged = false;
+  private readonly src: ReadOnlyStorage;
+  private readonly dst: Storage;
+  private readonly opts: CopyGraphOptions;
+  private readonly hooks: GraphHooks;
+  private readonly signal: AbortSignal;
+  private readonly limiter: Limiter;
+  private readonly flights: Singleflight<Outcome>;
+
+  constructor(
+    src: ReadOnlyStorage,
+    dst: Storage,
+    opts: CopyGraphOptions,
+    hooks: GraphHooks,
+    signal: AbortSignal,
+  ) {
+    this.src = src;
+    this.dst = dst;
+    this.opts = opts;
+    this.hooks = hooks;
+    this.signal = signal;
+    this.limiter = opts.limiter ?? new Limiter(opts.concurrency ?? DEFAULT_CONCURRENCY);
+    this.flights = flightsFor(dst);
+  }
+
+  /** Copy a node once per graph walk. */
+  node(desc: Descriptor, isRoot: boolean): Promise<void> {
+    let p = this.memo.get(desc.digest);
+    if (!p) {
+      p = this.copyNode(desc, isRoot);
+      this.memo.set(desc.digest, p);
+    }
+    return p;
+  }
+
+  private emit(
+    type: CopyEventType,
+    desc: Descriptor,
+    bytes: number,
+    extra: { from?: string; reason?: 'exists' | 'in-flight' } = {},
+  ): void {
+    const listener = this.opts.onProgress;
+    if (!listener) return;
+    try {
+      listener({ type, desc, bytes, label: this.opts.label, ...extra, totals: snapshot(this.stats) });
+    } catch {
+      // a progress display must not break a copy
+    }
+  }
+
+  private async copyNode(desc: Descriptor, isRoot: boolean): Promise<void> {
+    const manifest = isManifestOrIndexType(desc.mediaType);
+    for (;;) {
+      throwIfAborted(this.signal);
+      let ran = false;
+      const flight = this.flights.do(desc.digest, () => {
+        ran = true;
+        return manifest ? this.copyManifest(desc, isRoot) : this.copyBlob(desc);
+      });
+      if (ran) this.work.add(flight);
+      try {
+        await abortable(flight, this.signal);
+      } catch (err) {
+        // another copy's flight was aborted by its own caller: do the work ourselves
+        if (!ran && err instanceof AbortedError && !this.signal.aborted) continue;
+        throw err;
+      }
+      if (!ran) {
+        if (manifest) this.stats.manifests.skipped++;
+        else this.stats.blobs.skipped++;
+        this.emit(manifest ? 'manifest-skipped' : 'blob-skipped', desc, desc.size, { reason: 'in-flight' });
+      }
+      return;
+    }
+  }
+
+  private async copyManifest(desc: Descriptor, isRoot: boolean): Promise<Outcome> {
+    const { signal } = this;
+    const bytes = await this.limiter.run(async () => {
+      if (await this.dst.exists(desc, { signal })) return undefined;
+      return fetchAll(this.src, desc, { signal, source: this.sourceName(desc) });
+    }, signal);
+    if (!bytes) {
+      this.stats.manifests.skipped++;
+      this.emit('manifest-skipped', desc, desc.size, { reason: 'exists' });
+      return 'skipped';
+    }
+    const parsed = parseManifest(bytes, desc.mediaType, this.sourceName(desc));
+    // children first, without holding a slot (a parent waiting in a slot could starve them)
+    await Promise.all(successors(parsed).map((child) => this.node(child, false)));
+    await this.limiter.run(async () => {
+      const ref = isRoot ? this.hooks.rootReference : undefined;
+      if (ref && isReferencePusher(this.dst)) {
+        await this.dst.pushReference(desc, bytesStream(bytes), ref, { signal });
+        this.rootTagged = true;
+      } else {
+        await this.dst.push(desc, bytesStream(bytes), { signal });
+      }
+    }, signal);
+    this.stats.manifests.copied++;
+    this.emit('manifest-done', desc, desc.size);
+    return 'copied';
+  }
+
+  private async copyBlob(desc: Descriptor): Promise<Outcome> {
+    const { signal, dst } = this;
+    return this.limiter.run(async () => {
+      if (await dst.exists(desc, { signal })) {
+        this.stats.blobs.skipped++;
+        this.emit('blob-skipped', desc, desc.size, { reason: 'exists' });
+        return 'skipped';
+      }
+      if (isMounter(dst) && this.opts.mountFrom) {
+        for (const repo of this.opts.mountFrom(desc)) {
+          let mounted = false;
+          try {
+            mounted = await dst.mount(desc, repo, { signal });
+          } catch (err) {
+            if (signal.aborted) throw err;
+            // a refused mount is not fatal: the bytes are copied instead
+          }
+          if (mounted) {
+            this.stats.blobs.mounted++;
+            this.emit('blob-mounted', desc, desc.size, { from: repo });
+            return 'mounted';
+          }
+        }
+      }
+      await this.transfer(desc);
+      return 'copied';
+    }, signal);
+  }
+
+  /** src.fetch → VerifyingStream → dst.push, streamed, never buffered. */
+  private async transfer(desc: Descriptor): Promise<void> {
+    const { signal } = this;
+    this.emit('blob-start', desc, 0);
+    const raw: Readable = await this.src.fetch(desc, { signal });
+    const verify = new VerifyingStream({ digest: desc.digest, size: desc.size }, this.sourceName(desc));
+    let moved = 0;
+    const stats = this.stats;
+    const emitBytes = (n: number) => this.emit('blob-bytes', desc, n);
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+        moved += chunk.length;
+        stats.blobs.bytes += chunk.length;
+        emitBytes(moved);
+        cb(null, chunk);
+      },
+    });
+    let sourceError: unknown;
+    const body = pipelineCb(raw, verify, counter, (err) => {
+      if (err) sourceError = err;
+    }) as Transform;
+    try {
+      await this.dst.push(desc, body, { signal });
+    } catch (err) {
+      body.destroy();
+      // the source side's own failure (a digest mismatch, a reset) explains more than the echo
+      // the destination saw of it
+      if (sourceError && !isPrematureClose(sourceError) && !signal.aborted) throw sourceError;
+      throw err;
+    }
+    if (sourceError instanceof VerificationError) throw sourceError;
+    stats.blobs.copied++;
+    this.emit('blob-done', desc, desc.size);
+  }
+
+  private sourceName(desc: Descriptor): string {
+    return this.opts.label ? `${this.opts.label}: ${desc.digest}` : desc.digest;
+  }
+}
+
+/** Walk and copy a graph; on failure stop every branch and wait for them before throwing. */
+export async function runGraph(
+  src: ReadOnlyStorage,
+  dst: Storage,
+  root: Descriptor,
+  opts: CopyGraphOptions,
+  hooks: GraphHooks = {},
+): Promise<GraphRun> {
+  throwIfAborted(opts.signal);
+  const ctrl = new AbortController();
+  const onAbort = () => ctrl.abort(opts.signal?.reason);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const copier = new GraphCopier(src, dst, opts, hooks, ctrl.signal);
+  try {
+    await copier.node(root, true);
+  } catch (err) {
+    ctrl.abort(err);
+    // let every started branch settle, so nothing writes after we return
+    let settled = -1;
+    while (settled !== copier.memo.size + copier.work.size) {
+      settled = copier.memo.size + copier.work.size;
+      await Promise.allSettled([...copier.memo.values(), ...copier.work]);
+    }
+    if (opts.signal?.aborted && !(err instanceof AbortedError)) {
+      throw new AbortedError('copy aborted', { cause: opts.signal.reason });
+    }
+    throw err;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+  return { stats: copier.stats, rootTagged: copier.rootTagged };
+}
+
+/**
+ * Copy the graph under `root` from `src` to `dst`: children before parents (blobs before
+ * manifests, child manifests before indexes), nodes already at the destination skipped (with
+ * their subgraph, for manifests), blobs mounted when the destination offers it, every blob
+ * streamed and verified on the way. Returns the counters of this copy.
+ */
+export async function copyGraph(
+  src: ReadOnlyStorage,
+  dst: Storage,
+  root: Descriptor,
+  opts: CopyGraphOptions = {},
+): Promise<CopyStats> {
+  return (await runGraph(src, dst, root, opts)).stats;
+}

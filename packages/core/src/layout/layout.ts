@@ -1,0 +1,465 @@
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { addAbortSignal, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { CallOptions, TagLister, Target } from '../content/index.ts';
+import { type Digest, isDigest, parseDigest, VerifyingStream } from '../digest/index.ts';
+import { AbortedError, throwIfAborted } from '../errors/index.ts';
+import {
+  Annotation,
+  type Descriptor,
+  type ImageIndex,
+  InvalidManifestError,
+  isManifestOrIndexType,
+  MAX_MANIFEST_BYTES,
+  MediaType,
+  parseManifest,
+  successors,
+} from '../model/index.ts';
+import { InvalidLayoutError, LayoutNotFoundError } from './errors.ts';
+import { isErrno, Mutex, syncDir, tempName, writeFileAtomic } from './fs.ts';
+
+export const OCI_LAYOUT_FILE = 'oci-layout';
+export const INDEX_FILE = 'index.json';
+export const INGEST_DIR = 'ingest';
+export const LAYOUT_VERSION = '1.0.0';
+
+export interface OpenLayoutOptions {
+  /** Create the directory, `oci-layout`, an empty `index.json` and `blobs/` when missing. */
+  create?: boolean;
+}
+
+export interface GcResult {
+  /** Blobs removed because no index entry reaches them. */
+  removed: Digest[];
+  bytes: number;
+}
+
+/*
+ * Process-wide state shared by every OciLayout instance on the same directory: index.json
+ * updates run one after another, a blob being ingested is ingested once, and the gc knows which
+ * temporary files are live. Between processes, unique temporary names and atomic renames keep
+ * the store consistent (the last rename of identical bytes wins).
+ */
+const indexLocks = new Map<string, Mutex>();
+const inflightPushes = new Map<string, Promise<void>>();
+const liveTemps = new Set<string>();
+
+function indexLock(dir: string): Mutex {
+  let m = indexLocks.get(dir);
+  if (!m) {
+    m = new Mutex();
+    indexLocks.set(dir, m);
+  }
+  return m;
+}
+
+/** Await `p`, but reject with AbortedError as soon as `signal` aborts. */
+function waitFor<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  throwIfAborted(signal);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError('operation aborted', { cause: signal.reason }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+function compareEntries(a: Descriptor, b: Descriptor): number {
+  const ra = a.annotations?.[Annotation.refName] ?? '';
+  const rb = b.annotations?.[Annotation.refName] ?? '';
+  if (ra !== rb) return ra < rb ? -1 : 1;
+  return a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0;
+}
+
+function sortedRecord(r: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(r).sort()) out[k] = r[k] as string;
+  return out;
+}
+
+/** The index.json entry for a tagged node, with a stable key order. */
+function indexEntry(desc: Descriptor, ref: string): Descriptor {
+  const e: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+  if (desc.platform) e.platform = desc.platform;
+  if (desc.artifactType) e.artifactType = desc.artifactType;
+  e.annotations = sortedRecord({ ...desc.annotations, [Annotation.refName]: ref });
+  return e;
+}
+
+function refDigest(ref: string): Digest | undefined {
+  if (isDigest(ref)) return ref;
+  const at = ref.lastIndexOf('@');
+  if (at >= 0) {
+    const d = ref.slice(at + 1);
+    if (isDigest(d)) return d;
+  }
+  return undefined;
+}
+
+/**
+ * An OCI image layout on disk (image-layout.md) as a Target. Blobs are streamed to a temporary
+ * file under `ingest/`, verified while they flow, flushed and only then renamed into
+ * `blobs/<alg>/<hex>`; a failed or aborted push leaves nothing behind. `index.json` is
+ * rewritten atomically, its entries sorted by reference name so output is reproducible.
+ */
+export class OciLayout implements Target, TagLister {
+  readonly dir: string;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Open an existing layout, or create one with `{ create: true }`. */
+  static async open(dir: string, opts: OpenLayoutOptions = {}): Promise<OciLayout> {
+    const abs = path.resolve(dir);
+    const layoutFile = path.join(abs, OCI_LAYOUT_FILE);
+    let text: string | undefined;
+    try {
+      text = await readFile(layoutFile, 'utf8');
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT') && !isErrno(err, 'ENOTDIR')) throw err;
+      if (!opts.create) throw new InvalidLayoutError(abs, `${OCI_LAYOUT_FILE} is missing`);
+    }
+    if (text === undefined) {
+      await mkdir(path.join(abs, 'blobs', 'sha256'), { recursive: true });
+      await writeFileAtomic(layoutFile, JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION }));
+    } else {
+      let version: unknown;
+      try {
+        version = (JSON.parse(text) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+      } catch {
+        throw new InvalidLayoutError(abs, `${OCI_LAYOUT_FILE} is not JSON`);
+      }
+      if (typeof version !== 'string' || !/^1\.\d+\.\d+$/.test(version)) {
+        throw new InvalidLayoutError(abs, `unsupported imageLayoutVersion ${JSON.stringify(version)}`);
+      }
+    }
+    const layout = new OciLayout(abs);
+    try {
+      await stat(path.join(abs, INDEX_FILE));
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+      if (!opts.create) throw new InvalidLayoutError(abs, `${INDEX_FILE} is missing`);
+      await indexLock(abs).run(async () => {
+        try {
+          await stat(path.join(abs, INDEX_FILE));
+        } catch {
+          await layout.writeIndex({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] });
+        }
+      });
+    }
+    return layout;
+  }
+
+  /** Where a blob lives: `<dir>/blobs/<alg>/<hex>`. */
+  blobPath(digest: Digest): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return path.join(this.dir, 'blobs', algorithm, hex);
+  }
+
+  async exists(desc: Descriptor, opts: CallOptions = {}): Promise<boolean> {
+    throwIfAborted(opts.signal);
+    return this.hasBlob(this.blobPath(desc.digest), desc.size);
+  }
+
+  async fetch(desc: Descriptor, opts: CallOptions = {}): Promise<Readable> {
+    throwIfAborted(opts.signal);
+    const file = this.blobPath(desc.digest);
+    let fh: Awaited<ReturnType<typeof open>>;
+    try {
+      fh = await open(file, 'r');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) throw new LayoutNotFoundError(this.dir, `blob ${desc.digest}`);
+      throw err;
+    }
+    const stream = fh.createReadStream();
+    return opts.signal ? addAbortSignal(opts.signal, stream) : stream;
+  }
+
+  /**
+   * Ingest a blob: verified while it streams to a temporary file, flushed, then renamed into
+   * place. Pushing content that is already present is a no-op; a push of a digest already being
+   * ingested in this process waits for that one instead of writing it twice.
+   */
+  async push(desc: Descriptor, content: Readable, opts: CallOptions = {}): Promise<void> {
+    const target = this.blobPath(desc.digest);
+    for (;;) {
+      throwIfAborted(opts.signal);
+      const inflight = inflightPushes.get(target);
+      if (inflight) {
+        try {
+          await waitFor(inflight, opts.signal);
+        } catch (err) {
+          if (err instanceof AbortedError && opts.signal?.aborted) {
+            content.destroy();
+            throw err;
+          }
+          // the other push failed: try again with our own content
+        }
+        continue;
+      }
+      if (await this.hasBlob(target, desc.size)) {
+        content.destroy();
+        return;
+      }
+      if (inflightPushes.has(target)) continue;
+      const p = this.ingest(desc, content, target, opts.signal);
+      inflightPushes.set(target, p);
+      try {
+        await p;
+      } finally {
+        if (inflightPushes.get(target) === p) inflightPushes.delete(target);
+      }
+      return;
+    }
+  }
+
+  private async ingest(
+    desc: Descriptor,
+    content: Readable,
+    target: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const ingestDir = path.join(this.dir, INGEST_DIR);
+    const { hex } = parseDigest(desc.digest);
+    await mkdir(ingestDir, { recursive: true });
+    await mkdir(path.dirname(target), { recursive: true });
+    const tmp = tempName(ingestDir, hex);
+    liveTemps.add(tmp);
+    try {
+      const fh = await open(tmp, 'wx', 0o644);
+      // flush: fsync before close; the stream owns and closes the handle, and pipeline
+      // settles only once it is closed (on success and on failure)
+      const out = fh.createWriteStream({ flush: true });
+      try {
+        await pipeline(
+          content,
+          new VerifyingStream(
+            { digest: desc.digest, size: desc.size },
+            `${desc.digest} pushed to ${this.dir}`,
+          ),
+          out,
+          signal ? { signal } : {},
+        );
+      } finally {
+        if (!out.closed) {
+          out.destroy();
+          await new Promise<void>((resolve) => out.once('close', () => resolve()));
+        }
+      }
+      await rename(tmp, target);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      if (signal?.aborted && !(err instanceof AbortedError)) {
+        throw new AbortedError(`push of ${desc.digest} to ${this.dir} aborted`, { cause: signal.reason });
+      }
+      throw err;
+    } finally {
+      liveTemps.delete(tmp);
+      content.destroy();
+    }
+    await syncDir(path.dirname(target));
+  }
+
+  private async hasBlob(file: string, size: number): Promise<boolean> {
+    try {
+      const st = await stat(file);
+      return st.isFile() && st.size === size;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Resolve a reference name (`org.opencontainers.image.ref.name` in index.json), a digest, or
+   * `name@digest`, to the descriptor of the node.
+   */
+  async resolve(reference: string, opts: CallOptions = {}): Promise<Descriptor> {
+    throwIfAborted(opts.signal);
+    const index = await this.readIndex();
+    const named = index.manifests.find((m) => m.annotations?.[Annotation.refName] === reference);
+    if (named) return structuredClone(named);
+    const digest = refDigest(reference);
+    if (digest) {
+      const listed = index.manifests.find((m) => m.digest === digest);
+      if (listed) return structuredClone(listed);
+      // not in index.json, but perhaps a blob of the store (a child manifest)
+      const file = this.blobPath(digest);
+      let size: number | undefined;
+      try {
+        size = (await stat(file)).size;
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err;
+      }
+      if (size !== undefined && size <= MAX_MANIFEST_BYTES) {
+        const bytes = await readFile(file);
+        const parsed = parseManifest(bytes, undefined, `${digest} in ${this.dir}`);
+        return { mediaType: parsed.mediaType, digest, size };
+      }
+    }
+    throw new LayoutNotFoundError(this.dir, `reference ${JSON.stringify(reference)}`);
+  }
+
+  /**
+   * Name a node: replaces any entry of index.json with the same reference name. The node must
+   * be in the store. `desc.annotations` are kept on the entry (e.g. `io.containerd.image.name`).
+   */
+  async tag(desc: Descriptor, reference: string, opts: CallOptions = {}): Promise<void> {
+    throwIfAborted(opts.signal);
+    if (reference.length === 0) {
+      throw new InvalidLayoutError(this.dir, 'cannot tag with an empty reference', 'give a reference name');
+    }
+    if (!(await this.exists(desc))) {
+      throw new LayoutNotFoundError(this.dir, `${desc.digest}`, 'push the manifest before tagging it');
+    }
+    if (isDigest(reference)) return; // a digest names itself
+    await this.updateIndex((manifests) => {
+      const kept = manifests.filter((m) => {
+        const name = m.annotations?.[Annotation.refName];
+        if (name === reference) return false;
+        // an untagged entry for the same node is replaced by the tagged one
+        return !(name === undefined && m.digest === desc.digest);
+      });
+      kept.push(indexEntry(desc, reference));
+      return kept;
+    });
+  }
+
+  /** Remove a reference name from index.json; returns whether it was there. */
+  async untag(reference: string, opts: CallOptions = {}): Promise<boolean> {
+    throwIfAborted(opts.signal);
+    let found = false;
+    await this.updateIndex((manifests) =>
+      manifests.filter((m) => {
+        const hit = m.annotations?.[Annotation.refName] === reference;
+        if (hit) found = true;
+        return !hit;
+      }),
+    );
+    return found;
+  }
+
+  /** The reference names in index.json, sorted. */
+  async *tags(opts: CallOptions = {}): AsyncIterable<string> {
+    throwIfAborted(opts.signal);
+    const names = (await this.readIndex()).manifests
+      .map((m) => m.annotations?.[Annotation.refName])
+      .filter((n): n is string => n !== undefined)
+      .sort();
+    for (const n of names) yield n;
+  }
+
+  /** The descriptors of index.json (with their annotations), in file order. */
+  async entries(opts: CallOptions = {}): Promise<Descriptor[]> {
+    throwIfAborted(opts.signal);
+    return structuredClone((await this.readIndex()).manifests);
+  }
+
+  /** Remove a blob from the store (index.json is not touched); returns whether it was there. */
+  async delete(desc: Descriptor, opts: CallOptions = {}): Promise<boolean> {
+    throwIfAborted(opts.signal);
+    const file = this.blobPath(desc.digest);
+    try {
+      await rm(file);
+      return true;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Remove blobs no index.json entry reaches, and stale temporary files. Do not run while
+   * another process writes to the layout (its pushed but not yet tagged blobs look unreachable).
+   */
+  async gc(opts: CallOptions = {}): Promise<GcResult> {
+    const signal = opts.signal;
+    const reachable = new Set<string>();
+    const stack = [...(await this.readIndex()).manifests];
+    while (stack.length > 0) {
+      throwIfAborted(signal);
+      const d = stack.pop() as Descriptor;
+      if (reachable.has(d.digest)) continue;
+      reachable.add(d.digest);
+      if (!isManifestOrIndexType(d.mediaType)) continue;
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(this.blobPath(d.digest));
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) continue;
+        throw err;
+      }
+      stack.push(...successors(parseManifest(bytes, d.mediaType, `${d.digest} in ${this.dir}`)));
+    }
+    const removed: Digest[] = [];
+    let bytes = 0;
+    const blobsDir = path.join(this.dir, 'blobs');
+    for (const alg of await readdir(blobsDir).catch(() => [] as string[])) {
+      for (const hex of await readdir(path.join(blobsDir, alg)).catch(() => [] as string[])) {
+        throwIfAborted(signal);
+        const digest = `${alg}:${hex}`;
+        if (reachable.has(digest)) continue;
+        const file = path.join(blobsDir, alg, hex);
+        const st = await stat(file);
+        if (!st.isFile()) continue;
+        await rm(file, { force: true });
+        removed.push(digest as Digest);
+        bytes += st.size;
+      }
+    }
+    const ingestDir = path.join(this.dir, INGEST_DIR);
+    for (const name of await readdir(ingestDir).catch(() => [] as string[])) {
+      const file = path.join(ingestDir, name);
+      if (!liveTemps.has(file)) await rm(file, { force: true, recursive: true });
+    }
+    return { removed: removed.sort(), bytes };
+  }
+
+  /** Read and validate index.json. */
+  async readIndex(): Promise<ImageIndex> {
+    const file = path.join(this.dir, INDEX_FILE);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) throw new InvalidLayoutError(this.dir, `${INDEX_FILE} is missing`);
+      throw err;
+    }
+    try {
+      const parsed = parseManifest(bytes, MediaType.ociIndex, file);
+      if (parsed.kind !== 'index') throw new InvalidLayoutError(this.dir, `${INDEX_FILE} is not an index`);
+      return parsed.index;
+    } catch (err) {
+      if (err instanceof InvalidManifestError) {
+        throw new InvalidLayoutError(this.dir, `${INDEX_FILE}: ${err.message}`, undefined);
+      }
+      throw err;
+    }
+  }
+
+  /** Read-modify-write index.json, serialised with every other update in this process. */
+  private updateIndex(fn: (manifests: Descriptor[]) => Descriptor[]): Promise<void> {
+    return indexLock(this.dir).run(async () => {
+      const index = await this.readIndex();
+      index.manifests = fn(index.manifests).sort(compareEntries);
+      await this.writeIndex(index);
+    });
+  }
+
+  private async writeIndex(index: ImageIndex): Promise<void> {
+    const { schemaVersion, mediaType, manifests, ...rest } = index;
+    const doc = { schemaVersion, mediaType: mediaType ?? MediaType.ociIndex, ...rest, manifests };
+    await writeFileAtomic(path.join(this.dir, INDEX_FILE), JSON.stringify(doc));
+  }
+}
