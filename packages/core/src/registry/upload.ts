@@ -1,0 +1,281 @@
+import { pipeline, type Readable } from 'node:stream';
+import { VerifyingStream } from '../digest/index.ts';
+import { AbortedError, VerificationError } from '../errors/index.ts';
+import type { Descriptor } from '../model/index.ts';
+import { repositoryScope } from './auth/scope.ts';
+import type { RegistryClient, Response } from './client.ts';
+import { RegistryProtocolError, RegistryUnavailableError } from './errors.ts';
+import { backoff } from './retry.ts';
+
+/**
+ * Blob upload sessions (Distribution API): POST to open a session, then either one monolithic
+ * PUT with the whole stream, or PATCH chunks with Content-Range and a closing PUT. Bytes flow
+ * through a VerifyingStream; the session is only committed (the final PUT with `?digest=`)
+ * after the stream verified, and it is cancelled (DELETE) on any failure.
+ * A chunk that fails on the wire is resumed from the offset the registry reports (GET on the
+ * session), so each chunk is held in memory (at most `chunkSize` bytes) until accepted.
+ */
+export interface UploadOptions {
+  /** Chunk size for chunked uploads (default 16 MiB). */
+  chunkSize?: number;
+  /** 'auto' (default): monolithic up to chunkSize, chunked above; or force one. */
+  mode?: 'auto' | 'monolithic' | 'chunked';
+}
+
+export const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024;
+
+export class BlobUpload {
+  private readonly client: RegistryClient;
+  readonly repository: string;
+  private readonly scopes: string[];
+
+  constructor(client: RegistryClient, repository: string) {
+    this.client = client;
+    this.repository = repository;
+    this.scopes = [repositoryScope(repository, ['pull', 'push'])];
+  }
+
+  private location(res: Response, base: URL | string): URL {
+    const loc = res.header('location');
+    if (!loc) {
+      throw new RegistryProtocolError('upload answer without a Location header', {
+        registry: this.client.host,
+        repository: this.repository,
+        status: res.status,
+      });
+    }
+    return new URL(loc, base instanceof URL ? base : this.client.url(base));
+  }
+
+  /** Open an upload session; resolves with its URL. */
+  async start(signal?: AbortSignal, ref?: string): Promise<URL> {
+    const path = `/v2/${this.repository}/blobs/uploads/`;
+    const res = await this.client.send({
+      method: 'POST',
+      path,
+      headers: { 'content-length': '0' },
+      body: Buffer.alloc(0),
+      scopes: this.scopes,
+      kind: 'upload',
+      repository: this.repository,
+      ...(ref ? { ref } : {}),
+      expect: [202],
+      ...(signal ? { signal } : {}),
+    });
+    await res.body.dump();
+    return this.location(res, path);
+  }
+
+  /** Cancel a session (best effort, never throws). */
+  async cancel(location: URL): Promise<void> {
+    try {
+      const res = await this.client.send({
+        method: 'DELETE',
+        path: location,
+        scopes: this.scopes,
+        kind: 'upload',
+        repository: this.repository,
+        expect: [204, 202, 200, 404],
+        retry: false,
+        signal: AbortSignal.timeout(10_000),
+      });
+      await res.body.dump();
+    } catch {
+      // the registry garbage-collects abandoned sessions
+    }
+  }
+
+  /** How many bytes the registry holds for a session, and its current URL. */
+  async status(location: URL, signal?: AbortSignal): Promise<{ offset: number; location: URL }> {
+    const res = await this.client.send({
+      method: 'GET',
+      path: location,
+      scopes: this.scopes,
+      kind: 'upload',
+      repository: this.repository,
+      expect: [204, 200],
+      ...(signal ? { signal } : {}),
+    });
+    await res.body.dump();
+    const range = res.header('range');
+    const m = range ? /^(?:bytes=)?(\d+)-(\d+)$/.exec(range.trim()) : null;
+    const offset = m ? Number(m[2]) + 1 : 0;
+    const next = res.header('location') ? this.location(res, location) : location;
+    return { offset, location: next };
+  }
+
+  /**
+   * Upload `content` as the blob `desc`. Throws DigestMismatch/SizeMismatch (nothing committed)
+   * when the bytes differ from the descriptor.
+   */
+  async push(
+    desc: Descriptor,
+    content: Readable,
+    opts: UploadOptions & { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    const mode = opts.mode ?? 'auto';
+    const chunked = mode === 'chunked' || (mode === 'auto' && desc.size > chunkSize);
+    const signal = opts.signal;
+    let location: URL;
+    try {
+      location = await this.start(signal, desc.digest);
+    } catch (err) {
+      content.destroy();
+      throw err;
+    }
+    const verifier = new VerifyingStream(
+      { digest: desc.digest, size: desc.size },
+      `${this.client.host}/${this.repository}@${desc.digest} (upload)`,
+    );
+    let verifyError: Error | undefined;
+    verifier.on('error', (err) => {
+      verifyError ??= err;
+    });
+    pipeline(content, verifier, () => {});
+    try {
+      if (chunked) await this.chunked(location, desc, verifier, chunkSize, signal);
+      else await this.monolithic(location, desc, verifier, signal);
+    } catch (err) {
+      content.destroy();
+      verifier.destroy();
+      await this.cancel(location);
+      // Prefer the verification failure (the registry may have noticed first, differently).
+      if (verifyError instanceof VerificationError) throw verifyError;
+      if (signal?.aborted && !(err instanceof AbortedError))
+        throw new AbortedError(`${this.client.host}/${this.repository}: upload aborted`, {
+          cause: signal.reason,
+        });
+      throw err;
+    }
+  }
+
+  private async monolithic(
+    location: URL,
+    desc: Descriptor,
+    body: Readable,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const res = await this.client.send({
+      method: 'PUT',
+      path: location,
+      query: { digest: desc.digest },
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
+      body,
+      scopes: this.scopes,
+      kind: 'upload',
+      repository: this.repository,
+      ref: desc.digest,
+      expect: [201],
+      ...(signal ? { signal } : {}),
+    });
+    await res.body.dump();
+    this.checkCommitted(res, desc);
+  }
+
+  private checkCommitted(res: Response, desc: Descriptor): void {
+    const got = res.header('docker-content-digest');
+    if (got && got !== desc.digest) {
+      throw new RegistryProtocolError(`the registry stored ${got} for an upload of ${desc.digest}`, {
+        registry: this.client.host,
+        repository: this.repository,
+        ref: desc.digest,
+        status: res.status,
+      });
+    }
+  }
+
+  private async chunked(
+    start: URL,
+    desc: Descriptor,
+    verifier: Readable,
+    chunkSize: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    let location = start;
+    let offset = 0;
+    let pending: Buffer[] = [];
+    let pendingLen = 0;
+    for await (const chunk of verifier as AsyncIterable<Buffer>) {
+      pending.push(chunk);
+      pendingLen += chunk.length;
+      while (pendingLen >= chunkSize) {
+        const all = Buffer.concat(pending);
+        const part = all.subarray(0, chunkSize);
+        const rest = all.subarray(chunkSize);
+        pending = rest.length > 0 ? [Buffer.from(rest)] : [];
+        pendingLen = rest.length;
+        location = await this.patch(location, part, offset, desc, signal);
+        offset += part.length;
+      }
+    }
+    // The whole stream went through the verifier without error: size and digest match.
+    if (pendingLen > 0) {
+      const part = Buffer.concat(pending);
+      location = await this.patch(location, part, offset, desc, signal);
+      offset += part.length;
+    }
+    const res = await this.client.send({
+      method: 'PUT',
+      path: location,
+      query: { digest: desc.digest },
+      headers: { 'content-length': '0' },
+      body: Buffer.alloc(0),
+      scopes: this.scopes,
+      kind: 'upload',
+      repository: this.repository,
+      ref: desc.digest,
+      expect: [201],
+      ...(signal ? { signal } : {}),
+    });
+    await res.body.dump();
+    this.checkCommitted(res, desc);
+  }
+
+  /** PATCH one chunk; on a transient failure ask the registry how far it got and resume. */
+  private async patch(
+    location: URL,
+    chunk: Buffer,
+    offset: number,
+    desc: Descriptor,
+    signal?: AbortSignal,
+  ): Promise<URL> {
+    let loc = location;
+    let data = chunk;
+    let at = offset;
+    const end = offset + chunk.length;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await this.client.send({
+          method: 'PATCH',
+          path: loc,
+          headers: {
+            'content-type': 'application/octet-stream',
+            'content-range': `${at}-${at + data.length - 1}`,
+            'content-length': String(data.length),
+          },
+          body: data,
+          scopes: this.scopes,
+          kind: 'upload',
+          repository: this.repository,
+          ref: desc.digest,
+          expect: [202, 204],
+          retry: false,
+          ...(signal ? { signal } : {}),
+        });
+        await res.body.dump();
+        return this.location(res, loc);
+      } catch (err) {
+        if (!(err instanceof RegistryUnavailableError) || attempt >= this.client.retry.maxAttempts) throw err;
+        await backoff(this.client.retry.delayMs(attempt) ?? 0, signal);
+        // Resume: the registry tells how many bytes of the session it holds.
+        const st = await this.status(loc, signal);
+        if (st.offset >= end) return st.location;
+        if (st.offset < offset || st.offset > end) throw err;
+        loc = st.location;
+        data = chunk.subarray(st.offset - offset);
+        at = st.offset;
+      }
+    }
+  }
+}

@@ -1,0 +1,333 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { type RegistryServer, startRegistry } from '@lading/testkit';
+import { bytesStream, fetchAll } from '../src/content/index.ts';
+import { digestOf } from '../src/digest/index.ts';
+import { type Descriptor, encodeJson, MediaType } from '../src/model/index.ts';
+import {
+  type Keychain,
+  parseRetryAfter,
+  Registry,
+  RegistryTimeoutError,
+  RegistryUnavailableError,
+  RetryPolicy,
+} from '../src/registry/index.ts';
+
+/**
+ * Faults on loopback: a tiny node:http proxy in front of the real Distribution registry injects
+ * 503 + Retry-After, dropped connections and paginated tag lists; stand-in servers stall.
+ */
+const noKeychain: Keychain = { get: async () => undefined };
+
+type Fault = 'pass' | 'reset' | { status: number; headers?: Record<string, string>; body?: string };
+
+interface Proxy {
+  host: string;
+  log: Array<{ method: string; url: string; fault: string }>;
+  fault: (req: IncomingMessage, n: number) => Fault | ((res: ServerResponse) => void);
+  stop(): Promise<void>;
+}
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+function closeServer(server: Server, sockets: Set<Socket>): Promise<void> {
+  for (const s of sockets) s.destroy();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+async function startProxy(target: string): Promise<Proxy> {
+  const sockets = new Set<Socket>();
+  let n = 0;
+  const proxy: Proxy = {
+    host: '',
+    log: [],
+    fault: () => 'pass',
+    stop: async () => closeServer(server, sockets),
+  };
+  const server = createServer((req, res) => {
+    const f = proxy.fault(req, n++);
+    proxy.log.push({ method: req.method!, url: req.url!, fault: typeof f === 'string' ? f : 'custom' });
+    if (f === 'reset') {
+      req.socket.destroy();
+      return;
+    }
+    if (typeof f === 'function') {
+      f(res);
+      return;
+    }
+    if (f !== 'pass') {
+      req.resume();
+      res.writeHead(f.status, f.headers ?? {});
+      res.end(f.body ?? '');
+      return;
+    }
+    const [h, p] = target.split(':');
+    const up = httpRequest(
+      { host: h, port: Number(p), method: req.method, path: req.url, headers: req.headers },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      },
+    );
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  proxy.host = await listen(server);
+  return proxy;
+}
+
+function bytes(seed: string, size: number): Buffer {
+  const out = Buffer.alloc(size);
+  let off = 0;
+  for (let i = 0; off < size; i++) off += createHash('sha256').update(`${seed}/${i}`).digest().copy(out, off);
+  return out;
+}
+
+function desc(data: Buffer, mediaType: string): Descriptor {
+  return { mediaType, digest: digestOf(data), size: data.length };
+}
+
+describe('registry client: retries, resume, timeouts (loopback fault injection)', function () {
+  this.timeout(60_000);
+  let reg: RegistryServer;
+  let proxy: Proxy;
+  let registry: Registry;
+  const img = (() => {
+    const cfg = encodeJson({ architecture: 'amd64', os: 'linux' });
+    const cd = desc(cfg, MediaType.ociConfig);
+    const m = encodeJson({ schemaVersion: 2, mediaType: MediaType.ociManifest, config: cd, layers: [] });
+    return { cfg, cd, m, md: desc(m, MediaType.ociManifest) };
+  })();
+
+  before(async () => {
+    reg = await startRegistry({ mode: 'http' });
+    proxy = await startProxy(reg.host);
+    registry = new Registry(proxy.host, {
+      plainHttp: true,
+      keychain: noKeychain,
+      retry: { maxAttempts: 4, baseDelayMs: 20 },
+    });
+    const repo = registry.repository('faults/app');
+    await repo.push(img.cd, bytesStream(img.cfg));
+    await repo.pushReference(img.md, bytesStream(img.m), 'v1');
+  });
+  beforeEach(() => {
+    proxy.fault = () => 'pass';
+    proxy.log.length = 0;
+  });
+  after(async () => {
+    await registry?.close();
+    await proxy?.stop();
+    await reg?.stop();
+  });
+
+  it('retries a 503 after the Retry-After delay, then succeeds', async () => {
+    let failures = 0;
+    proxy.fault = (req) =>
+      req.url?.includes('/manifests/') && failures++ < 1
+        ? {
+            status: 503,
+            headers: { 'retry-after': '1' },
+            body: '{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}',
+          }
+        : 'pass';
+    const t0 = Date.now();
+    const d = await registry.repository('faults/app').resolve('v1');
+    const elapsed = Date.now() - t0;
+    assert.equal(d.digest, img.md.digest);
+    assert.equal(proxy.log.filter((l) => l.url.includes('/manifests/')).length, 2);
+    assert.ok(elapsed >= 950, `waited ${elapsed} ms, Retry-After said 1 s`);
+  });
+
+  it('retries 429 and connection resets, and gives up with RegistryUnavailable naming the registry', async () => {
+    let k = 0;
+    proxy.fault = (req) => {
+      if (!req.url?.includes('/manifests/')) return 'pass';
+      k++;
+      return k === 1 ? 'reset' : k === 2 ? { status: 429 } : 'pass';
+    };
+    assert.equal((await registry.repository('faults/app').resolve('v1')).digest, img.md.digest);
+    assert.equal(k, 3);
+
+    proxy.fault = () => ({
+      status: 503,
+      body: '{"errors":[{"code":"UNAVAILABLE","message":"maintenance window"}]}',
+    });
+    await assert.rejects(registry.repository('faults/app').getManifest('v1'), (err: unknown) => {
+      assert.ok(err instanceof RegistryUnavailableError);
+      assert.equal(err.status, 503);
+      assert.equal(err.registryMessage, 'maintenance window');
+      assert.ok(err.message.includes(proxy.host) && err.message.includes('faults/app:v1'));
+      return true;
+    });
+    assert.equal(proxy.log.length, 4 + 3, 'four attempts for the second call');
+  });
+
+  it('does not retry a streamed upload body, but resumes a chunked upload after a dropped PATCH', async () => {
+    const repo = registry.repository('faults/chunked', { chunkSize: 64 * 1024 });
+    const data = bytes('resume', 200_000);
+    const d = desc(data, MediaType.ociLayer);
+    let patches = 0;
+    proxy.fault = (req) => (req.method === 'PATCH' && ++patches === 2 ? 'reset' : 'pass');
+    await repo.push(d, Readable.from([data.subarray(0, 100_000), data.subarray(100_000)]));
+    const methods = proxy.log.map((l) => `${l.method}${l.fault === 'reset' ? '!' : ''}`);
+    // 4 chunks: the second PATCH is dropped, a GET asks the offset, the chunk is sent again
+    assert.deepEqual(methods, ['POST', 'PATCH', 'PATCH!', 'GET', 'PATCH', 'PATCH', 'PATCH', 'PUT']);
+    assert.ok((await fetchAll(repo, d, { limit: 1 << 20 })).equals(data));
+
+    // a monolithic PUT of a stream cannot be replayed: one attempt, a typed error, session cancelled
+    proxy.log.length = 0;
+    const mono = registry.repository('faults/mono');
+    const m = bytes('mono-fault', 1000);
+    proxy.fault = (req) => (req.method === 'PUT' ? { status: 503 } : 'pass');
+    await assert.rejects(
+      mono.push(desc(m, MediaType.ociLayer), Readable.from([m])),
+      RegistryUnavailableError,
+    );
+    assert.deepEqual(
+      proxy.log.map((l) => l.method),
+      ['POST', 'PUT', 'DELETE'],
+    );
+    proxy.fault = () => 'pass';
+    assert.equal(await mono.exists(desc(m, MediaType.ociLayer)), false);
+  });
+
+  it('serves paginated tag lists through Link headers', async () => {
+    const all = ['a', 'b', 'c', 'd', 'e'];
+    proxy.fault = (req) => {
+      if (!req.url?.includes('/tags/list')) return 'pass';
+      const u = new URL(req.url, 'http://x');
+      const n = Number(u.searchParams.get('n') ?? 100);
+      const last = u.searchParams.get('last');
+      const start = last ? all.indexOf(last) + 1 : 0;
+      const page = all.slice(start, start + n);
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (start + n < all.length) {
+        headers.link = `</v2/faults/app/tags/list?last=${page[page.length - 1]}&n=${n}>; rel="next"`;
+      }
+      return { status: 200, headers, body: JSON.stringify({ name: 'faults/app', tags: page }) };
+    };
+    const got: string[] = [];
+    for await (const t of registry.repository('faults/app').tags({ pageSize: 2 })) got.push(t);
+    assert.deepEqual(got, all);
+    assert.deepEqual(
+      proxy.log.map((l) => l.url),
+      [
+        '/v2/faults/app/tags/list?n=2',
+        '/v2/faults/app/tags/list?last=b&n=2',
+        '/v2/faults/app/tags/list?last=d&n=2',
+      ],
+    );
+  });
+
+  it('times out on a server that never answers (headers) or stalls mid-body', async () => {
+    const stalled = new Registry(proxy.host, {
+      plainHttp: true,
+      keychain: noKeychain,
+      headersTimeoutMs: 500,
+      bodyTimeoutMs: 500,
+      retry: { maxAttempts: 2, baseDelayMs: 10 },
+    });
+    try {
+      proxy.fault = () => () => {
+        /* never answer */
+      };
+      let t0 = Date.now();
+      await assert.rejects(stalled.repository('faults/app').resolve('v1'), RegistryTimeoutError);
+      assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+      assert.equal(proxy.log.length, 2, 'one retry');
+
+      const data = bytes('stall', 10_000);
+      proxy.fault = () => (res: ServerResponse) => {
+        res.writeHead(200, { 'content-length': String(data.length) });
+        res.write(data.subarray(0, 1000)); // … and then nothing
+      };
+      const d = desc(data, MediaType.ociLayer);
+      t0 = Date.now();
+      await assert.rejects(fetchAll(stalled.repository('faults/app'), d), RegistryTimeoutError);
+      assert.ok(Date.now() - t0 < 5000);
+    } finally {
+      await stalled.close();
+    }
+  });
+
+  it('aborts an upload the server stops reading instead of hanging', async () => {
+    const stalled = new Registry(proxy.host, {
+      plainHttp: true,
+      keychain: noKeychain,
+      uploadIdleTimeoutMs: 500,
+      headersTimeoutMs: 30_000,
+      retry: { maxAttempts: 1 },
+    });
+    try {
+      proxy.fault = (req) =>
+        req.method === 'PUT'
+          ? () => {
+              req.pause(); // never read the body, never answer
+            }
+          : 'pass';
+      const size = 64 * 1024 * 1024;
+      let produced = 0;
+      const endless = new Readable({
+        read() {
+          if (produced >= size) this.push(null);
+          else {
+            produced += 1 << 20;
+            this.push(Buffer.alloc(1 << 20, 7));
+          }
+        },
+      });
+      const t0 = Date.now();
+      await assert.rejects(
+        stalled
+          .repository('faults/stall', { mode: 'monolithic' })
+          .push({ mediaType: MediaType.ociLayer, digest: digestOf('x'), size }, endless),
+        RegistryTimeoutError,
+      );
+      assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
+      assert.ok(produced < size, 'stopped reading the source');
+      assert.ok(
+        proxy.log.some((l) => l.method === 'DELETE'),
+        'the upload session was cancelled',
+      );
+    } finally {
+      await stalled.close();
+    }
+  });
+
+  it('retry policy: Retry-After as seconds or HTTP date, jittered backoff within bounds', () => {
+    assert.equal(parseRetryAfter('3'), 3000);
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    assert.equal(parseRetryAfter('Thu, 01 Jan 2026 00:00:05 GMT', now), 5000);
+    assert.equal(parseRetryAfter('soon'), undefined);
+    const p = new RetryPolicy({
+      baseDelayMs: 100,
+      maxDelayMs: 1000,
+      maxRetryAfterMs: 5000,
+      random: () => 0.999,
+    });
+    assert.ok(p.delayMs(1)! <= 100 && p.delayMs(1)! >= 50);
+    assert.ok(p.delayMs(10)! <= 1000);
+    assert.equal(p.delayMs(1, '2'), 2000);
+    assert.equal(p.delayMs(1, '60'), undefined, 'a Retry-After beyond the cap fails instead of waiting');
+    assert.ok(p.retryableStatus(503) && p.retryableStatus(429) && !p.retryableStatus(404));
+    assert.ok(p.retryableError(Object.assign(new Error('x'), { code: 'ECONNRESET' })));
+    assert.ok(!p.retryableError(new Error('x')));
+  });
+});
