@@ -30,8 +30,8 @@ export interface ChartRepoOptions {
    * By default they go only to the repository's own origin.
    */
   passCredentials?: boolean;
-  /** A PEM file of CA certificates trusted in addition to the system ones. */
-  caFile?: string;
+  /** PEM file(s) of CA certificates trusted in addition to the system ones. */
+  caFile?: string | string[];
   /** Skip TLS verification. Only when explicitly asked for. */
   insecure?: boolean;
   /** Use this dispatcher (proxy, shared agent…) instead of building one from caFile/insecure. */
@@ -79,19 +79,22 @@ interface Prepared {
 }
 
 /** A dispatcher that trusts the system CAs plus `caFile`, or nothing when `insecure`. */
-export function chartRepoDispatcher(opts: { caFile?: string; insecure?: boolean }): Dispatcher {
+export function chartRepoDispatcher(opts: { caFile?: string | string[]; insecure?: boolean }): Dispatcher {
   const connect: Record<string, unknown> = {};
-  if (opts.caFile) {
-    let pem: string;
-    try {
-      pem = readFileSync(opts.caFile, 'utf8');
-    } catch (err) {
-      throw new InvalidInputError(`cannot read the CA file ${opts.caFile}: ${(err as Error).message}`, {
-        hint: 'give a PEM file with the CA certificate(s) of the chart repository',
-        cause: err,
-      });
+  const caFiles = typeof opts.caFile === 'string' ? [opts.caFile] : (opts.caFile ?? []);
+  if (caFiles.length > 0) {
+    const pems: string[] = [];
+    for (const caFile of caFiles) {
+      try {
+        pems.push(readFileSync(caFile, 'utf8'));
+      } catch (err) {
+        throw new InvalidInputError(`cannot read the CA file ${caFile}: ${(err as Error).message}`, {
+          hint: 'give a PEM file with the CA certificate(s) of the chart repository',
+          cause: err,
+        });
+      }
     }
-    connect.ca = [...rootCertificates, pem];
+    connect.ca = [...rootCertificates, ...pems];
   }
   if (opts.insecure) connect.rejectUnauthorized = false;
   return new Agent({ connect });

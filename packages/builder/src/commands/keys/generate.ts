@@ -1,6 +1,6 @@
-import { Flags } from '@oclif/core';
-import { KEY_PASSPHRASE_ENV, writeKeyPair } from '@lading/core';
 import { LadingCommand } from '@lading/cli';
+import { KEY_PASSPHRASE_ENV, writeKeyPair } from '@lading/core';
+import { Flags } from '@oclif/core';
 
 export interface KeysGenerateResult {
   privateKey: string;
@@ -22,7 +22,11 @@ The private key is encrypted (AES-256-CBC) when ${KEY_PASSPHRASE_ENV} is set; th
   ];
 
   static override flags = {
-    output: Flags.string({ char: 'o', required: true, description: 'path prefix of the key files (PREFIX.key, PREFIX.pub)' }),
+    output: Flags.string({
+      char: 'o',
+      required: true,
+      description: 'path prefix of the key files (PREFIX.key, PREFIX.pub)',
+    }),
     force: Flags.boolean({ description: 'replace existing key files' }),
   };
 

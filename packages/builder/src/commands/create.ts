@@ -1,0 +1,142 @@
+import { formatBytes, formatDuration, LadingCommand } from '@lading/cli';
+import { KEY_PASSPHRASE_ENV } from '@lading/core';
+import { Flags } from '@oclif/core';
+import { type CreateSummary, createBundle } from '../lib/create.ts';
+
+export default class Create extends LadingCommand<CreateSummary> {
+  static override summary = 'Build a signed, checksummed offline bundle from a lading.yaml spec.';
+
+  static override description =
+    `Pulls the spec's Helm charts (HTTP chart repositories, oci:// registries, local folders or .tgz)
+and container images (listed in the spec, and found in the charts' values.yaml and artifacthub.io/images annotation),
+into a content cache, then writes ONE bundle: a POSIX tar holding an OCI image layout with, in this order, oci-layout,
+lading.json, SHA256SUMS, SHA256SUMS.sig, index.json, sbom.cdx.json, files/… and every blob once.
+
+Output: --output FILE, or --output DIR for DIR/<name>-<version>.tar. An existing output is refused unless --force.
+The bundle is written under a temporary name and renamed at the end: a failed or interrupted build leaves nothing at
+the output path, and a re-run reuses what is already in the cache (--cache, default $LADING_CACHE or
+~/.cache/lading/content).
+
+Signing: --key release.key (from \`lading-build keys generate\`; ${KEY_PASSPHRASE_ENV} unlocks an encrypted key). An
+unsigned bundle is written only with --unsigned.
+
+Reproducible: with SOURCE_DATE_EPOCH set, the same spec and sources give a byte-identical bundle.
+
+Differential: --since OLD (the previous bundle, its first part, its folder, or its lading.json with SHA256SUMS beside
+it) leaves out the layers and configs OLD already carried; lading.json "since" names the base and lists them.
+Manifests always stay in the bundle.
+
+Registries: credentials come from the containers auth.json and the Docker config (~/.docker/config.json,
+credential helpers), never from the spec; chart repositories use the same credentials, by host. Free space is
+checked in the cache before downloading and at the output before writing; the error says how much is needed.
+
+To split an existing bundle again without rebuilding it, use \`lading-build split\`.`;
+
+  static override examples = [
+    '<%= config.bin %> create --spec lading.yaml --output dist/ --key release.key',
+    'SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) <%= config.bin %> create --spec lading.yaml --output shop.tar --key release.key --split-size 4GiB',
+    '<%= config.bin %> create --spec lading.yaml --output dist/ --key release.key --since dist/shop-2.3.0.tar',
+    '<%= config.bin %> create --spec lading.yaml --output dist/ --unsigned --plain-http localhost:5000 --json',
+  ];
+
+  static override flags = {
+    spec: Flags.string({ char: 's', required: true, description: 'the spec file (lading.yaml)' }),
+    output: Flags.string({
+      char: 'o',
+      required: true,
+      description:
+        'bundle file, or an existing folder (or a path ending in /) for <folder>/<name>-<version>.tar',
+    }),
+    key: Flags.string({
+      char: 'k',
+      description: `private key that signs SHA256SUMS (PEM; ${KEY_PASSPHRASE_ENV} unlocks an encrypted one)`,
+      exclusive: ['unsigned'],
+    }),
+    unsigned: Flags.boolean({
+      description: 'write the bundle without SHA256SUMS.sig (only when no key is given)',
+    }),
+    'split-size': Flags.string({
+      description:
+        'cut the bundle into parts of this size (NAME.tar.000, … plus NAME.tar.sha256), e.g. 4GiB, 700MB',
+    }),
+    since: Flags.string({
+      description:
+        'build a differential bundle against OLD (bundle file, first part, folder, or its lading.json)',
+    }),
+    force: Flags.boolean({ char: 'f', description: 'replace an existing bundle at the output path' }),
+    cache: Flags.string({
+      description: 'content cache folder (default $LADING_CACHE or ~/.cache/lading/content)',
+    }),
+    concurrency: Flags.integer({
+      description: 'transfers at once, across all images and blobs',
+      default: 8,
+      min: 1,
+    }),
+    'ca-file': Flags.string({
+      description: 'PEM file of a CA to trust for registries and chart repositories (repeatable)',
+      multiple: true,
+    }),
+    'plain-http': Flags.string({
+      description: 'registry host[:port] to reach over plain HTTP, e.g. a local test registry (repeatable)',
+      multiple: true,
+    }),
+    insecure: Flags.boolean({
+      description: 'skip TLS certificate verification for every source (testing only)',
+    }),
+    // --with-loader (the standalone lading-load beside the bundle) is added with the loader work.
+  };
+
+  async run(): Promise<CreateSummary> {
+    const { flags } = await this.parse(Create);
+    const progress = this.progress;
+    const summary = await createBundle({
+      spec: flags.spec,
+      output: flags.output,
+      ...(flags.key ? { key: flags.key } : {}),
+      unsigned: flags.unsigned,
+      ...(flags['split-size'] ? { splitSize: flags['split-size'] } : {}),
+      ...(flags.since ? { since: flags.since } : {}),
+      force: flags.force,
+      ...(flags.cache ? { cache: flags.cache } : {}),
+      concurrency: flags.concurrency,
+      ...(flags['ca-file'] ? { caFiles: flags['ca-file'] } : {}),
+      ...(flags['plain-http'] ? { plainHttp: flags['plain-http'] } : {}),
+      insecure: flags.insecure,
+      signal: this.signal,
+      onProgress: (e) => {
+        if (e.phase === 'message') progress.line(e.message);
+        else if (e.phase === 'pull')
+          progress.update({
+            label: 'pulling',
+            bytesDone: e.bytesDone,
+            bytesTotal: e.bytesTotal,
+            itemsDone: e.imagesDone,
+            itemsTotal: e.imagesTotal,
+          });
+        else
+          progress.update({
+            label: 'writing',
+            bytesDone: e.bytesDone,
+            bytesTotal: e.bytesTotal,
+            itemsDone: e.membersDone,
+            itemsTotal: e.membersTotal,
+          });
+      },
+    });
+    progress.done();
+    this.log(formatCreateSummary(summary));
+    return summary;
+  }
+}
+
+export function formatCreateSummary(s: CreateSummary): string {
+  const lines = [
+    `bundle ${s.name} ${s.version}: ${s.files.join(', ')}${s.checksumFile ? ` + ${s.checksumFile}` : ''}`,
+    `  images ${s.images}, charts ${s.charts}, blobs ${s.blobs}, ${formatBytes(s.bytes)} (${formatBytes(s.downloadedBytes)} downloaded)`,
+    `  dedup saving ${formatBytes(s.dedupSavedBytes)}${s.since ? `, ${s.omittedBlobs} blobs (${formatBytes(s.omittedBytes)}) left out: base ${s.since.name} ${s.since.version}` : ''}`,
+    `  ${s.signed ? 'signed' : 'UNSIGNED'}, sha256 ${s.digest.slice(7)}`,
+    `  SHA256SUMS ${s.sumsDigest}`,
+    `  time ${formatDuration(Math.round(s.seconds * 1000))}`,
+  ];
+  return lines.join('\n');
+}

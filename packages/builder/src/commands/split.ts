@@ -1,0 +1,47 @@
+import { formatBytes, LadingCommand } from '@lading/cli';
+import { type SplitResult, splitBundle } from '@lading/core';
+import { Args, Flags } from '@oclif/core';
+
+export default class Split extends LadingCommand<SplitResult> {
+  static override summary = 'Split an existing bundle into parts without rebuilding it.';
+
+  static override description =
+    `Writes NAME.tar.000, NAME.tar.001, … plus NAME.tar.sha256 (coreutils format over the parts) beside
+the bundle, or under --output. The parts concatenated are the bundle, byte for byte; every Lading reader accepts the
+first part directly. The bundle itself is left in place. The same as \`create --split-size\` for a bundle that
+already exists (an extension of the DESIGN.md CLI surface).`;
+
+  static override examples = [
+    '<%= config.bin %> split dist/shop-2.4.0.tar --size 700MB',
+    '<%= config.bin %> split dist/shop-2.4.0.tar --size 4GiB --output /media/usb/shop-2.4.0.tar',
+  ];
+
+  static override args = {
+    bundle: Args.string({ required: true, description: 'the bundle .tar to split' }),
+  };
+
+  static override flags = {
+    size: Flags.string({
+      required: true,
+      description: 'part size, e.g. 4GiB, 700MB (KB/MB/GB powers of 1000, K/M/G and KiB/MiB/GiB of 1024)',
+    }),
+    output: Flags.string({
+      char: 'o',
+      description: 'name the parts are derived from (default: the bundle path)',
+    }),
+    force: Flags.boolean({ char: 'f', description: 'replace existing parts' }),
+  };
+
+  async run(): Promise<SplitResult> {
+    const { args, flags } = await this.parse(Split);
+    const result = await splitBundle(args.bundle, {
+      size: flags.size,
+      ...(flags.output ? { output: flags.output } : {}),
+      overwrite: flags.force,
+      signal: this.signal,
+    });
+    this.log(`${result.parts.length} part(s), ${formatBytes(result.size)}: ${result.parts.join(', ')}`);
+    this.log(`parts checksum file: ${result.checksumFile}`);
+    return result;
+  }
+}

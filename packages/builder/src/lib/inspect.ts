@@ -1,0 +1,190 @@
+import { Annotation, type Bundle, digestOf, digestOfBlobMember, openBundle } from '@lading/core';
+
+/** `lading-build inspect`: what a bundle holds, from its metadata (no blob is read). */
+export interface InspectResult {
+  path: string;
+  kind: 'tar' | 'parts' | 'directory';
+  /** Bytes of the bundle (the tar, the parts together, or the folder's files). */
+  size: number;
+  parts: string[];
+  name: string;
+  version: string;
+  created: string;
+  builder: { name: string; version: string };
+  platforms: string[];
+  signed: boolean;
+  /** sha256 of SHA256SUMS: how a differential bundle names this one as its base. */
+  sumsDigest: string;
+  images: Array<{
+    ref: string;
+    digest: string;
+    upstreamDigest: string;
+    mediaType: string;
+    platforms: string[];
+    size: number;
+    from: string[];
+  }>;
+  charts: Array<{ name: string; version: string; source: string; digest: string; images: string[] }>;
+  releases: Array<{ name: string; chart: string; namespace?: string; values: string[]; profiles: string[] }>;
+  files: Array<{ path: string; size: number; digest: string }>;
+  since: { name: string; version: string; digest: string; omittedBlobs: number } | null;
+  blobs: number;
+  blobBytes: number;
+  /** index.json entries (ref → digest). */
+  index: Array<{ ref: string; digest: string; mediaType: string }>;
+}
+
+export function describeBundle(bundle: Bundle): InspectResult {
+  const l = bundle.ladingJson;
+  let blobs = 0;
+  let blobBytes = 0;
+  for (const [name, m] of bundle.members) {
+    if (digestOfBlobMember(name)) {
+      blobs++;
+      blobBytes += m.size;
+    }
+  }
+  return {
+    path: bundle.path,
+    kind: bundle.source.kind,
+    size: bundle.source.size,
+    parts: bundle.source.parts.map((p) => p.path),
+    name: l.name,
+    version: l.version,
+    created: l.created,
+    builder: l.builder,
+    platforms: l.platforms,
+    signed: bundle.signature.length > 0,
+    sumsDigest: digestOf(bundle.sumsBytes),
+    images: l.images.map((i) => ({
+      ref: i.ref,
+      digest: i.digest,
+      upstreamDigest: i.upstreamDigest,
+      mediaType: i.mediaType,
+      platforms: i.platforms,
+      size: i.size,
+      from: i.from ?? [],
+    })),
+    charts: l.charts.map((c) => ({
+      name: c.name,
+      version: c.version,
+      source: c.source,
+      digest: c.digest,
+      images: c.images,
+    })),
+    releases: l.releases.map((r) => ({
+      name: r.name,
+      chart: r.chart,
+      ...(r.namespace ? { namespace: r.namespace } : {}),
+      values: r.values,
+      profiles: Object.keys(r.profiles ?? {}),
+    })),
+    files: l.files.map((f) => ({ path: f.path, size: f.size, digest: f.digest })),
+    since: l.since
+      ? {
+          name: l.since.name,
+          version: l.since.version,
+          digest: l.since.digest,
+          omittedBlobs: l.since.omittedBlobs?.length ?? 0,
+        }
+      : null,
+    blobs,
+    blobBytes,
+    index: bundle.indexJson.manifests.map((d) => ({
+      ref: d.annotations?.[Annotation.refName] ?? d.annotations?.[Annotation.containerdName] ?? '',
+      digest: d.digest,
+      mediaType: d.mediaType,
+    })),
+  };
+}
+
+export async function inspectBundle(path: string, signal?: AbortSignal): Promise<InspectResult> {
+  const bundle = await openBundle(path, signal ? { signal } : {});
+  try {
+    return describeBundle(bundle);
+  } finally {
+    await bundle.close();
+  }
+}
+
+function size(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** Rows as aligned columns. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+export function formatInspect(r: InspectResult): string {
+  const out: string[] = [];
+  out.push(
+    `bundle   ${r.name} ${r.version}  (${r.kind}${r.parts.length > 0 ? `, ${r.parts.length} parts` : ''}, ${size(r.size)})`,
+  );
+  out.push(`created  ${r.created} by ${r.builder.name} ${r.builder.version}`);
+  out.push(`signed   ${r.signed ? 'yes (SHA256SUMS.sig)' : 'NO — unsigned bundle'}`);
+  out.push(`sums     ${r.sumsDigest}`);
+  out.push(
+    `base     ${r.since ? `${r.since.name} ${r.since.version} (${r.since.digest}), ${r.since.omittedBlobs} blobs left out` : 'none (complete bundle)'}`,
+  );
+  out.push(`blobs    ${r.blobs}, ${size(r.blobBytes)}`);
+  out.push('');
+  out.push(`IMAGES (${r.images.length})`);
+  out.push(
+    table(
+      ['REF', 'PLATFORMS', 'SIZE', 'DIGEST', 'FROM'],
+      r.images.map((i) => [
+        i.ref,
+        i.platforms.join(',') || '-',
+        size(i.size),
+        i.digest.slice(0, 19) +
+          (i.digest !== i.upstreamDigest ? ` (upstream ${i.upstreamDigest.slice(0, 19)})` : ''),
+        i.from.join(',') || '-',
+      ]),
+    ),
+  );
+  out.push('');
+  out.push(`CHARTS (${r.charts.length})`);
+  out.push(
+    table(
+      ['NAME', 'VERSION', 'SOURCE', 'IMAGES'],
+      r.charts.map((c) => [c.name, c.version, c.source, c.images.join(', ') || '-']),
+    ),
+  );
+  out.push('');
+  out.push(`RELEASES (${r.releases.length})`);
+  out.push(
+    table(
+      ['NAME', 'CHART', 'NAMESPACE', 'VALUES', 'PROFILES'],
+      r.releases.map((x) => [
+        x.name,
+        x.chart,
+        x.namespace ?? '-',
+        x.values.join(', ') || '-',
+        x.profiles.join(', ') || '-',
+      ]),
+    ),
+  );
+  out.push('');
+  out.push(`FILES (${r.files.length})`);
+  out.push(
+    table(
+      ['PATH', 'SIZE'],
+      r.files.map((f) => [`files/${f.path}`, size(f.size)]),
+    ),
+  );
+  return out.join('\n');
+}

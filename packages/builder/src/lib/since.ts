@@ -1,0 +1,109 @@
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import {
+  type Digest,
+  digestOf,
+  digestOfBlobMember,
+  InvalidInputError,
+  type LadingJson,
+  Member,
+  type OciLayout,
+  openBundle,
+  parseLadingJson,
+} from '@lading/core';
+import { graphOf } from './graph.ts';
+
+/** The base of a differential bundle (`--since OLD`): what the site already has. */
+export interface BaseBundle {
+  name: string;
+  version: string;
+  /** sha256 of OLD's SHA256SUMS member. */
+  sumsDigest: Digest;
+  /** Blobs the site holds after loading OLD (its blobs plus what OLD itself left out). */
+  blobs: Set<string>;
+  /** How the blob list was learnt: from the bundle's members, or from lading.json + the cache. */
+  from: 'bundle' | 'lading.json';
+}
+
+export class BaseBundleError extends InvalidInputError {
+  override readonly code = 'SINCE_INVALID';
+}
+
+/**
+ * Read OLD: a bundle (tar, first part, directory) — its blobs are its members — or its
+ * lading.json, in which case SHA256SUMS must lie beside it (an extracted bundle) and the blobs are
+ * the graphs of its images and charts as found in the content cache (roots not in the cache are
+ * simply not left out: the new bundle is then bigger, never incomplete).
+ */
+export async function loadBaseBundle(
+  path: string,
+  cache?: OciLayout,
+  signal?: AbortSignal,
+): Promise<BaseBundle> {
+  const st = await stat(path).catch(() => undefined);
+  if (!st) {
+    throw new BaseBundleError(`--since ${path}: no such file or folder`, {
+      hint: 'give the previous bundle (.tar, its first part .tar.000, its folder) or its lading.json',
+    });
+  }
+  if (st.isFile() && basename(path).endsWith('.json')) {
+    const text = await readFile(path);
+    let lading: LadingJson;
+    try {
+      lading = parseLadingJson(text);
+    } catch (err) {
+      throw new BaseBundleError(`--since ${path}: not a bundle's lading.json: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const sumsPath = join(dirname(path), Member.sums);
+    const sums = await readFile(sumsPath).catch(() => undefined);
+    if (!sums) {
+      throw new BaseBundleError(`--since ${path}: ${sumsPath} is missing beside it`, {
+        hint: 'a differential bundle names its base by the digest of the base SHA256SUMS: give the bundle itself, or extract lading.json and SHA256SUMS together',
+      });
+    }
+    const blobs = new Set<string>(lading.since?.omittedBlobs ?? []);
+    if (cache) {
+      const roots = [
+        ...lading.images.map((i) => ({ digest: i.digest, mediaType: i.mediaType })),
+        ...lading.charts.map((c) => ({
+          digest: c.digest,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        })),
+      ];
+      for (const r of roots) {
+        const st2 = await stat(cache.blobPath(r.digest as Digest)).catch(() => undefined);
+        if (!st2) continue;
+        const nodes = await graphOf(cache, { ...r, size: st2.size }, signal ? { signal } : {}).catch(
+          () => [],
+        );
+        for (const n of nodes) blobs.add(n.digest);
+      }
+    }
+    return {
+      name: lading.name,
+      version: lading.version,
+      sumsDigest: digestOf(sums),
+      blobs,
+      from: 'lading.json',
+    };
+  }
+  const bundle = await openBundle(path, signal ? { signal } : {});
+  try {
+    const blobs = new Set<string>(bundle.ladingJson.since?.omittedBlobs ?? []);
+    for (const name of bundle.members.keys()) {
+      const d = digestOfBlobMember(name);
+      if (d) blobs.add(d);
+    }
+    return {
+      name: bundle.ladingJson.name,
+      version: bundle.ladingJson.version,
+      sumsDigest: digestOf(bundle.sumsBytes),
+      blobs,
+      from: 'bundle',
+    };
+  } finally {
+    await bundle.close();
+  }
+}

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdir, writeFile } from 'node:fs/promises';
+import { createServer, type Server, Socket } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BIN, ensureBuilt, type Fixture, ROOT, runCli, startFixture } from './helpers.ts';
+
+/** A TCP proxy that forwards the registry's answers at a bounded rate (so a pull takes seconds). */
+async function slowProxy(
+  target: { host: string; port: number },
+  bytesPerSecond: number,
+): Promise<{ server: Server; host: string }> {
+  const server = createServer((client) => {
+    const upstream = new Socket();
+    upstream.connect(target.port, target.host);
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => {
+      upstream.pause();
+      client.write(chunk, () => setTimeout(() => upstream.resume(), (chunk.length / bytesPerSecond) * 1000));
+    });
+    upstream.on('end', () => client.end());
+    const close = () => {
+      upstream.destroy();
+      client.destroy();
+    };
+    upstream.on('error', close);
+    client.on('error', close);
+    client.on('close', close);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address() as { port: number };
+  return { server, host: `127.0.0.1:${addr.port}` };
+}
+
+describe('lading-build create: SIGINT (built binary)', function () {
+  this.timeout(300_000);
+  let fx: Fixture;
+  let proxy: { server: Server; host: string };
+
+  before(async () => {
+    await ensureBuilt();
+    fx = await startFixture({ bigBytes: 4 * 1024 * 1024 });
+    const [h, p] = fx.registry.host.split(':');
+    proxy = await slowProxy({ host: h!, port: Number(p) }, 1024 * 1024);
+  });
+  after(async () => {
+    proxy?.server.close();
+    await fx?.stop();
+  });
+
+  it('stops on SIGINT leaving nothing at the output; the re-run reuses what was downloaded', async () => {
+    const spec = join(fx.dir, 'slow.yaml');
+    await writeFile(
+      spec,
+      `apiVersion: lading/v1\nname: slow\nversion: "1"\nimages:\n  - ${proxy.host}/demo/app:1.0\n  - ${proxy.host}/demo/big:1.0\n`,
+    );
+    const out = join(fx.dir, 'out');
+    const cache = join(fx.dir, 'cache');
+    const args = [
+      BIN,
+      'create',
+      '--spec',
+      spec,
+      '--output',
+      `${out}/`,
+      '--key',
+      fx.key,
+      '--cache',
+      cache,
+      '--plain-http',
+      proxy.host,
+    ];
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' } });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // wait until the pull has started (the plan line), then let some bytes flow
+    for (let i = 0; i < 200 && !/image\(s\)/.test(stderr); i++) await sleep(50);
+    assert.match(stderr, /image\(s\)/);
+    await sleep(1500);
+    child.kill('SIGINT');
+    const code = await exited;
+    assert.notEqual(code, 0, stderr);
+    assert.match(stderr, /abort|interrupt/i);
+    assert.deepEqual(await readdir(out).catch(() => []), [], 'no bundle, no temporary file');
+
+    const again = await runCli(args.slice(1).concat(['--json']));
+    assert.equal(again.code, 0, again.stderr);
+    const s = JSON.parse(again.stdout) as { downloadedBytes: number; images: number };
+    assert.equal(s.images, 2);
+    const total = fx.image('demo/big').totalSize + fx.image('demo/app').totalSize;
+    assert.ok(s.downloadedBytes < total, `re-run downloaded ${s.downloadedBytes} of ${total}`);
+    assert.deepEqual(await readdir(out), ['slow-1.tar']);
+  });
+});
