@@ -83,7 +83,7 @@ describe('lading-build create: SIGINT (built binary)', function () {
     await sleep(1500);
     child.kill('SIGINT');
     const code = await exited;
-    assert.notEqual(code, 0, stderr);
+    assert.equal(code, 130, `SIGINT exits 130: ${stderr}`);
     assert.match(stderr, /abort|interrupt/i);
     assert.deepEqual(await readdir(out).catch(() => []), [], 'no bundle, no temporary file');
 

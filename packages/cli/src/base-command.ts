@@ -57,15 +57,17 @@ export abstract class LadingCommand<T> extends Command {
 
   protected override async catch(err: Interfaces.CommandError): Promise<unknown> {
     this.progressInstance?.done();
+    if (this.signal.aborted) {
+      // Interrupted by SIGINT/SIGTERM: the library cleaned up its temp files on the abort.
+      process.exitCode = 130;
+      if (this.jsonEnabled()) this.logJson({ error: 'Interrupted', code: 'INTERRUPTED', message: String(this.signal.reason) });
+      else process.stderr.write('Interrupted; nothing was left half-written.\n');
+      return;
+    }
     if (err instanceof LadingError) {
       process.exitCode = err.exitCode;
       if (this.jsonEnabled()) this.logJson(this.toErrorJson(err));
       else process.stderr.write(`Error: ${err.describe()}\n`);
-      return;
-    }
-    if (this.signal.aborted) {
-      process.exitCode = 130;
-      process.stderr.write('Interrupted.\n');
       return;
     }
     // oclif parse errors carry exit 2 (bad usage); anything else is unexpected (exit 1).

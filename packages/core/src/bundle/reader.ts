@@ -4,7 +4,13 @@ import { InvalidInputError, throwIfAborted } from '../errors/index.ts';
 import { type ImageIndex, MediaType, parseManifest } from '../model/index.ts';
 import { BLOBS_DIR, Member } from './format.ts';
 import { type LadingJson, ladingJsonSchema } from './lading-json.ts';
-import { type BundleSource, openSource, type SourceMember } from './source.ts';
+import {
+  type BundleInput,
+  type BundleSource,
+  bundleInputName,
+  openSource,
+  type SourceMember,
+} from './source.ts';
 import { parseSums } from './sums.ts';
 
 /**
@@ -90,7 +96,7 @@ export class Bundle {
   readonly sumsBytes: Buffer;
   /** SHA256SUMS: member path → sha256 hex. */
   readonly sums: ReadonlyMap<string, string>;
-  /** SHA256SUMS.sig, DER. */
+  /** SHA256SUMS.sig, DER; empty for an unsigned bundle. */
   readonly signature: Buffer;
 
   constructor(init: {
@@ -176,9 +182,11 @@ async function readRequired(
  * members and parse lading.json, index.json, SHA256SUMS and the signature. Throws
  * BundleNotFoundError, TarFormatError / BundleFormatError (exit 2), TarTruncatedError,
  * UnsafeTarEntryError (exit 3), or MissingPartError from parts.ts for a split bundle with a part missing.
+ * `input` may also be `{ reader, name }` (an `s3://` object; see `openSource`).
  */
-export async function openBundle(path: string, opts: OpenBundleOptions = {}): Promise<Bundle> {
-  const source = await openSource(path, opts);
+export async function openBundle(input: BundleInput, opts: OpenBundleOptions = {}): Promise<Bundle> {
+  const path = bundleInputName(input);
+  const source = await openSource(input, opts);
   try {
     const list = await source.index(opts);
     const members = new Map<string, SourceMember>();
@@ -200,7 +208,11 @@ export async function openBundle(path: string, opts: OpenBundleOptions = {}): Pr
     const sumsBytes = await readRequired(source, members, Member.sums);
     const sums = new Map<string, string>();
     for (const e of parseSums(sumsBytes, `${path}: ${Member.sums}`)) sums.set(e.path, e.hex);
-    const signature = await readRequired(source, members, Member.signature);
+    // An unsigned bundle (built with --unsigned) opens with an empty signature: inspect shows it,
+    // verification rejects it.
+    const signature = members.has(Member.signature)
+      ? await readRequired(source, members, Member.signature)
+      : Buffer.alloc(0);
     return new Bundle({ path, source, members, ladingJson, indexJson, sumsBytes, sums, signature });
   } catch (err) {
     await source.close();

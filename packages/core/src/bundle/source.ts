@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, open, readdir, stat } from 'node:fs/promises';
+import { lstat, open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { InvalidInputError, throwIfAborted } from '../errors/index.ts';
@@ -71,6 +71,43 @@ export interface EntriesOptions {
   onPart?: (part: PartDigest) => void;
   /** Called with the running count of bytes read from the source. */
   onBytes?: (bytes: number) => void;
+  /**
+   * Tar and split sources: called with the sha256 of each file (the tar, or each part) once its
+   * bytes have streamed past — hashed in the same pass, no second read.
+   */
+  onFile?: (file: PartDigest) => void;
+}
+
+/**
+ * Random access over the bytes of a bundle stored somewhere other than local files — the shape
+ * of `MultiPartFile` (parts.ts) and of `S3ObjectSource` (s3/source.ts): an `s3://` bundle is read
+ * through it, streaming, without a local copy.
+ */
+export type BundleByteReader = Pick<
+  MultiPartFile,
+  'paths' | 'partSizes' | 'size' | 'read' | 'createReadStream' | 'close'
+>;
+
+/** A bundle given as a reader instead of a path (`openSource({ reader, name })`). */
+export interface BundleReaderInput {
+  reader: BundleByteReader;
+  /** How messages and reports name the bundle, e.g. `s3://bucket/key.tar`. */
+  name: string;
+  /**
+   * Split bundles (more than one object, or a name ending in `.000`): the parts checksum file,
+   * its name (`NAME.tar.sha256`) and how to read it (undefined when it does not exist).
+   */
+  partsChecksum?: { name: string; read(opts?: { signal?: AbortSignal }): Promise<Buffer | undefined> };
+  /** Split bundles: parts found after a gap in the numbering (a part is missing). */
+  partsAfterGap?: readonly PartFile[];
+}
+
+/** What `openSource`, `openBundle`, `verifyBundle` and `BundleTarget.open` read. */
+export type BundleInput = string | BundleReaderInput;
+
+/** The name a bundle input is known by in messages. */
+export function bundleInputName(input: BundleInput): string {
+  return typeof input === 'string' ? input : input.name;
 }
 
 export interface BundleSource {
@@ -85,6 +122,11 @@ export interface BundleSource {
   readonly partsAfterGap: readonly PartFile[];
   /** Split bundles: `NAME.tar.sha256`. */
   readonly partsChecksumPath: string | undefined;
+  /**
+   * Split bundles: the bytes of the parts checksum file, or undefined when it does not exist.
+   * (Optional for other implementations; readers fall back to reading `partsChecksumPath`.)
+   */
+  readPartsChecksum?(opts?: { signal?: AbortSignal }): Promise<Buffer | undefined>;
   /** One sequential pass over every entry in stored order; returns what followed the last one. */
   entries(opts?: EntriesOptions): AsyncGenerator<SourceEntry, TarEnd | undefined, undefined>;
   /**
@@ -124,8 +166,11 @@ class TarSource implements BundleSource {
   readonly partsAfterGap: readonly PartFile[];
   readonly partsChecksumPath: string | undefined;
   private readonly files: readonly PartFile[];
-  private random: MultiPartFile | undefined;
-  private opening: Promise<MultiPartFile> | undefined;
+  private random: BundleByteReader | undefined;
+  private opening: Promise<BundleByteReader> | undefined;
+  /** Set when the source reads through a caller's reader (not local files). */
+  private readonly external: BundleByteReader | undefined;
+  private readonly checksumReader: BundleReaderInput['partsChecksum'];
 
   constructor(
     kind: 'tar' | 'parts',
@@ -133,6 +178,7 @@ class TarSource implements BundleSource {
     files: readonly PartFile[],
     partsAfterGap: readonly PartFile[] = [],
     partsChecksumPath?: string,
+    external?: { reader: BundleByteReader; partsChecksum?: BundleReaderInput['partsChecksum'] },
   ) {
     this.kind = kind;
     this.path = path;
@@ -141,10 +187,24 @@ class TarSource implements BundleSource {
     this.partsAfterGap = partsAfterGap;
     this.partsChecksumPath = partsChecksumPath;
     this.size = files.reduce((n, f) => n + f.size, 0);
+    this.external = external?.reader;
+    this.random = external?.reader;
+    this.checksumReader = external?.partsChecksum;
+  }
+
+  async readPartsChecksum(opts: { signal?: AbortSignal } = {}): Promise<Buffer | undefined> {
+    if (this.checksumReader) return this.checksumReader.read(opts);
+    if (!this.partsChecksumPath) return undefined;
+    try {
+      return await readFile(this.partsChecksumPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
   }
 
   /** Random access over the tar (or the parts as one), opened on first use. */
-  private async reader(): Promise<MultiPartFile> {
+  private async reader(): Promise<BundleByteReader> {
     if (this.random) return this.random;
     this.opening ??= openParts(this.path);
     try {
@@ -158,14 +218,19 @@ class TarSource implements BundleSource {
 
   private async *bytes(opts: EntriesOptions): AsyncGenerator<Buffer> {
     let total = 0;
+    let start = 0;
+    const hashing = this.kind === 'parts' || opts.onFile !== undefined;
     for (const f of this.files) {
       const hash = createHash('sha256');
       let size = 0;
-      const rs = createReadStream(f.path, { highWaterMark: READ_CHUNK });
+      const rs = this.external
+        ? this.external.createReadStream(start, start + f.size, opts.signal ? { signal: opts.signal } : {})
+        : createReadStream(f.path, { highWaterMark: READ_CHUNK });
+      start += f.size;
       try {
         for await (const chunk of rs as AsyncIterable<Buffer>) {
           throwIfAborted(opts.signal);
-          if (this.kind === 'parts') hash.update(chunk);
+          if (hashing) hash.update(chunk);
           size += chunk.length;
           total += chunk.length;
           opts.onBytes?.(total);
@@ -174,7 +239,11 @@ class TarSource implements BundleSource {
       } finally {
         rs.destroy();
       }
-      if (this.kind === 'parts') opts.onPart?.({ name: f.name, path: f.path, hex: hash.digest('hex'), size });
+      if (hashing) {
+        const digest: PartDigest = { name: f.name, path: f.path, hex: hash.digest('hex'), size };
+        if (this.kind === 'parts') opts.onPart?.(digest);
+        opts.onFile?.(digest);
+      }
     }
   }
 
@@ -265,6 +334,32 @@ class TarSource implements BundleSource {
     this.opening = undefined;
     await r?.close();
   }
+}
+
+/** The last path segment of a file path or an `s3://bucket/key` URL. */
+function lastSegment(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i < 0 ? p : p.slice(i + 1);
+}
+
+function openReaderSource(input: BundleReaderInput): BundleSource {
+  const { reader, name } = input;
+  const files: PartFile[] = reader.paths.map((p, i) => ({
+    name: lastSegment(p),
+    path: p,
+    size: reader.partSizes[i] ?? 0,
+  }));
+  const split =
+    input.partsChecksum !== undefined ||
+    files.length > 1 ||
+    PART_RE.test(lastSegment(reader.paths[0] ?? name));
+  if (!split) {
+    return new TarSource('tar', name, files, [], undefined, { reader });
+  }
+  return new TarSource('parts', name, files, input.partsAfterGap ?? [], input.partsChecksum?.name, {
+    reader,
+    ...(input.partsChecksum ? { partsChecksum: input.partsChecksum } : {}),
+  });
 }
 
 function checkRange(member: SourceMember, start: number, end: number): void {
@@ -448,10 +543,17 @@ async function findParts(first: string): Promise<{ parts: PartFile[]; afterGap: 
 
 /**
  * Open a bundle source: an extracted directory, the first part of a split bundle
- * (`NAME.tar.000`; `NAME.tar` also works when only its parts exist), or a tar file.
+ * (`NAME.tar.000`; `NAME.tar` also works when only its parts exist), or a tar file — or, given
+ * `{ reader, name }`, a tar (or the parts of a split bundle) read through a random-access reader
+ * such as `openS3Object(...)`, streaming, without a local copy. The source closes the reader.
  */
-export async function openSource(path: string, opts: { signal?: AbortSignal } = {}): Promise<BundleSource> {
+export async function openSource(
+  input: BundleInput,
+  opts: { signal?: AbortSignal } = {},
+): Promise<BundleSource> {
   throwIfAborted(opts.signal);
+  if (typeof input !== 'string') return openReaderSource(input);
+  const path = input;
   let st: Awaited<ReturnType<typeof stat>>;
   try {
     st = await stat(path);

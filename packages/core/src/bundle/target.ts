@@ -11,6 +11,7 @@ import {
   parseManifest,
 } from '../model/index.ts';
 import { type Bundle, blobMemberName, type OpenBundleOptions, openBundle } from './reader.ts';
+import type { BundleInput } from './source.ts';
 
 /** A reference or blob the bundle does not hold (exit 2: the bundle is local input). */
 export class BundleContentNotFoundError extends NotFoundError {
@@ -41,8 +42,8 @@ export class BundleTarget implements ReadOnlyTarget, TagLister {
     this.bundle = bundle;
   }
 
-  /** Open a bundle path as a target. Close it when done. */
-  static async open(path: string, opts: OpenBundleOptions = {}): Promise<BundleTarget> {
+  /** Open a bundle path (or `{ reader, name }`, see `openSource`) as a target. Close it when done. */
+  static async open(path: BundleInput, opts: OpenBundleOptions = {}): Promise<BundleTarget> {
     return new BundleTarget(await openBundle(path, opts));
   }
 

@@ -26,7 +26,13 @@ import {
   parseLadingJson,
 } from './reader.ts';
 import { verifySignature } from './signing.ts';
-import { type BundleSource, type BundleSourceKind, openSource, type PartDigest } from './source.ts';
+import {
+  type BundleInput,
+  type BundleSource,
+  type BundleSourceKind,
+  openSource,
+  type PartDigest,
+} from './source.ts';
 import { parseSums } from './sums.ts';
 import { TarTruncatedError } from './tar-reader.ts';
 import { DuplicateTracker, entryProblem } from './tar-safety.ts';
@@ -97,6 +103,8 @@ export interface VerifyReport {
   /** Differential bundles: blobs referenced but left out, expected at the target. */
   expectedAtTarget: string[];
   since: { name: string; version: string; digest: string } | null;
+  /** `sha256:<hex>` of the SHA256SUMS member as stored (what the signature covers), when present. */
+  sumsDigest: string | null;
   problems: VerifyProblem[];
 }
 
@@ -116,6 +124,12 @@ export interface VerifyOptions {
   publicKey: string | Uint8Array | KeyObject;
   signal?: AbortSignal;
   onProgress?: (p: VerifyProgress) => void;
+  /**
+   * Tar and split bundles: called with the sha256 of each file (the tar, or each part) as it
+   * streams past — hashed in the same pass (costs CPU, no second read). Not called for a
+   * directory, nor for a file the pass did not read to its end.
+   */
+  onFile?: (file: PartDigest) => void;
 }
 
 /** The bundle failed verification (exit 3); names every bad member. */
@@ -174,8 +188,11 @@ function hexOf(d: Digest): string {
   return d.slice(d.indexOf(':') + 1);
 }
 
-/** Verify a bundle; see the module comment. Throws only for unusable input. */
-export async function verifyBundle(path: string, opts: VerifyOptions): Promise<VerifyReport> {
+/**
+ * Verify a bundle (a path, or `{ reader, name }` such as an `s3://` object; see `openSource`);
+ * see the module comment. Throws only for unusable input.
+ */
+export async function verifyBundle(path: BundleInput, opts: VerifyOptions): Promise<VerifyReport> {
   const key = await loadPublicKey(opts.publicKey);
   const keyFingerprint = publicKeyFingerprint(key);
   const source = await openSource(path, opts.signal ? { signal: opts.signal } : {});
@@ -201,16 +218,26 @@ async function checkPartsFile(
     if (!onDisk.has(n)) problems.add(n, 'missing', `split bundle part ${n} is missing`);
   }
   if (!file) return undefined;
-  let text: Buffer;
+  let text: Buffer | undefined;
   try {
-    text = await readFile(file);
+    text = source.readPartsChecksum ? await source.readPartsChecksum() : await readFile(file);
   } catch {
+    text = undefined;
+  }
+  if (text === undefined) {
     problems.add(basename(file), 'missing', `the parts checksum file ${basename(file)} is missing`);
     return undefined;
   }
   let expected: Map<string, string>;
   try {
-    expected = new Map(parseSums(text, basename(file)).map((e) => [e.path, e.hex]));
+    // Lines that do not name a part of this bundle (the standalone loader put beside it by
+    // `create --with-loader`) are not parts: `sha256sum -c` checks them, the bundle reader ignores them.
+    const isPart = (p: string) => p.startsWith(`${stem}.`) && /^\d{3,}$/.test(p.slice(stem.length + 1));
+    expected = new Map(
+      parseSums(text, basename(file))
+        .filter((e) => isPart(e.path))
+        .map((e) => [e.path, e.hex]),
+    );
   } catch (err) {
     problems.add(basename(file), 'schema', (err as Error).message);
     return undefined;
@@ -286,6 +313,7 @@ async function verifySource(
     const entries = source.entries({
       checkTrailing: true,
       onPart,
+      ...(opts.onFile ? { onFile: opts.onFile } : {}),
       onBytes: (n) => {
         readBytes = n;
       },
@@ -617,6 +645,7 @@ async function verifySource(
     parts: partReports,
     expectedAtTarget: [...expectedAtTarget],
     since,
+    sumsDigest: sumsBytes ? `sha256:${createHash('sha256').update(sumsBytes).digest('hex')}` : null,
     problems: problems.list,
   };
 }

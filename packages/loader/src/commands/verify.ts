@@ -1,0 +1,126 @@
+import { resolve } from 'node:path';
+import { LadingCommand } from '@lading/cli';
+import { Args, Flags } from '@oclif/core';
+import { bundleLocationFlags } from '../lib/bundle-location.ts';
+import { renderMarkdownReport, writeFileAtomic } from '../lib/report.ts';
+import {
+  BundleVerifyFailedError,
+  formatBytes,
+  formatVerifyText,
+  runVerify,
+  type VerifyResult,
+} from '../lib/verify.ts';
+
+export default class Verify extends LadingCommand<VerifyResult> {
+  static override summary =
+    'Verify a bundle: signature, every member, every image and chart, in one streaming pass.';
+
+  static override description =
+    `Checks, reading the bundle once from start to end (nothing is extracted or copied):
+  * the signature SHA256SUMS.sig over SHA256SUMS with the release public key (--key);
+  * every member against SHA256SUMS, and every blob against the digest in its name;
+  * that no member is missing, extra, duplicated, unsafe (../, absolute, links, devices) or out of order;
+  * every image and chart of index.json: each manifest, index, config and layer it needs is present with the size its descriptor says;
+  * the extra files against lading.json;
+  * for a split bundle, first the parts file NAME.tar.sha256: no part missing, each part's sha256.
+
+BUNDLE is a bundle tar, the first part of a split bundle (NAME.tar.000, its sibling parts and NAME.tar.sha256 beside it), an extracted bundle directory, or s3://bucket/key (read from S3 with ranged GETs, streaming; a split bundle in S3 as key.000, key.001, … and key.sha256).
+
+Prints a report (bundle name and version, signature and key fingerprint, OK/FAILED per image, chart and file, members, bytes, time, every problem with its member); --json prints the verification report as JSON, also on failure (with "ok": false and an "error"). --report FILE also writes a self-contained Markdown report for an auditor to file: date, tool version, bundle location and size, sha256 of the bundle file(s) (computed in the same pass), sha256 of SHA256SUMS, key fingerprint, verdict, per-image/chart tables, problems, and the exact tar/openssl/sha256sum commands that repeat the check by hand. It is written whenever the bundle could be read, passed or failed (not for exit 2).
+
+Progress (bytes read) goes to stderr.
+
+Exit codes: 0 verified; 3 verification failed (every bad member is named on stderr); 2 the bundle or key cannot be read or is not a well-formed tar/bundle; 4 S3 failed (credentials, bucket, object, network).`;
+
+  static override examples = [
+    {
+      description: 'Verify a bundle file with the release public key',
+      command: '<%= config.bin %> verify shop-2.4.0.tar --key release.pub',
+    },
+    {
+      description: 'Verify a split bundle from its first part and write an audit report',
+      command: '<%= config.bin %> verify shop-2.4.0.tar.000 --key release.pub --report shop-2.4.0-verify.md',
+    },
+    {
+      description: 'Verify an extracted bundle directory, JSON result',
+      command: '<%= config.bin %> verify ./shop-2.4.0/ --key release.pub --json',
+    },
+    {
+      description: 'Verify a bundle straight from an S3-compatible store (MinIO), without downloading it',
+      command:
+        'AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… <%= config.bin %> verify s3://dropzone/shop/shop-2.4.0.tar --key release.pub --endpoint https://minio.site.internal:9000',
+    },
+  ];
+
+  static override args = {
+    bundle: Args.string({
+      required: true,
+      description:
+        'bundle tar, first part of a split bundle (NAME.tar.000), extracted directory, or s3://bucket/key',
+    }),
+  };
+
+  static override flags = {
+    key: Flags.string({
+      char: 'k',
+      required: true,
+      helpValue: 'FILE',
+      description: 'release public key (SPKI PEM, e.g. release.pub from `lading-build keys generate`)',
+    }),
+    report: Flags.string({
+      char: 'r',
+      helpValue: 'FILE',
+      description:
+        'also write a self-contained Markdown report for auditors to FILE (atomically; also when verification fails)',
+    }),
+    ...bundleLocationFlags,
+  };
+
+  async run(): Promise<VerifyResult> {
+    const { args, flags } = await this.parse(Verify);
+    const progress = this.progress;
+    let total = 0;
+    const result = await runVerify({
+      bundle: args.bundle,
+      keyFile: flags.key,
+      endpoint: flags.endpoint,
+      region: flags.region,
+      signal: this.signal,
+      onOpen: (_loc, size) => {
+        total = size;
+        progress.line(`verifying ${args.bundle} (${formatBytes(size)})`);
+      },
+      onProgress: (p) =>
+        progress.update({
+          label: 'verify',
+          bytesDone: p.bytes,
+          bytesTotal: total || p.totalBytes,
+          itemsDone: p.members,
+        }),
+    });
+    progress.done();
+    if (flags.report) {
+      const file = resolve(flags.report);
+      result.reportFile = file;
+      await writeFileAtomic(
+        file,
+        renderMarkdownReport(result, {
+          tool: { name: this.config.bin, version: this.config.version },
+          endpoint: flags.endpoint,
+        }),
+      );
+    }
+    this.log(formatVerifyText(result));
+    if (result.reportFile) this.log(`Report:    ${result.reportFile}`);
+    if (!result.ok) {
+      throw new BundleVerifyFailedError(result);
+    }
+    return result;
+  }
+
+  protected override toErrorJson(err: unknown): unknown {
+    const base = super.toErrorJson(err);
+    if (err instanceof BundleVerifyFailedError) return { ...err.result, error: base };
+    return base;
+  }
+}

@@ -1,0 +1,171 @@
+import { resolve } from 'node:path';
+import {
+  type ArtifactReport,
+  type PartDigest,
+  VerificationError,
+  type VerifyProgress,
+  type VerifyReport,
+  verifyBundle,
+} from '@lading/core';
+import { type BundleLocation, type BundleLocationOptions, openBundleLocation } from './bundle-location.ts';
+
+/** One file (or S3 object) of the bundle, with the sha256 computed in the verification pass. */
+export interface BundleFileDigest {
+  name: string;
+  /** Local path, or `s3://bucket/key`. */
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+/** What `lading-load verify` reports: the VerifyReport plus where and how it was checked. */
+export interface VerifyResult extends VerifyReport {
+  /** The public key file given with --key. */
+  keyFile: string;
+  /** Where the bundle was read from: absolute local path or s3://bucket/key. */
+  location: { kind: 'local' | 's3'; path: string; size: number };
+  /** sha256 of the bundle file(s) as read in the same pass (tar or parts; none for a directory). */
+  bundleFiles: BundleFileDigest[];
+  startedAt: string;
+  durationMs: number;
+  /** The --report file written, if any. */
+  reportFile: string | null;
+}
+
+export interface RunVerifyOptions extends BundleLocationOptions {
+  bundle: string;
+  /** Path of the release public key (SPKI PEM). */
+  keyFile: string;
+  onProgress?: (p: VerifyProgress) => void;
+  /** Called once the bundle is opened (its size known). */
+  onOpen?: (loc: BundleLocation, size: number) => void;
+}
+
+/** Open the bundle (path or s3://), verify it in one streaming pass, and describe the result. */
+export async function runVerify(opts: RunVerifyOptions): Promise<VerifyResult> {
+  const started = Date.now();
+  const startedAt = new Date(started).toISOString();
+  const loc = await openBundleLocation(opts.bundle, opts);
+  try {
+    const files: BundleFileDigest[] = [];
+    let size = loc.s3?.size ?? 0;
+    let announced = false;
+    const report = await verifyBundle(loc.input, {
+      publicKey: opts.keyFile,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      onFile: (f: PartDigest) => files.push({ name: f.name, path: f.path, size: f.size, sha256: f.hex }),
+      onProgress: (p) => {
+        size = p.totalBytes;
+        if (!announced) {
+          announced = true;
+          opts.onOpen?.(loc, size);
+        }
+        opts.onProgress?.(p);
+      },
+    });
+    return {
+      ...report,
+      keyFile: opts.keyFile,
+      location: { kind: loc.kind, path: loc.kind === 'local' ? resolve(loc.display) : loc.display, size },
+      bundleFiles: files,
+      startedAt,
+      durationMs: Date.now() - started,
+      reportFile: null,
+    };
+  } finally {
+    await loc.close();
+  }
+}
+
+/** The bundle failed verification (exit 3). The message names every problem and its member. */
+export class BundleVerifyFailedError extends VerificationError {
+  override readonly code = 'BUNDLE_VERIFICATION_FAILED';
+  readonly result: VerifyResult;
+  /** Every member (or part) with a problem, in report order. */
+  readonly members: string[];
+  constructor(result: VerifyResult) {
+    const members = [...new Set(result.problems.map((p) => p.member))];
+    const lines = result.problems.map((p) => `  ${p.member} (${p.kind}): ${p.message}`);
+    if (!result.signature.ok && !result.problems.some((p) => p.kind === 'signature')) {
+      lines.push(`  SHA256SUMS.sig (signature): not verified with key ${result.signature.keyFingerprint}`);
+    }
+    super(
+      `${result.location.path} failed verification: ${result.problems.length} problem(s) in ${members.length} member(s)\n${lines.join('\n')}`,
+      {
+        hint: result.signature.ok
+          ? 'the bundle was changed or damaged after it was signed; do not use it — get it again from a trusted source'
+          : 'the signature does not verify: wrong public key (--key), or the bundle was changed after signing',
+      },
+    );
+    this.result = result;
+    this.members = members;
+  }
+}
+
+function artifactLines(title: string, list: ArtifactReport[]): string[] {
+  if (list.length === 0) return [`${title}: none`];
+  const out = [`${title} (${list.length}):`];
+  for (const a of list) {
+    out.push(`  ${a.ok ? 'OK    ' : 'FAILED'}  ${a.ref}  ${a.digest}`);
+    for (const p of a.problems) out.push(`          ${p}`);
+    if (a.expectedAtTarget.length)
+      out.push(`          ${a.expectedAtTarget.length} blob(s) expected at the target (differential bundle)`);
+  }
+  return out;
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** The human report printed by `lading-load verify`. */
+export function formatVerifyText(r: VerifyResult): string {
+  const out: string[] = [];
+  const name = r.bundle.name
+    ? `${r.bundle.name} ${r.bundle.version ?? ''}`.trim()
+    : '(unknown: lading.json unreadable)';
+  out.push(`Bundle:    ${name}`);
+  out.push(`Source:    ${r.location.path} (${r.bundle.kind}, ${formatBytes(r.location.size)})`);
+  out.push(
+    `Signature: ${r.signature.ok ? 'OK' : 'FAILED'} (key ${r.signature.keyFingerprint}, ${r.keyFile})`,
+  );
+  if (r.sumsDigest) out.push(`SHA256SUMS: ${r.sumsDigest}`);
+  if (r.since)
+    out.push(`Differential: needs ${r.since.name} ${r.since.version} (${r.since.digest}) at the target`);
+  out.push(...artifactLines('Images', r.images));
+  out.push(...artifactLines('Charts', r.charts));
+  if (r.files.length) {
+    out.push(`Files (${r.files.length}):`);
+    for (const f of r.files) {
+      out.push(`  ${f.ok ? 'OK    ' : 'FAILED'}  ${f.path}`);
+      for (const p of f.problems) out.push(`          ${p}`);
+    }
+  } else out.push('Files: none');
+  if (r.parts.length) {
+    out.push(`Parts (${r.parts.length}):`);
+    for (const p of r.parts) {
+      out.push(`  ${p.ok ? 'OK    ' : 'FAILED'}  ${p.name}  ${p.sha256 ?? '(not read)'}`);
+      for (const q of p.problems) out.push(`          ${q}`);
+    }
+  } else {
+    for (const f of r.bundleFiles) out.push(`File sha256: ${f.sha256}  ${f.name}`);
+  }
+  out.push(
+    `Checked:   ${r.members} members, ${formatBytes(r.bytes)} in ${(r.durationMs / 1000).toFixed(1)} s`,
+  );
+  if (r.problems.length) {
+    out.push(`Problems (${r.problems.length}):`);
+    for (const p of r.problems) out.push(`  ${p.member} (${p.kind}): ${p.message}`);
+  }
+  out.push(
+    `Verdict:   ${r.ok ? 'OK — the bundle is the one that was signed, complete and unchanged' : 'FAILED'}`,
+  );
+  return out.join('\n');
+}

@@ -1,0 +1,230 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { createS3Client, ExitCode, publishFiles, S3ChecksumError, type S3Client } from '@lading/core';
+import { type S3Server, startS3Server } from '@lading/testkit/s3';
+import { fetchBundle } from '../src/lib/fetch.ts';
+import { runVerify } from '../src/lib/verify.ts';
+import { buildTestBundle, cliAsync, type TestBundle } from './verify-fixtures.ts';
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const BUCKET = 'dropzone';
+
+describe('lading-load fetch (against the loopback S3 stand-in)', function () {
+  this.timeout(180_000);
+  let root: string;
+  let server: S3Server;
+  let client: S3Client;
+  let t: TestBundle;
+  let split: TestBundle;
+  let env: NodeJS.ProcessEnv;
+  let n = 0;
+  const freshDir = (): string => {
+    const d = join(root, `out-${n++}`);
+    mkdirSync(d);
+    return d;
+  };
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'lading-fetch-'));
+    server = await startS3Server({ buckets: [BUCKET] });
+    client = createS3Client({
+      endpoint: server.endpoint,
+      region: server.region,
+      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+    });
+    t = await buildTestBundle(join(root, 'b'));
+    split = await buildTestBundle(join(root, 's'), { splitSize: 200 * 1024 });
+    await publishFiles([t.bundle], `s3://${BUCKET}/releases/`, { client });
+    await publishFiles(
+      [...split.result.files, split.result.checksumFile as string],
+      `s3://${BUCKET}/split/`,
+      {
+        client,
+      },
+    );
+    env = {
+      AWS_ACCESS_KEY_ID: server.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: server.secretAccessKey,
+      AWS_REGION: server.region,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_CONFIG_FILE: join(root, 'none'),
+      AWS_SHARED_CREDENTIALS_FILE: join(root, 'none'),
+    };
+  });
+  after(async () => {
+    client?.destroy();
+    await server?.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('CLI: round trip to a file, verified against the publish metadata; --json result', async () => {
+    const dir = freshDir();
+    const out = join(dir, 'bundle.tar');
+    const r = await cliAsync(
+      [
+        'fetch',
+        `s3://${BUCKET}/releases/shop-2.4.0.tar`,
+        '--output',
+        out,
+        '--endpoint',
+        server.endpoint,
+        '--concurrency',
+        '3',
+        '--json',
+      ],
+      env,
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(readFileSync(out).equals(readFileSync(t.bundle)));
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.split, false);
+    assert.equal(j.bundle, out);
+    assert.equal(j.files.length, 1);
+    assert.equal(j.files[0].sha256, sha256(readFileSync(t.bundle)));
+    assert.equal(j.files[0].verifiedAgainst, 'metadata');
+    assert.deepEqual(readdirSync(dir), ['bundle.tar'], 'nothing else left beside it');
+    const h = await cliAsync(
+      ['fetch', `s3://${BUCKET}/releases/shop-2.4.0.tar`, '--output', dir, '--endpoint', server.endpoint],
+      env,
+    );
+    assert.equal(h.status, 0, h.stderr);
+    assert.match(h.stdout, /sha256 verified against the object’s lading-sha256 metadata/);
+    assert.match(h.stdout, /next: lading-load verify .*shop-2\.4\.0\.tar/);
+    assert.ok(readFileSync(join(dir, 'shop-2.4.0.tar')).equals(readFileSync(t.bundle)));
+  });
+
+  it('library: a split bundle — every part and NAME.tar.sha256, each part checked; then it verifies', async () => {
+    for (const key of ['split/shop-2.4.0.tar.000', 'split/shop-2.4.0.tar']) {
+      const dir = freshDir();
+      const r = await fetchBundle(`s3://${BUCKET}/${key}`, dir, { client, partSize: 64 * 1024 });
+      assert.equal(r.split, true);
+      const names = [...split.result.files, split.result.checksumFile as string].map((p) => basename(p));
+      assert.deepEqual(readdirSync(dir).sort(), names.sort());
+      for (const p of [...split.result.files, split.result.checksumFile as string]) {
+        assert.ok(readFileSync(join(dir, basename(p))).equals(readFileSync(p)), p);
+      }
+      assert.ok(r.files.slice(0, -1).every((f) => f.verifiedAgainst === 'parts-file'));
+      assert.equal(r.bundle, join(dir, 'shop-2.4.0.tar.000'));
+      const v = await runVerify({ bundle: r.bundle, keyFile: split.pub });
+      assert.equal(v.ok, true, JSON.stringify(v.problems));
+    }
+  });
+
+  it('CLI: a split bundle needs a folder (or the first part name) as --output: exit 2', async () => {
+    const dir = freshDir();
+    const r = await cliAsync(
+      [
+        'fetch',
+        `s3://${BUCKET}/split/shop-2.4.0.tar.000`,
+        '--output',
+        join(dir, 'other.tar'),
+        '--endpoint',
+        server.endpoint,
+      ],
+      env,
+    );
+    assert.equal(r.status, ExitCode.usage, r.stderr);
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
+  it('CLI: wrong credentials are exit 4 naming the bucket; nothing at --output', async () => {
+    const dir = freshDir();
+    const out = join(dir, 'x.tar');
+    const r = await cliAsync(
+      ['fetch', `s3://${BUCKET}/releases/shop-2.4.0.tar`, '--output', out, '--endpoint', server.endpoint],
+      { ...env, AWS_ACCESS_KEY_ID: 'NOTAKEY' },
+    );
+    assert.equal(r.status, ExitCode.remote, r.stderr);
+    assert.ok(r.stderr.includes(`s3://${BUCKET}/releases/shop-2.4.0.tar`), r.stderr);
+    assert.match(r.stderr, /credentials were refused|access denied/);
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
+  it('CLI: a missing object / bucket is exit 4 naming it; --json carries the error', async () => {
+    const dir = freshDir();
+    const out = join(dir, 'x.tar');
+    const r = await cliAsync(
+      ['fetch', `s3://${BUCKET}/releases/nope.tar`, '--output', out, '--endpoint', server.endpoint, '--json'],
+      env,
+    );
+    assert.equal(r.status, ExitCode.remote, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.code, 'S3_NO_SUCH_KEY');
+    assert.ok(j.message.includes(`s3://${BUCKET}/releases/nope.tar`));
+    const b = await cliAsync(
+      ['fetch', 's3://no-such-bucket/x.tar', '--output', out, '--endpoint', server.endpoint],
+      env,
+    );
+    assert.equal(b.status, ExitCode.remote, b.stderr);
+    assert.match(b.stderr, /no-such-bucket/);
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
+  it('CLI: a corrupted object is exit 3 naming bucket/key; nothing at --output', async () => {
+    const key = 'releases/shop-2.4.0.tar';
+    const file = server.objectFile(BUCKET, key);
+    const original = readFileSync(file);
+    const dir = freshDir();
+    const out = join(dir, 'x.tar');
+    try {
+      const bad = Buffer.from(original);
+      bad[1000] = (bad[1000] ?? 0) ^ 0x01;
+      writeFileSync(file, bad);
+      const r = await cliAsync(
+        ['fetch', `s3://${BUCKET}/${key}`, '--output', out, '--endpoint', server.endpoint],
+        env,
+      );
+      assert.equal(r.status, ExitCode.verification, r.stderr);
+      assert.ok(r.stderr.includes(`s3://${BUCKET}/${key}`), r.stderr);
+      assert.equal(existsSync(out), false);
+      assert.deepEqual(readdirSync(dir), []);
+    } finally {
+      writeFileSync(file, original);
+    }
+  });
+
+  it('library: a corrupted part fails with the part named, and no part is left in the folder', async () => {
+    const key = 'split/shop-2.4.0.tar.002';
+    const file = server.objectFile(BUCKET, key);
+    const original = readFileSync(file);
+    const dir = freshDir();
+    try {
+      const bad = Buffer.from(original);
+      bad[10] = (bad[10] ?? 0) ^ 0x01;
+      writeFileSync(file, bad);
+      await assert.rejects(
+        fetchBundle(`s3://${BUCKET}/split/shop-2.4.0.tar.000`, dir, { client }),
+        (err: unknown) => {
+          assert.ok(err instanceof S3ChecksumError, String(err));
+          assert.equal(err.key, key);
+          assert.ok(err.message.includes(`s3://${BUCKET}/${key}`));
+          return true;
+        },
+      );
+      assert.deepEqual(readdirSync(dir), []);
+    } finally {
+      writeFileSync(file, original);
+    }
+  });
+
+  it('library: a split bundle whose NAME.tar.sha256 is missing is refused (exit 4), nothing written', async () => {
+    await publishFiles([split.result.files[0] as string], `s3://${BUCKET}/nosums/`, { client });
+    const dir = freshDir();
+    await assert.rejects(
+      fetchBundle(`s3://${BUCKET}/nosums/shop-2.4.0.tar.000`, dir, { client }),
+      (err: unknown) => {
+        assert.equal((err as { exitCode?: number }).exitCode, ExitCode.remote);
+        assert.ok(
+          (err as Error).message.includes(`s3://${BUCKET}/nosums/shop-2.4.0.tar.sha256`),
+          String(err),
+        );
+        return true;
+      },
+    );
+    assert.deepEqual(readdirSync(dir), []);
+  });
+});
