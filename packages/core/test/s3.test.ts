@@ -69,7 +69,7 @@ describe('s3 transport (against the loopback S3 stand-in)', function () {
   });
 
   it('round-trips a multi-part file: parallel parts up, parallel ranged GETs down, sha256 equal', async () => {
-    const c = client();
+    const c = await client();
     const before = server.requests.length;
     const sums = 'ab'.repeat(32);
     const [res] = await publishFiles([bundle], `s3://${BUCKET}/releases/`, {
@@ -131,7 +131,7 @@ describe('s3 transport (against the loopback S3 stand-in)', function () {
   });
 
   it('fetches ranges in parallel', async () => {
-    const c = client();
+    const c = await client();
     const out = join(dir.path, 'parallel.tar');
     let inFlight = 0;
     let maxInFlight = 0;
@@ -157,7 +157,7 @@ describe('s3 transport (against the loopback S3 stand-in)', function () {
   });
 
   it('resumes an interrupted publish, sending only the missing parts', async () => {
-    const c = client();
+    const c = await client();
     const dest = `s3://${BUCKET}/resume/`;
     const ac = new AbortController();
     await assert.rejects(
@@ -207,7 +207,7 @@ describe('s3 transport (against the loopback S3 stand-in)', function () {
   });
 
   it('does not resume an upload whose parts differ from the local file', async () => {
-    const c = client();
+    const c = await client();
     const file = join(dir.path, 'changing.tar');
     await writeFile(file, randomBytes(2 * PART + 10));
     const ac = new AbortController();
@@ -239,7 +239,7 @@ describe('s3 transport (against the loopback S3 stand-in)', function () {
   });
 
   it('publishes small files with one PutObject carrying Content-MD5 and SHA-256', async () => {
-    const c = client();
+    const c = await client();
     const small = join(dir.path, 'shop-2.4.0.tar.sha256');
     await writeFile(small, `${bundleSha}  shop-2.4.0.tar\n`);
     const before = server.requests.length;
@@ -256,7 +256,7 @@ describe('s3 transport (against the loopback S3 stand-in)', function () {
   });
 
   it('the store checks part checksums: a wrong SHA-256 is BadDigest → S3ChecksumError (exit 3)', async () => {
-    const c = client();
+    const c = await client();
     const { CreateMultipartUploadCommand } = await import('@aws-sdk/client-s3');
     const up = await c.send(
       new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: 'bad/part', ChecksumAlgorithm: 'SHA256' }),
@@ -289,7 +289,7 @@ describe('s3 transport (against the loopback S3 stand-in)', function () {
       { accessKeyId: 'NOSUCHKEY', secretAccessKey: server.secretAccessKey },
       { accessKeyId: server.accessKeyId, secretAccessKey: 'wrong-secret' },
     ]) {
-      const bad = createS3Client({ endpoint: server.endpoint, region: server.region, credentials: creds });
+      const bad = await createS3Client({ endpoint: server.endpoint, region: server.region, credentials: creds });
       await assert.rejects(
         publishFiles([bundle], `s3://${BUCKET}/denied/`, { client: bad, partSize: PART }),
         (err: unknown) => {
@@ -314,7 +314,7 @@ describe('s3 transport (against the loopback S3 stand-in)', function () {
   });
 
   it('a missing bucket → S3Error S3_NO_SUCH_BUCKET (exit 4) naming it', async () => {
-    const c = client();
+    const c = await client();
     const check = (err: unknown) => {
       assert.ok(err instanceof S3Error, String(err));
       assert.equal(err.code, 'S3_NO_SUCH_BUCKET');
@@ -332,7 +332,7 @@ describe('s3 transport (against the loopback S3 stand-in)', function () {
   });
 
   it('a missing object → S3NotFoundError (a NotFoundError, exit 4) and nothing at --output', async () => {
-    const c = client();
+    const c = await client();
     const out = join(dir.path, 'missing.tar');
     await assert.rejects(
       fetchObject(`s3://${BUCKET}/nothing/here.tar`, out, { client: c }),
@@ -349,7 +349,7 @@ describe('s3 transport (against the loopback S3 stand-in)', function () {
   });
 
   it('fetch verifies: an object corrupted on the store → VerificationError (exit 3), no file at --output', async () => {
-    const c = client();
+    const c = await client();
     const [res] = await publishFiles([bundle], `s3://${BUCKET}/corrupt/`, { client: c, partSize: PART });
     assert.ok(res);
     const fh = await open(server.objectFile(BUCKET, 'corrupt/shop-2.4.0.tar'), 'r+');
@@ -394,7 +394,7 @@ describe('s3 transport (against the loopback S3 stand-in)', function () {
   });
 
   it('an aborted fetch leaves nothing at --output', async () => {
-    const c = client();
+    const c = await client();
     const out = join(dir.path, 'aborted.tar');
     const ac = new AbortController();
     await assert.rejects(
@@ -417,7 +417,7 @@ describe('s3 transport (against the loopback S3 stand-in)', function () {
   });
 
   it('openS3Object streams ranges of an object, and of split parts as one', async () => {
-    const c = client();
+    const c = await client();
     const src = await openS3Object(`s3://${BUCKET}/releases/shop-2.4.0.tar`, {
       client: c,
       chunkSize: 3 * MiB,

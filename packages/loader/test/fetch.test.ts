@@ -31,7 +31,7 @@ describe('lading-load fetch (against the loopback S3 stand-in)', function () {
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'lading-fetch-'));
     server = await startS3Server({ buckets: [BUCKET] });
-    client = createS3Client({
+    client = await createS3Client({
       endpoint: server.endpoint,
       region: server.region,
       credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },

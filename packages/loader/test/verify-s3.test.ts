@@ -25,7 +25,7 @@ describe('lading-load verify s3://bucket/key (streaming, against the loopback S3
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'lading-verify-s3-'));
     server = await startS3Server({ buckets: [BUCKET] });
-    client = createS3Client({
+    client = await createS3Client({
       endpoint: server.endpoint,
       region: server.region,
       credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },

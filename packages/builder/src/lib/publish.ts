@@ -90,7 +90,7 @@ export async function publishBundle(opts: PublishBundleOptions): Promise<Publish
   } finally {
     await parts.close();
   }
-  const client = createS3Client({
+  const client = await createS3Client({
     ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
     ...(opts.region ? { region: opts.region } : {}),
     ...(opts.profile ? { profile: opts.profile } : {}),

@@ -1,4 +1,5 @@
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { s3sdk } from './sdk.ts';
 
 export type { S3Client } from '@aws-sdk/client-s3';
 
@@ -32,7 +33,8 @@ export interface S3ClientOptions {
  * and sends them as `x-amz-checksum-sha256` and `Content-MD5` headers, which those stores check.
  * Responses are validated by Lading (sha256 of what was received), not by the SDK.
  */
-export function createS3Client(opts: S3ClientOptions = {}): S3Client {
+export async function createS3Client(opts: S3ClientOptions = {}): Promise<S3Client> {
+  const { S3Client } = await s3sdk();
   const config: S3ClientConfig = {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
@@ -52,6 +54,7 @@ async function defaultRegion(profile: string | undefined): Promise<string> {
   const env = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
   if (env) return env;
   // Let the SDK's own loader read the shared config files (it knows every setting that applies).
+  const { S3Client } = await s3sdk();
   const probe = new S3Client(profile === undefined ? {} : { profile });
   try {
     return await probe.config.region();

@@ -3,7 +3,8 @@ import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { s3sdk } from './sdk.ts';
 import { AbortedError, InvalidInputError, throwIfAborted } from '../errors/index.ts';
 import { Limiter } from '../util/index.ts';
 import { isS3Retryable, S3ChecksumError, S3Error, toS3Error } from './errors.ts';
@@ -214,7 +215,7 @@ async function downloadRange(
   for (let attempt = 1; ; attempt++) {
     try {
       const out = await client.send(
-        new GetObjectCommand({
+        new (await s3sdk()).GetObjectCommand({
           Bucket: url.bucket,
           Key: url.key,
           Range: `bytes=${pos}-${range.end - 1}`,

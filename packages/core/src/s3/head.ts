@@ -1,4 +1,5 @@
-import { HeadBucketCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { s3sdk } from './sdk.ts';
 import { S3Error, S3NotFoundError, s3Status, toS3Error } from './errors.ts';
 import type { S3Url } from './url.ts';
 
@@ -23,7 +24,7 @@ export async function headObject(
 ): Promise<S3ObjectInfo> {
   try {
     const out = await client.send(
-      new HeadObjectCommand({ Bucket: url.bucket, Key: url.key }),
+      new (await s3sdk()).HeadObjectCommand({ Bucket: url.bucket, Key: url.key }),
       opts.signal ? { abortSignal: opts.signal } : {},
     );
     return {
@@ -60,7 +61,7 @@ async function whichMissing(
   signal?: AbortSignal,
 ): Promise<Error> {
   try {
-    await client.send(new HeadBucketCommand({ Bucket: url.bucket }), signal ? { abortSignal: signal } : {});
+    await client.send(new (await s3sdk()).HeadBucketCommand({ Bucket: url.bucket }), signal ? { abortSignal: signal } : {});
   } catch (err) {
     if (s3Status(err) === 404) {
       return new S3Error(

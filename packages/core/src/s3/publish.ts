@@ -3,16 +3,8 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  ListMultipartUploadsCommand,
-  ListPartsCommand,
-  type Part,
-  PutObjectCommand,
-  type S3Client,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
+import type { Part, S3Client } from '@aws-sdk/client-s3';
+import { s3sdk } from './sdk.ts';
 import { AbortedError, InvalidInputError, throwIfAborted } from '../errors/index.ts';
 import { Limiter } from '../util/index.ts';
 import { isS3Retryable, S3ChecksumError, S3Error, s3ErrorCode, toS3Error } from './errors.ts';
@@ -199,7 +191,7 @@ export async function publishFile(file: string, dest: S3Url, opts: PublishOption
         const body = size === 0 ? '' : createReadStream(file, { start: 0, end: size - 1 });
         try {
           return await client.send(
-            new PutObjectCommand({
+            new (await s3sdk()).PutObjectCommand({
               Bucket: dest.bucket,
               Key: dest.key,
               Body: body,
@@ -240,7 +232,7 @@ export async function publishFile(file: string, dest: S3Url, opts: PublishOption
   } else {
     try {
       const created = await client.send(
-        new CreateMultipartUploadCommand({
+        new (await s3sdk()).CreateMultipartUploadCommand({
           Bucket: dest.bucket,
           Key: dest.key,
           ContentType: opts.contentType ?? 'application/octet-stream',
@@ -311,7 +303,7 @@ export async function publishFile(file: string, dest: S3Url, opts: PublishOption
   });
   try {
     const out = await client.send(
-      new CompleteMultipartUploadCommand({
+      new (await s3sdk()).CompleteMultipartUploadCommand({
         Bucket: dest.bucket,
         Key: dest.key,
         UploadId: uploadId,
@@ -436,7 +428,7 @@ async function uploadPart(
     const body = createReadStream(file, { start: part.start, end: part.start + part.size - 1 });
     try {
       return await client.send(
-        new UploadPartCommand({
+        new (await s3sdk()).UploadPartCommand({
           Bucket: dest.bucket,
           Key: dest.key,
           UploadId: uploadId,
@@ -480,7 +472,7 @@ async function findResumable(
     let uploadIdMarker: string | undefined;
     for (;;) {
       const out = await client.send(
-        new ListMultipartUploadsCommand({
+        new (await s3sdk()).ListMultipartUploadsCommand({
           Bucket: dest.bucket,
           Prefix: dest.key,
           ...(keyMarker ? { KeyMarker: keyMarker } : {}),
@@ -508,7 +500,7 @@ async function findResumable(
       let marker: string | undefined;
       for (;;) {
         const out = await client.send(
-          new ListPartsCommand({
+          new (await s3sdk()).ListPartsCommand({
             Bucket: dest.bucket,
             Key: dest.key,
             UploadId: c.uploadId,

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { s3sdk } from './sdk.ts';
 import { InvalidInputError, throwIfAborted } from '../errors/index.ts';
 import { isS3Retryable, S3Error, S3NotFoundError, toS3Error } from './errors.ts';
 import { headObject, type S3ObjectInfo } from './head.ts';
@@ -110,7 +111,7 @@ class S3Source implements S3ObjectSource {
         throwIfAborted(signal);
         try {
           const out = await this.client.send(
-            new GetObjectCommand({
+            new (await s3sdk()).GetObjectCommand({
               Bucket: o.url.bucket,
               Key: o.url.key,
               Range: `bytes=${inObj + got}-${inObj + n - 1}`,
@@ -207,7 +208,7 @@ async function listParts(client: S3Client, base: S3Url, signal?: AbortSignal): P
   try {
     do {
       const page = await client.send(
-        new ListObjectsV2Command({
+        new (await s3sdk()).ListObjectsV2Command({
           Bucket: base.bucket,
           Prefix: `${base.key}.`,
           ...(token ? { ContinuationToken: token } : {}),

@@ -82,7 +82,7 @@ export async function openBundleLocation(
     return { display: bundle, kind: 'local', input: bundle, close: async () => {} };
   }
   const url = parseS3Url(bundle, { requireKey: true });
-  const { client, release } = s3ClientFor(opts);
+  const { client, release } = await s3ClientFor(opts);
   try {
     const so = opts.signal ? { signal: opts.signal } : {};
     const reader = await openS3Object(url, { client, ...so });

@@ -117,7 +117,7 @@ export async function fetchBundle(
       hint: 'give a whole number from 1 to 64',
     });
   }
-  const { client, release } = s3ClientFor(opts);
+  const { client, release } = await s3ClientFor(opts);
   const so = opts.signal ? { signal: opts.signal } : {};
   try {
     // Which objects: the key itself, or the parts of a split bundle.

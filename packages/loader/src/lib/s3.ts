@@ -18,7 +18,7 @@ export interface S3Settings {
 }
 
 /** A client for the settings, and how to release it (destroys only a client made here). */
-export function s3ClientFor(settings: S3Settings): { client: S3Client; release(): void } {
+export async function s3ClientFor(settings: S3Settings): Promise<{ client: S3Client; release(): void }> {
   if (settings.client) return { client: settings.client, release: () => {} };
   if (settings.endpoint !== undefined) {
     let u: URL;
@@ -35,7 +35,7 @@ export function s3ClientFor(settings: S3Settings): { client: S3Client; release()
       );
     }
   }
-  const client = createS3Client({
+  const client = await createS3Client({
     ...(settings.endpoint !== undefined ? { endpoint: settings.endpoint } : {}),
     ...(settings.region !== undefined ? { region: settings.region } : {}),
   });
