@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import { sourceRepositories } from './sources.ts';
+import { safeName, sourceRepositories } from './sources.ts';
 import type { MirrorConfig, MirrorInput } from './types.ts';
 
 /** OpenShift `ImageDigestMirrorSet`: one entry per source repository. */
@@ -8,7 +8,7 @@ export function idmsConfig(input: MirrorInput): MirrorConfig {
   const doc = {
     apiVersion: 'config.openshift.io/v1',
     kind: 'ImageDigestMirrorSet',
-    metadata: { name: `lading-${input.name}`.toLowerCase().replace(/[^a-z0-9-.]/g, '-') },
+    metadata: { name: `lading-${safeName(input.name)}` },
     spec: {
       imageDigestMirrors: sourceRepositories(input.images).map((r) => ({
         source: `${r.registry}/${r.repository}`,
@@ -18,7 +18,7 @@ export function idmsConfig(input: MirrorInput): MirrorConfig {
   };
   return {
     format: 'idms',
-    files: [{ path: `imagedigestmirrorset-${input.name}.yaml`, content: stringify(doc) }],
+    files: [{ path: `imagedigestmirrorset-${safeName(input.name)}.yaml`, content: stringify(doc) }],
     instructions:
       'oc apply -f the file. IDMS mirrors pulls by digest; Lading keeps digests unchanged, so every image in ' +
       'the bundle resolves.' +

@@ -16,3 +16,4 @@ const generators: Record<MirrorFormat, (input: MirrorInput) => MirrorConfig> = {
 export function mirrorConfig(format: MirrorFormat, input: MirrorInput): MirrorConfig {
   return generators[format](input);
 }
+export * from './output.ts';

@@ -1,4 +1,4 @@
-import { sourceRegistries, tomlString } from './sources.ts';
+import { safeName, sourceRegistries, tomlString } from './sources.ts';
 import type { MirrorConfig, MirrorInput } from './types.ts';
 
 /**
@@ -25,7 +25,7 @@ export function registriesConfConfig(input: MirrorInput): MirrorConfig {
   );
   return {
     format: 'registries-conf',
-    files: [{ path: `registries.conf.d/50-lading-${input.name}.conf`, content: `${content}\n` }],
+    files: [{ path: `registries.conf.d/50-lading-${safeName(input.name)}.conf`, content: `${content}\n` }],
     instructions:
       'Copy the file to /etc/containers/registries.conf.d/ on every node' +
       (input.caFile ? `, and the registry CA to /etc/containers/certs.d/${host}/ca.crt` : '') +

@@ -27,3 +27,12 @@ export function upstreamServer(registry: string): string {
 export function tomlString(s: string): string {
   return JSON.stringify(s);
 }
+
+/** A bundle name made safe for file and Kubernetes object names: lowercase, [a-z0-9.-]. */
+export function safeName(name: string): string {
+  const s = name
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, '-')
+    .replace(/^[-.]+|[-.]+$/g, '');
+  return s === '' ? 'bundle' : s;
+}

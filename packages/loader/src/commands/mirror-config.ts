@@ -1,0 +1,114 @@
+import { LadingCommand } from '@lading/cli';
+import { openBundle } from '@lading/core';
+import { Args, Flags } from '@oclif/core';
+import { bundleLocationFlags, openBundleLocation } from '../lib/bundle-location.ts';
+import {
+  formatMirrorConfig,
+  MIRROR_FORMATS,
+  type MirrorFile,
+  type MirrorFormat,
+  mirrorConfig,
+  writeMirrorFiles,
+} from '../lib/mirror-config/index.ts';
+import { formatRegistryTarget, parseRegistryTarget } from '../lib/registry-target.ts';
+import { verifyBeforeUse } from '../lib/serve/index.ts';
+
+export interface MirrorConfigResult {
+  format: MirrorFormat;
+  registry: string;
+  images: number;
+  files: MirrorFile[];
+  /** Absolute paths written with --output. */
+  written?: string[];
+  instructions: string;
+}
+
+export default class MirrorConfig extends LadingCommand<MirrorConfigResult> {
+  static override summary =
+    "Node configuration that pulls the bundle's original image references from the private registry.";
+  static override description =
+    `Generates mirror configuration for every source registry of the bundle's images (lading.json images[].ref),
+pointing at --registry HOST[:PORT][/PREFIX] with the path rules of push (source host dropped, prefix in front):
+  containerd       certs.d/<source host>/hosts.toml (override_path with a prefix)
+  k3s              registries.yaml for k3s / RKE2 (a rewrite rule for the prefix)
+  registries-conf  a registries.conf.d drop-in for CRI-O, podman, skopeo
+  idms             an OpenShift ImageDigestMirrorSet
+Without --output the files are printed with "# ==> path <==" headers; with --output they are written under DIR.`;
+
+  static override examples = [
+    '<%= config.bin %> mirror-config shop.tar --registry harbor.local/airgap --format containerd --output ./mirror',
+    '<%= config.bin %> mirror-config shop.tar --registry 10.0.0.5:5000 --format registries-conf --insecure',
+  ];
+
+  static override args = {
+    bundle: Args.string({
+      required: true,
+      description: 'bundle tar, first part of a split bundle, or extracted folder',
+    }),
+  };
+
+  static override flags = {
+    registry: Flags.string({ required: true, description: 'private registry: HOST[:PORT][/PREFIX]' }),
+    format: Flags.option({ options: MIRROR_FORMATS, required: true, description: 'configuration format' })(),
+    'ca-file': Flags.string({ description: "path of the registry's CA certificate ON THE NODES" }),
+    insecure: Flags.boolean({ description: 'the registry speaks plain HTTP (labs, tests)' }),
+    output: Flags.string({
+      char: 'o',
+      description: 'write the files under this folder instead of printing them',
+    }),
+    key: Flags.string({ description: 'verify the bundle with this release public key first' }),
+    ...bundleLocationFlags,
+  };
+
+  async run(): Promise<MirrorConfigResult> {
+    const { args, flags } = await this.parse(MirrorConfig);
+    const target = parseRegistryTarget(flags.registry);
+    const location = await openBundleLocation(args.bundle, {
+      endpoint: flags.endpoint,
+      region: flags.region,
+      signal: this.signal,
+    });
+    let images: string[];
+    let name: string;
+    try {
+      if (flags.key) {
+        await verifyBeforeUse(location.input, {
+          command: 'mirror-config',
+          key: flags.key,
+          signal: this.signal,
+        });
+      }
+      const bundle = await openBundle(location.input, { signal: this.signal });
+      try {
+        images = bundle.ladingJson.images.map((i) => i.ref);
+        name = bundle.ladingJson.name;
+      } finally {
+        await bundle.close();
+      }
+    } finally {
+      await location.close();
+    }
+    const config = mirrorConfig(flags.format, {
+      target,
+      images,
+      name,
+      ...(flags['ca-file'] ? { caFile: flags['ca-file'] } : {}),
+      insecure: flags.insecure,
+    });
+    const result: MirrorConfigResult = {
+      format: config.format,
+      registry: formatRegistryTarget(target),
+      images: images.length,
+      files: config.files,
+      instructions: config.instructions,
+    };
+    if (flags.output) {
+      result.written = await writeMirrorFiles(flags.output, config.files);
+      for (const w of result.written) this.log(`wrote ${w}`);
+      this.log(config.instructions);
+    } else if (!this.jsonEnabled()) {
+      process.stdout.write(formatMirrorConfig(config));
+    }
+    return result;
+  }
+}
