@@ -1,0 +1,204 @@
+import { formatBytes, formatDuration, LadingCommand } from '@lading/cli';
+import { InvalidInputError, type LadingError } from '@lading/core';
+import { Args, Flags } from '@oclif/core';
+import { bundleLocationFlags } from '../lib/bundle-location.ts';
+import { PASSWORD_ENV, resolveCredentials, USERNAME_ENV } from '../lib/push/credentials.ts';
+import { UnverifiedPushError } from '../lib/push/errors.ts';
+import { assertComplete, type PushEvent, type PushResult, pushBundle } from '../lib/push/push.ts';
+import { parseRegistryTarget } from '../lib/registry-target.ts';
+
+export default class Push extends LadingCommand<PushResult> {
+  static override summary = 'Verify a bundle, then push its images and charts into a registry.';
+
+  static override description =
+    `Verifies BUNDLE with --key first (signature, SHA256SUMS, every blob; exit 3 and nothing pushed on failure), then copies every image and chart straight from the tar into the registry: no extraction, no temporary copy. BUNDLE is a tar file, the first part of a split bundle (NAME.tar.000), an extracted directory, or s3://bucket/key (read with ranged GETs, nothing stored locally; see --endpoint, --region).
+
+Target paths: the source host is dropped and --registry's prefix put in front, so with --registry harbor.local/airgap, docker.io/library/nginx:1.27.3 lands at harbor.local/airgap/library/nginx:1.27.3 with the same digest. An image bundled by digest only (repo@sha256:…) is pushed by digest, untagged. Charts land as Helm OCI artifacts at PREFIX/charts/<name>:<version>. When two sources would land on the same path the push stops before writing anything and names them (exit 2).
+
+Order and resume: blobs before manifests, child manifests before indexes, the tag with the root manifest last. Blob uploads are checked against their digest before the registry commits them. Whatever the registry already has is skipped (an image whose tag already names the bundled digest costs one HEAD request), so a push killed at any moment is completed by running it again, and re-pushing an unchanged bundle is nearly instant. A layer already sent to another repository in the same run is mounted from there instead of being sent again.
+
+Differential bundles (built with --since) leave out blobs their base bundle carried; push checks up front that each is already in the registry and, if not, names the base bundle to push first (exit 2, nothing pushed).
+
+Credentials, first match wins: --username with --password-stdin; ${USERNAME_ENV} / ${PASSWORD_ENV}; the containers auth.json (REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json); the Docker config (~/.docker/config.json, credential helpers). The password is never printed or put in --json output.
+
+TLS: the system CAs plus --ca-file. --insecure skips certificate verification and, like Docker's insecure-registries, falls back to plain HTTP when the registry does not speak TLS; --plain-http speaks plain HTTP from the start.
+
+Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or malformed bundle, path collision, differential bundle without its base in the registry · 3 verification failed · 4 the registry failed or refused (authentication, TLS, quota, immutable tags: the registry's own message is shown), or --continue-on-error finished with failures (3 when one of them was content not matching its digest, possible only with --skip-verify).`;
+
+  static override examples = [
+    '<%= config.bin %> push shop-2.4.0.tar --key release.pub --registry harbor.local/airgap --ca-file site-ca.pem',
+    'printf %s "$PASS" | <%= config.bin %> push shop-2.4.0.tar --key release.pub --registry registry.local:5000 --username ops --password-stdin',
+    `${USERNAME_ENV}=ops ${PASSWORD_ENV}=… <%= config.bin %> push shop-2.4.0.tar.000 --key release.pub --registry registry.local:5000/shop --json`,
+    '<%= config.bin %> push s3://dropzone/shop/shop-2.4.0.tar --endpoint https://minio.site.internal:9000 --key release.pub --registry harbor.local/airgap',
+    '<%= config.bin %> push shop.tar --key release.pub --registry 127.0.0.1:5000 --plain-http --dry-run',
+    '<%= config.bin %> push shop.tar --key release.pub --registry harbor.local/airgap --continue-on-error --concurrency 8',
+  ];
+
+  static override args = {
+    bundle: Args.string({
+      required: true,
+      description:
+        'bundle tar file, first part of a split bundle (NAME.tar.000), extracted directory, or s3://bucket/key',
+    }),
+  };
+
+  static override flags = {
+    ...bundleLocationFlags,
+    key: Flags.string({
+      char: 'k',
+      description: 'public key (SPKI PEM) of the bundle signer; required unless --skip-verify',
+      exclusive: ['skip-verify'],
+    }),
+    registry: Flags.string({
+      char: 'r',
+      required: true,
+      description: 'target registry HOST[:PORT][/PREFIX], e.g. harbor.local/airgap (no scheme)',
+    }),
+    'ca-file': Flags.string({
+      multiple: true,
+      description:
+        'PEM file with CA certificate(s) to trust for the registry, besides the system CAs (repeatable)',
+    }),
+    username: Flags.string({
+      char: 'u',
+      description: `registry username (the password comes from --password-stdin or ${PASSWORD_ENV})`,
+    }),
+    'password-stdin': Flags.boolean({
+      description: 'read the registry password from stdin (never from a flag)',
+    }),
+    insecure: Flags.boolean({
+      description:
+        'skip TLS certificate verification, and fall back to plain HTTP when the registry has no TLS',
+    }),
+    'plain-http': Flags.boolean({ description: 'speak plain HTTP to the registry (no TLS at all)' }),
+    'skip-verify': Flags.boolean({
+      description:
+        'push WITHOUT verifying the signature and checksums (each blob is still checked against its digest)',
+    }),
+    'continue-on-error': Flags.boolean({
+      description: 'push every image that can be pushed, list the failures at the end (exit 4)',
+    }),
+    concurrency: Flags.integer({
+      char: 'c',
+      min: 1,
+      max: 64,
+      default: 4,
+      description: 'transfers in flight at once, shared by all images',
+    }),
+    'dry-run': Flags.boolean({
+      description: 'verify, plan the target paths and check what the registry already has; write nothing',
+    }),
+  };
+
+  async run(): Promise<PushResult> {
+    const { args, flags } = await this.parse(Push);
+    const target = parseRegistryTarget(flags.registry);
+    if (!flags.key && !flags['skip-verify']) throw new UnverifiedPushError(args.bundle);
+    if (flags['plain-http'] && flags['ca-file']?.length) {
+      throw new InvalidInputError('--ca-file has no effect with --plain-http', {
+        hint: 'drop one of them: --plain-http speaks HTTP without TLS',
+      });
+    }
+    const credentials = await resolveCredentials({
+      username: flags.username,
+      passwordStdin: flags['password-stdin'],
+      stdin: process.stdin,
+    });
+    if (flags['skip-verify']) {
+      process.stderr.write(
+        `WARNING: --skip-verify: ${args.bundle} is pushed WITHOUT checking its signature or SHA256SUMS.\n` +
+          'WARNING: content is only checked against the digests the bundle itself names; anyone who could change\n' +
+          'WARNING: the bundle could have changed what gets pushed. Verify with --key release.pub whenever you can.\n',
+      );
+    }
+    if (credentials && (flags['plain-http'] || flags.insecure)) {
+      this.progress.line(
+        `note: credentials for ${target.host} may travel without TLS protection (${flags['plain-http'] ? '--plain-http' : '--insecure'})`,
+      );
+    }
+
+    let phase: 'verify' | 'push' = 'verify';
+    const onEvent = (e: PushEvent) => {
+      switch (e.type) {
+        case 'verify':
+          this.progress.update({
+            label: 'verifying',
+            bytesDone: e.progress.bytes,
+            bytesTotal: e.progress.totalBytes,
+            itemsDone: e.progress.members,
+          });
+          break;
+        case 'verified':
+          this.progress.done();
+          this.progress.line(
+            `verified ${args.bundle}: signature OK (key ${e.report.signature.keyFingerprint}), ${e.report.members} members, ${e.report.images.length} images, ${e.report.charts.length} charts`,
+          );
+          break;
+        case 'planned':
+          phase = 'push';
+          this.progress.line(
+            `${flags['dry-run'] ? 'would push' : 'pushing'} ${e.items.length} image(s)/chart(s), ${formatBytes(e.bytesTotal)}, to ${flags.registry}`,
+          );
+          break;
+        case 'progress':
+          if (phase === 'push') {
+            this.progress.update({
+              label: 'pushing',
+              bytesDone: e.bytesDone,
+              bytesTotal: e.bytesTotal,
+              itemsDone: e.itemsDone,
+              itemsTotal: e.itemsTotal,
+            });
+          }
+          break;
+        case 'item': {
+          const i = e.item;
+          const what = i.status === 'planned' ? 'to push' : i.status;
+          this.progress.line(
+            `${what.padEnd(7)} ${i.source} → ${i.target}${i.status === 'failed' ? `: ${i.error?.message}` : ''}`,
+          );
+          break;
+        }
+        case 'warning':
+          this.progress.line(`warning: ${e.message}`);
+          break;
+      }
+    };
+
+    const result = await pushBundle({
+      bundle: args.bundle,
+      location: { endpoint: flags.endpoint, region: flags.region },
+      registry: target,
+      publicKey: flags.key,
+      skipVerify: flags['skip-verify'],
+      registryOptions: {
+        ...(flags['ca-file']?.length ? { caFile: flags['ca-file'] } : {}),
+        ...(flags.insecure ? { insecure: true } : {}),
+        ...(flags['plain-http'] ? { plainHttp: true } : {}),
+        ...(credentials ? { credentials } : {}),
+      },
+      continueOnError: flags['continue-on-error'],
+      concurrency: flags.concurrency,
+      dryRun: flags['dry-run'],
+      signal: this.signal,
+      onEvent,
+    });
+    this.progress.done();
+
+    const s = result.summary;
+    this.log(
+      `${result.dryRun ? 'dry run: ' : ''}${s.images.pushed} pushed, ${s.images.skipped} skipped (already there), ${s.images.failed} failed` +
+        (result.dryRun ? `, ${result.items.filter((i) => i.status === 'planned').length} to push` : '') +
+        ` · blobs: ${s.blobs.pushed} pushed, ${s.blobs.mounted} mounted, ${s.blobs.skipped} skipped · ${formatBytes(s.bytes)} sent in ${formatDuration(s.durationMs)}${s.verifyMs ? ` (verification ${formatDuration(s.verifyMs)})` : ''}`,
+    );
+    try {
+      assertComplete(result);
+    } catch (err) {
+      // --continue-on-error: the result (with every failure) is still the output; the exit code says it failed.
+      const e = err as LadingError;
+      process.exitCode = e.exitCode;
+      if (!this.jsonEnabled()) process.stderr.write(`Error: ${e.describe()}\n`);
+    }
+    return result;
+  }
+}

@@ -1,0 +1,172 @@
+import {
+  Annotation,
+  type BundleTarget,
+  type Descriptor,
+  type Digest,
+  fetchAll,
+  helmOciTag,
+  isManifestOrIndexType,
+  parseManifest,
+  successors,
+} from '@lading/core';
+import {
+  chartRepository,
+  formatRegistryTarget,
+  PathCollisionError,
+  planTargetPaths,
+  type RegistryTarget,
+} from '../registry-target.ts';
+
+/** One image or chart of the bundle and where it goes. */
+export interface PushItem {
+  kind: 'image' | 'chart';
+  /** The reference in the bundle's index.json (`docker.io/library/nginx:1.27.3`, `charts/web:1.0.0`). */
+  source: string;
+  /** The root descriptor (annotations dropped). */
+  descriptor: Descriptor;
+  /** Target repository, without the host (`airgap/library/nginx`). */
+  repository: string;
+  /** The tag to push under; undefined for a digest-only source (pushed by digest, untagged). */
+  tag: string | undefined;
+  /** `host/repository:tag` or `host/repository@digest`. */
+  target: string;
+}
+
+/** What a root's graph needs: blobs held by the bundle and blobs a differential bundle leaves out. */
+export interface ItemGraph {
+  /** Non-manifest blobs in the bundle, each once (sizes count toward the progress total). */
+  blobs: Descriptor[];
+  /** Blobs of the graph the bundle does not hold but lading.json `since.omittedBlobs` lists. */
+  omitted: Descriptor[];
+  /** Blob bytes of the graph held by the bundle. */
+  bytes: number;
+}
+
+function stripDescriptor(d: Descriptor): Descriptor {
+  return { mediaType: d.mediaType, digest: d.digest, size: d.size };
+}
+
+/**
+ * Map every index.json entry of the bundle to its target (DESIGN.md §4): images at
+ * `<host>/<prefix>/<source repository>:<tag>` (source host dropped), charts at
+ * `<host>/<prefix>/charts/<name>:<version>`. Throws PathCollisionError (exit 2) before anything
+ * is written when two sources would share a repository, an image would land on a chart's path,
+ * or one tag would have to point at two different digests.
+ */
+export function planPush(bundle: BundleTarget, target: RegistryTarget): PushItem[] {
+  const chartDigests = new Set<string>(bundle.bundle.ladingJson.charts.map((c) => c.digest));
+  const entries = bundle.bundle.indexJson.manifests.map((d) => ({
+    ref: d.annotations?.[Annotation.refName] ?? d.annotations?.[Annotation.containerdName] ?? '',
+    descriptor: d,
+  }));
+  const imageRefs = new Set(bundle.bundle.ladingJson.images.map((i) => i.ref));
+  // `charts/<name>:<version>` (DESIGN.md §2); image refs are full references with a host.
+  const isChart = (e: { ref: string; descriptor: Descriptor }) =>
+    e.ref.startsWith('charts/') && (chartDigests.has(e.descriptor.digest) || !imageRefs.has(e.ref));
+  const images = entries.filter((e) => e.ref && !isChart(e));
+  const charts = entries.filter((e) => e.ref && isChart(e));
+  const host = formatRegistryTarget(target).split('/')[0] as string;
+  const paths = planTargetPaths(
+    target,
+    images.map((e) => e.ref),
+  );
+  const items: PushItem[] = [];
+  for (const e of images) {
+    const p = paths.get(e.ref);
+    if (!p) continue;
+    const tag = p.reference.tag ?? (p.reference.digest ? undefined : 'latest');
+    items.push({
+      kind: 'image',
+      source: e.ref,
+      descriptor: stripDescriptor(e.descriptor),
+      repository: p.repository,
+      tag,
+      target: `${host}/${p.repository}${tag ? `:${tag}` : `@${e.descriptor.digest}`}`,
+    });
+  }
+  for (const e of charts) {
+    const rest = e.ref.slice('charts/'.length);
+    const colon = rest.lastIndexOf(':');
+    const name = colon < 0 ? rest : rest.slice(0, colon);
+    const version = colon < 0 ? 'latest' : rest.slice(colon + 1);
+    const repository = chartRepository(target, name);
+    const tag = helmOciTag(version);
+    items.push({
+      kind: 'chart',
+      source: e.ref,
+      descriptor: stripDescriptor(e.descriptor),
+      repository,
+      tag,
+      target: `${host}/${repository}:${tag}`,
+    });
+  }
+
+  // An image on a chart's path, or two digests for one tag: stop before writing anything.
+  const collisions: Array<{ path: string; sources: string[] }> = [];
+  const chartRepos = new Set(items.filter((i) => i.kind === 'chart').map((i) => i.repository));
+  const onChartPath = new Map<string, Set<string>>();
+  for (const i of items) {
+    if (i.kind === 'image' && chartRepos.has(i.repository)) {
+      const set = onChartPath.get(i.repository) ?? new Set<string>();
+      set.add(i.source);
+      onChartPath.set(i.repository, set);
+    }
+  }
+  for (const [repo, set] of onChartPath) {
+    const chartSources = items
+      .filter((i) => i.kind === 'chart' && i.repository === repo)
+      .map((i) => i.source);
+    collisions.push({ path: `${host}/${repo}`, sources: [...set, ...chartSources].sort() });
+  }
+  const byTarget = new Map<string, PushItem[]>();
+  for (const i of items) {
+    if (!i.tag) continue;
+    const list = byTarget.get(i.target) ?? [];
+    list.push(i);
+    byTarget.set(i.target, list);
+  }
+  for (const [t, list] of byTarget) {
+    if (new Set(list.map((i) => i.descriptor.digest)).size > 1) {
+      collisions.push({ path: t, sources: list.map((i) => `${i.source} (${i.descriptor.digest})`).sort() });
+    }
+  }
+  if (collisions.length > 0) throw new PathCollisionError(collisions);
+  return items;
+}
+
+/**
+ * Walk a root's graph in the bundle (manifests are small and read whole, verified): the blobs it
+ * needs, and those a differential bundle leaves out (expected at the target).
+ */
+export async function walkGraph(
+  bundle: BundleTarget,
+  root: Descriptor,
+  opts: { signal?: AbortSignal } = {},
+): Promise<ItemGraph> {
+  const omittedSet = new Set<string>(bundle.bundle.ladingJson.since?.omittedBlobs ?? []);
+  const seen = new Set<string>();
+  const out: ItemGraph = { blobs: [], omitted: [], bytes: 0 };
+  const visit = async (d: Descriptor): Promise<void> => {
+    if (seen.has(d.digest)) return;
+    seen.add(d.digest);
+    const present = bundle.bundle.hasBlob(d.digest as Digest);
+    if (!present) {
+      if (omittedSet.has(d.digest)) out.omitted.push(stripDescriptor(d));
+      // anything else missing is reported by the copy itself (BundleContentNotFoundError)
+      return;
+    }
+    if (isManifestOrIndexType(d.mediaType)) {
+      const bytes = await fetchAll(bundle, d, {
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        source: d.digest,
+      });
+      const parsed = parseManifest(bytes, d.mediaType, d.digest);
+      for (const c of successors(parsed)) await visit(c);
+      return;
+    }
+    out.blobs.push(stripDescriptor(d));
+    out.bytes += d.size;
+  };
+  await visit(root);
+  return out;
+}
