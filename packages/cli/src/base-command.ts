@@ -60,7 +60,8 @@ export abstract class LadingCommand<T> extends Command {
     if (this.signal.aborted) {
       // Interrupted by SIGINT/SIGTERM: the library cleaned up its temp files on the abort.
       process.exitCode = 130;
-      if (this.jsonEnabled()) this.logJson({ error: 'Interrupted', code: 'INTERRUPTED', message: String(this.signal.reason) });
+      if (this.jsonEnabled())
+        this.logJson({ error: 'Interrupted', code: 'INTERRUPTED', message: String(this.signal.reason) });
       else process.stderr.write('Interrupted; nothing was left half-written.\n');
       return;
     }

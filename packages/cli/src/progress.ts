@@ -57,7 +57,8 @@ export class Progress {
     if (!this.opts.enabled) return;
     this.clear();
     this.opts.stream.write(`${message}\n`);
-    if (this.state) this.draw(true);
+    // On a terminal the bar comes back under the message; plain output waits for the next update.
+    if (this.state && this.opts.tty) this.draw(true);
   }
 
   update(state: ProgressState): void {

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { formatBytes, formatDuration, Progress } from '../src/progress.ts';
+
+function capture(): { stream: Writable; text: () => string } {
+  let out = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      out += chunk.toString();
+      cb();
+    },
+  });
+  return { stream, text: () => out };
+}
+
+describe('progress output', () => {
+  it('plain mode prints messages once and progress lines at a bounded rate', () => {
+    const c = capture();
+    const p = new Progress({ stream: c.stream, enabled: true, tty: false, interval: 60_000 });
+    p.update({ label: 'push', bytesDone: 10, bytesTotal: 100, itemsDone: 0, itemsTotal: 2 });
+    p.line('pushed demo/app:1.0');
+    p.update({ label: 'push', bytesDone: 50, bytesTotal: 100, itemsDone: 1, itemsTotal: 2 });
+    p.line('pushed demo/big:1.0');
+    const lines = c.text().trimEnd().split('\n');
+    assert.deepEqual(lines, [
+      'push: 10 B / 100 B, 0/2 done, ' + lines[0]!.split('done, ')[1],
+      'pushed demo/app:1.0',
+      'pushed demo/big:1.0',
+    ]);
+    assert.ok(!c.text().includes('\r'), 'no carriage returns off a terminal');
+  });
+
+  it('tty mode redraws one bar line and clears it when done', () => {
+    const c = capture();
+    const p = new Progress({ stream: c.stream, enabled: true, tty: true });
+    p.update({ label: 'build', bytesDone: 512, bytesTotal: 1024, itemsDone: 1, itemsTotal: 4 });
+    assert.match(c.text(), /\r\x1b\[2Kbuild \[#{12}-{12}\] 512 B \/ 1\.0 KiB 1\/4/);
+    p.done();
+    assert.ok(c.text().endsWith('\r\x1b[2K'));
+  });
+
+  it('prints nothing when disabled (--json)', () => {
+    const c = capture();
+    const p = new Progress({ stream: c.stream, enabled: false, tty: true });
+    p.update({ label: 'x', bytesDone: 1, itemsDone: 0 });
+    p.line('hello');
+    p.done();
+    assert.equal(c.text(), '');
+  });
+
+  it('formats sizes and durations for people', () => {
+    assert.equal(formatBytes(0), '0 B');
+    assert.equal(formatBytes(1536), '1.5 KiB');
+    assert.equal(formatBytes(3 * 1024 ** 3), '3.0 GiB');
+    assert.equal(formatDuration(250), '250 ms');
+    assert.equal(formatDuration(12_300), '12.3 s');
+    assert.equal(formatDuration(125_000), '2 min 5 s');
+  });
+});
