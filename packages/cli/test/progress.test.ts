@@ -13,6 +13,8 @@ function capture(): { stream: Writable; text: () => string } {
   return { stream, text: () => out };
 }
 
+const ESC = '\x1b';
+
 describe('progress output', () => {
   it('plain mode prints messages once and progress lines at a bounded rate', () => {
     const c = capture();
@@ -34,7 +36,10 @@ describe('progress output', () => {
     const c = capture();
     const p = new Progress({ stream: c.stream, enabled: true, tty: true });
     p.update({ label: 'build', bytesDone: 512, bytesTotal: 1024, itemsDone: 1, itemsTotal: 4 });
-    assert.match(c.text(), /\r\x1b\[2Kbuild \[#{12}-{12}\] 512 B \/ 1\.0 KiB 1\/4/);
+    assert.ok(
+      c.text().startsWith(`\r${ESC}[2Kbuild [${'#'.repeat(12)}${'-'.repeat(12)}] 512 B / 1.0 KiB 1/4`),
+      c.text(),
+    );
     p.done();
     assert.ok(c.text().endsWith('\r\x1b[2K'));
   });

@@ -289,7 +289,11 @@ describe('s3 transport (against the loopback S3 stand-in)', function () {
       { accessKeyId: 'NOSUCHKEY', secretAccessKey: server.secretAccessKey },
       { accessKeyId: server.accessKeyId, secretAccessKey: 'wrong-secret' },
     ]) {
-      const bad = await createS3Client({ endpoint: server.endpoint, region: server.region, credentials: creds });
+      const bad = await createS3Client({
+        endpoint: server.endpoint,
+        region: server.region,
+        credentials: creds,
+      });
       await assert.rejects(
         publishFiles([bundle], `s3://${BUCKET}/denied/`, { client: bad, partSize: PART }),
         (err: unknown) => {

@@ -1,6 +1,7 @@
 export * from './format.ts';
 export * from './keys.ts';
 export * from './lading-json.ts';
+export * from './loader-artifact.ts';
 export * from './parts.ts';
 export * from './reader.ts';
 export * from './sbom.ts';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { digestSchema } from '../model/index.ts';
 import type { Digest } from '../digest/index.ts';
+import { digestSchema } from '../model/index.ts';
 
 /** `lading.json`, the bundle manifest (DESIGN.md §2), schemaVersion 1. Extend, never rename. */
 

@@ -112,7 +112,12 @@ export async function openParts(path: string, opts: OpenPartsOptions = {}): Prom
     }
     if (sumsText !== undefined) {
       checksumFile = sumsPath;
-      const entries = parseSums(sumsText, basename(sumsPath));
+      // Only the lines naming parts of this bundle are parts; other files listed beside them (the
+      // standalone loader that `create --with-loader` puts there) are for `sha256sum -c` alone.
+      const entries = parseSums(sumsText, basename(sumsPath)).filter((e) => {
+        const pm = PART_RE.exec(e.path);
+        return pm !== null && pm[1] === base;
+      });
       const listed = entries.map((e) => e.path);
       const found = paths.map((p) => basename(p));
       for (const name of listed) {

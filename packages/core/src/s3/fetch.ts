@@ -4,12 +4,12 @@ import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { s3sdk } from './sdk.ts';
 import { AbortedError, InvalidInputError, throwIfAborted } from '../errors/index.ts';
 import { Limiter } from '../util/index.ts';
 import { isS3Retryable, S3ChecksumError, S3Error, toS3Error } from './errors.ts';
 import { headObject } from './head.ts';
 import { META_SHA256 } from './meta.ts';
+import { s3sdk } from './sdk.ts';
 import { formatS3Url, parseS3Url, type S3Url } from './url.ts';
 
 const MiB = 1024 * 1024;

@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { s3sdk } from './sdk.ts';
 import { S3Error, S3NotFoundError, s3Status, toS3Error } from './errors.ts';
+import { s3sdk } from './sdk.ts';
 import type { S3Url } from './url.ts';
 
 /** What HeadObject tells about an object. */
@@ -61,7 +61,10 @@ async function whichMissing(
   signal?: AbortSignal,
 ): Promise<Error> {
   try {
-    await client.send(new (await s3sdk()).HeadBucketCommand({ Bucket: url.bucket }), signal ? { abortSignal: signal } : {});
+    await client.send(
+      new (await s3sdk()).HeadBucketCommand({ Bucket: url.bucket }),
+      signal ? { abortSignal: signal } : {},
+    );
   } catch (err) {
     if (s3Status(err) === 404) {
       return new S3Error(

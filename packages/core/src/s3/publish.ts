@@ -4,12 +4,12 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Part, S3Client } from '@aws-sdk/client-s3';
-import { s3sdk } from './sdk.ts';
 import { AbortedError, InvalidInputError, throwIfAborted } from '../errors/index.ts';
 import { Limiter } from '../util/index.ts';
 import { isS3Retryable, S3ChecksumError, S3Error, s3ErrorCode, toS3Error } from './errors.ts';
 import { headObject, headObjectIfExists } from './head.ts';
 import { META_PART_SIZE, META_SHA256 } from './meta.ts';
+import { s3sdk } from './sdk.ts';
 import { formatS3Url, joinS3Key, parseS3Url, type S3Url } from './url.ts';
 
 const MiB = 1024 * 1024;

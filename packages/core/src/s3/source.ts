@@ -1,10 +1,10 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { s3sdk } from './sdk.ts';
 import { InvalidInputError, throwIfAborted } from '../errors/index.ts';
 import { isS3Retryable, S3Error, S3NotFoundError, toS3Error } from './errors.ts';
 import { headObject, type S3ObjectInfo } from './head.ts';
+import { s3sdk } from './sdk.ts';
 import { formatS3Url, parseS3Url, type S3Url } from './url.ts';
 
 const MiB = 1024 * 1024;
