@@ -267,6 +267,21 @@ describe('lading-build create (HTTP registry + chart repository on loopback)', f
     assert.equal(s.signed, true);
   });
 
+  it('--with-loader with no standalone loader fails (exit 2, names the fix) before anything is written', async () => {
+    const out = join(fx.dir, 'wl.tar');
+    await assert.rejects(
+      createBundle(opts({ output: out, withLoader: { binary: join(fx.dir, 'no-such-loader') } })),
+      (err: unknown) => {
+        assert.ok(err instanceof LadingError);
+        assert.equal(err.code, 'LOADER_BINARY_INVALID');
+        assert.equal(err.exitCode, ExitCode.usage);
+        assert.match(err.describe(), /scripts\/build-loader/);
+        return true;
+      },
+    );
+    assert.ok(!(await readdir(fx.dir)).includes('wl.tar'));
+  });
+
   it('splits with --split-size: parts + parts file; their concatenation is the bundle', async () => {
     const s = await createBundle(opts({ output: join(fx.dir, 'split', 'shop.tar'), splitSize: '16KiB' }));
     assert.ok(s.files.length >= 2, `parts: ${s.files.join(', ')} size ${s.bytes}`);

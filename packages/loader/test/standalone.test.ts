@@ -10,9 +10,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { copyStandaloneLoader } from '@lading/core';
 import { type RegistryServer, startRegistry } from '@lading/testkit';
 import { buildTestBundle, memberOffset, type TestBundle } from './verify-fixtures.ts';
 
@@ -172,6 +173,27 @@ describe('standalone lading-load (single executable, no Node.js on PATH)', funct
     assert.equal(bad.status, 3, `${bad.stdout}\n${bad.stderr}`);
     const wrongKey = await run(['verify', t.bundle, '--key', t.otherPub]);
     assert.equal(wrongKey.status, 3, wrongKey.stderr);
+  });
+
+  it('travels beside a bundle: copyStandaloneLoader adds it to NAME.tar.sha256 (what create --with-loader does)', async function () {
+    needBuild(this);
+    const t = await needBundle();
+    const copy = await copyStandaloneLoader(t.bundle, { source: exe });
+    assert.equal(copy.path, join(dirname(t.bundle), EXE_NAME));
+    // The operator's first check on site, with coreutils only: the bundle and the loader.
+    const check = spawnSync('sha256sum', ['-c', basename(copy.checksumFile)], {
+      cwd: dirname(t.bundle),
+      encoding: 'utf8',
+    });
+    assert.equal(check.status, 0, check.stderr);
+    assert.match(check.stdout, new RegExp(`${EXE_NAME}: OK`));
+    // The copied loader runs without Node and verifies the bundle beside it.
+    const child = spawnSync(copy.path, ['verify', t.bundle, '--key', t.pub], {
+      env,
+      cwd: root,
+      encoding: 'utf8',
+    });
+    assert.equal(child.status, 0, child.stderr);
   });
 
   describe('push into a registry', () => {

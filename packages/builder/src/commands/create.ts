@@ -83,7 +83,15 @@ To split an existing bundle again without rebuilding it, use \`lading-build spli
     insecure: Flags.boolean({
       description: 'skip TLS certificate verification for every source (testing only)',
     }),
-    // --with-loader (the standalone lading-load beside the bundle) is added with the loader work.
+    'with-loader': Flags.boolean({
+      description:
+        'put the standalone lading-load (no Node.js needed) beside the bundle, its sha256 in NAME.tar.sha256',
+    }),
+    'loader-binary': Flags.string({
+      description:
+        'the standalone loader to copy with --with-loader (default $LADING_LOADER_BINARY, else dist/standalone/lading-load-linux-x64 from scripts/build-loader)',
+      dependsOn: ['with-loader'],
+    }),
   };
 
   async run(): Promise<CreateSummary> {
@@ -102,6 +110,9 @@ To split an existing bundle again without rebuilding it, use \`lading-build spli
       ...(flags['ca-file'] ? { caFiles: flags['ca-file'] } : {}),
       ...(flags['plain-http'] ? { plainHttp: flags['plain-http'] } : {}),
       insecure: flags.insecure,
+      ...(flags['with-loader']
+        ? { withLoader: flags['loader-binary'] ? { binary: flags['loader-binary'] } : {} }
+        : {}),
       signal: this.signal,
       onProgress: (e) => {
         if (e.phase === 'message') progress.line(e.message);
@@ -135,6 +146,9 @@ export function formatCreateSummary(s: CreateSummary): string {
     `  images ${s.images}, charts ${s.charts}, blobs ${s.blobs}, ${formatBytes(s.bytes)} (${formatBytes(s.downloadedBytes)} downloaded)`,
     `  dedup saving ${formatBytes(s.dedupSavedBytes)}${s.since ? `, ${s.omittedBlobs} blobs (${formatBytes(s.omittedBytes)}) left out: base ${s.since.name} ${s.since.version}` : ''}`,
     `  ${s.signed ? 'signed' : 'UNSIGNED'}, sha256 ${s.digest.slice(7)}`,
+    ...(s.loader
+      ? [`  standalone loader ${s.loader.path} (${formatBytes(s.loader.size)}, sha256 ${s.loader.sha256})`]
+      : []),
     `  SHA256SUMS ${s.sumsDigest}`,
     `  time ${formatDuration(Math.round(s.seconds * 1000))}`,
   ];

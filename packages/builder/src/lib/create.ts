@@ -3,7 +3,9 @@ import { dirname } from 'node:path';
 import {
   type BundleProgress,
   type CopyEvent,
+  copyStandaloneLoader,
   type Descriptor,
+  findStandaloneLoader,
   InvalidInputError,
   KEY_PASSPHRASE_ENV,
   type Keychain,
@@ -51,8 +53,12 @@ export interface CreateOptions {
   onProgress?: (e: CreateProgress) => void;
   /** Free bytes at a path (tests replace it). */
   freeSpace?: (path: string) => Promise<number>;
-  // `--with-loader` (the standalone lading-load beside the bundle) is added by the loader work:
-  // it runs after writeBundle and adds its file to the result's `files` / parts checksum file.
+  /**
+   * Put the standalone `lading-load` beside the bundle (`--with-loader`), its sha256 in
+   * `NAME.tar.sha256`. `binary` names it; otherwise $LADING_LOADER_BINARY or the build output of
+   * scripts/build-loader. Found before anything is downloaded.
+   */
+  withLoader?: { binary?: string };
 }
 
 export type CreateProgress =
@@ -89,6 +95,8 @@ export interface CreateSummary {
   omittedBlobs: number;
   omittedBytes: number;
   since?: { name: string; version: string; digest: string };
+  /** The standalone loader put beside the bundle (`--with-loader`). */
+  loader?: { path: string; sha256: string; size: number };
   platforms: string[];
   imageList: Array<{
     ref: string;
@@ -128,6 +136,9 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
   const free = opts.freeSpace ?? freeBytes;
 
   const spec: Spec = await parseSpec(opts.spec);
+  const loaderBinary = opts.withLoader
+    ? await findStandaloneLoader(opts.withLoader.binary ? { source: opts.withLoader.binary } : {})
+    : undefined;
   const splitSize = opts.splitSize !== undefined ? parseSize(opts.splitSize) : undefined;
   const key = await loadKey(opts);
   const output = await resolveOutputPath(opts.output, spec.name, spec.version);
@@ -330,6 +341,11 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
       seconds: Math.round((Date.now() - started) / 100) / 10,
     };
     if (written.checksumFile) summary.checksumFile = written.checksumFile;
+    if (loaderBinary) {
+      const loader = await copyStandaloneLoader(written, { source: loaderBinary, ...so });
+      summary.loader = { path: loader.path, sha256: loader.sha256, size: loader.size };
+      summary.checksumFile = loader.checksumFile;
+    }
     if (base) summary.since = { name: base.name, version: base.version, digest: base.sumsDigest };
     return summary;
   } finally {

@@ -35,7 +35,7 @@ export class LoaderBinaryError extends InvalidInputError {
   readonly path: string | undefined;
   constructor(path: string | undefined, reason: string) {
     super(path === undefined ? reason : `standalone loader ${path}: ${reason}`, {
-      hint: `build it with scripts/build-loader (→ ${STANDALONE_LOADER_BUILD_PATH}), or name one with --with-loader PATH or ${LOADER_BINARY_ENV}`,
+      hint: `build it with scripts/build-loader (→ ${STANDALONE_LOADER_BUILD_PATH}), or name one with --loader-binary PATH or ${LOADER_BINARY_ENV}`,
     });
     this.path = path;
   }
