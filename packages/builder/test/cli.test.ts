@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { cp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { META_SUMS_SHA256 } from '@lading/core';
+import { LadingError, META_SUMS_SHA256 } from '@lading/core';
 import { type S3Server, startS3Server } from '@lading/testkit/s3';
+import { publishBundle } from '../src/lib/publish.ts';
 import { ensureBuilt, type Fixture, ROOT, runCli, startFixture } from './helpers.ts';
 
 const pexec = promisify(execFile);
@@ -293,6 +294,36 @@ describe('lading-build CLI (built binary)', function () {
     assert.ok(urls.includes('s3://dropzone/split/shop.tar.000'));
     assert.ok(urls.includes('s3://dropzone/split/shop.tar.sha256'));
     assert.ok(urls.length >= 3);
+  });
+
+  it('publish also uploads what the parts file lists beside the bundle (the standalone loader); a listed file that is missing is exit 2', async () => {
+    const dir = join(fx.dir, 'parts-with-loader');
+    await cp(join(fx.dir, 'parts'), dir, { recursive: true });
+    // What create --with-loader adds: the loader beside the parts and its line in NAME.tar.sha256.
+    const loader = Buffer.from('stand-in for lading-load-linux-x64\n');
+    await writeFile(join(dir, 'lading-load-linux-x64'), loader);
+    const sums = join(dir, 'shop.tar.sha256');
+    const line = `${createHash('sha256').update(loader).digest('hex')}  lading-load-linux-x64\n`;
+    await writeFile(sums, (await readFile(sums, 'utf8')) + line);
+    const credentials = { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey };
+    const common = {
+      destination: 's3://dropzone/with-loader',
+      endpoint: s3.endpoint,
+      region: s3.region,
+      credentials,
+    };
+    const r = await publishBundle({ bundle: join(dir, 'shop.tar.000'), ...common });
+    const urls = r.objects.map((o) => o.url);
+    assert.ok(urls.includes('s3://dropzone/with-loader/lading-load-linux-x64'), urls.join(' '));
+    assert.ok(urls.includes('s3://dropzone/with-loader/shop.tar.sha256'));
+
+    await rm(join(dir, 'lading-load-linux-x64'));
+    await assert.rejects(publishBundle({ bundle: join(dir, 'shop.tar.000'), ...common }), (e: unknown) => {
+      assert.ok(e instanceof LadingError);
+      assert.equal(e.exitCode, 2);
+      assert.match(e.message, /lading-load-linux-x64/);
+      return true;
+    });
   });
 
   it('publish with wrong S3 credentials exits 4', async () => {

@@ -1,3 +1,5 @@
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import {
   createS3Client,
   digestOf,
@@ -10,9 +12,37 @@ import {
   type PublishProgress,
   parseS3Url,
   parseSize,
+  parseSums,
   publishFiles,
   type S3ClientOptions,
 } from '@lading/core';
+
+/**
+ * Files the parts checksum file lists besides the bundle (the standalone loader that
+ * `create --with-loader` put beside it): they travel with the bundle, so they are published too.
+ */
+async function companions(checksumFile: string, have: readonly string[]): Promise<string[]> {
+  const dir = dirname(checksumFile);
+  const known = new Set(have.map((f) => basename(f)));
+  const out: string[] = [];
+  for (const e of parseSums(await readFile(checksumFile), basename(checksumFile))) {
+    if (known.has(e.path)) continue;
+    const path = join(dir, e.path);
+    if (
+      e.path.includes('/') ||
+      !(await stat(path).then(
+        (st) => st.isFile(),
+        () => false,
+      ))
+    ) {
+      throw new InvalidInputError(`${checksumFile} lists ${e.path}, which is not beside the bundle`, {
+        hint: 'publish the folder create wrote as it is (bundle, parts, NAME.tar.sha256 and the loader)',
+      });
+    }
+    out.push(path);
+  }
+  return out;
+}
 
 /** `lading-build publish`: a bundle (or its parts and parts file) to s3://bucket/prefix/. */
 export interface PublishBundleOptions {
@@ -86,6 +116,7 @@ export async function publishBundle(opts: PublishBundleOptions): Promise<Publish
         });
       }
       files.push(parts.checksumFile);
+      files.push(...(await companions(parts.checksumFile, files)));
     }
   } finally {
     await parts.close();
