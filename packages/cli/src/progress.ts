@@ -1,4 +1,7 @@
 import type { Writable } from 'node:stream';
+import { formatBytes } from '@lading/core';
+
+export { formatBytes };
 
 export interface ProgressOptions {
   stream: Writable;
@@ -19,16 +22,6 @@ export interface ProgressState {
 }
 
 /** Human byte sizes: 1.5 GiB. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
-}
 
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms} ms`;

@@ -6,6 +6,7 @@ import {
   copyStandaloneLoader,
   type Descriptor,
   findStandaloneLoader,
+  formatBytes,
   InvalidInputError,
   KEY_PASSPHRASE_ENV,
   type Keychain,
@@ -190,7 +191,7 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
     const plan = await planPull(requests, sources, cache, signal);
     await checkFreeSpace('content cache', cacheDir, plan.missingBytes, free);
     say(
-      `${requests.length} image(s), ${plan.blobs} blobs, ${fmt(plan.totalBytes)} (${fmt(plan.missingBytes)} to download)`,
+      `${requests.length} image(s), ${plan.blobs} blobs, ${formatBytes(plan.totalBytes)} (${formatBytes(plan.missingBytes)} to download)`,
     );
     let bytesDone = plan.totalBytes - plan.missingBytes;
     let imagesDone = 0;
@@ -351,15 +352,4 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
   } finally {
     await sources.close();
   }
-}
-
-function fmt(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }

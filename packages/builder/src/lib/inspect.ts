@@ -1,4 +1,4 @@
-import { Annotation, type Bundle, digestOf, digestOfBlobMember, openBundle } from '@lading/core';
+import { Annotation, type Bundle, digestOf, digestOfBlobMember, formatBytes, openBundle } from '@lading/core';
 
 /** `lading-build inspect`: what a bundle holds, from its metadata (no blob is read). */
 export interface InspectResult {
@@ -107,17 +107,6 @@ export async function inspectBundle(path: string, signal?: AbortSignal): Promise
   }
 }
 
-function size(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
-}
-
 /** Rows as aligned columns. */
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -132,7 +121,7 @@ export function table(header: string[], rows: string[][]): string {
 export function formatInspect(r: InspectResult): string {
   const out: string[] = [];
   out.push(
-    `bundle   ${r.name} ${r.version}  (${r.kind}${r.parts.length > 0 ? `, ${r.parts.length} parts` : ''}, ${size(r.size)})`,
+    `bundle   ${r.name} ${r.version}  (${r.kind}${r.parts.length > 0 ? `, ${r.parts.length} parts` : ''}, ${formatBytes(r.size)})`,
   );
   out.push(`created  ${r.created} by ${r.builder.name} ${r.builder.version}`);
   out.push(`signed   ${r.signed ? 'yes (SHA256SUMS.sig)' : 'NO — unsigned bundle'}`);
@@ -140,7 +129,7 @@ export function formatInspect(r: InspectResult): string {
   out.push(
     `base     ${r.since ? `${r.since.name} ${r.since.version} (${r.since.digest}), ${r.since.omittedBlobs} blobs left out` : 'none (complete bundle)'}`,
   );
-  out.push(`blobs    ${r.blobs}, ${size(r.blobBytes)}`);
+  out.push(`blobs    ${r.blobs}, ${formatBytes(r.blobBytes)}`);
   out.push('');
   out.push(`IMAGES (${r.images.length})`);
   out.push(
@@ -149,7 +138,7 @@ export function formatInspect(r: InspectResult): string {
       r.images.map((i) => [
         i.ref,
         i.platforms.join(',') || '-',
-        size(i.size),
+        formatBytes(i.size),
         i.digest.slice(0, 19) +
           (i.digest !== i.upstreamDigest ? ` (upstream ${i.upstreamDigest.slice(0, 19)})` : ''),
         i.from.join(',') || '-',
@@ -183,7 +172,7 @@ export function formatInspect(r: InspectResult): string {
   out.push(
     table(
       ['PATH', 'SIZE'],
-      r.files.map((f) => [`files/${f.path}`, size(f.size)]),
+      r.files.map((f) => [`files/${f.path}`, formatBytes(f.size)]),
     ),
   );
   return out.join('\n');

@@ -1,6 +1,6 @@
 import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { InvalidInputError } from '@lading/core';
+import { formatBytes, InvalidInputError } from '@lading/core';
 
 /** Free bytes (for an unprivileged user) on the file system holding `path` or its nearest existing parent. */
 export async function freeBytes(path: string): Promise<number> {
@@ -24,7 +24,7 @@ export class InsufficientSpaceError extends InvalidInputError {
   readonly available: number;
   constructor(what: string, path: string, needed: number, available: number) {
     super(
-      `not enough free space for the ${what} at ${path}: ${formatSize(needed)} needed, ${formatSize(available)} free`,
+      `not enough free space for the ${what} at ${path}: ${formatBytes(needed)} needed, ${formatBytes(available)} free`,
       {
         hint:
           what === 'bundle'
@@ -36,17 +36,6 @@ export class InsufficientSpaceError extends InvalidInputError {
     this.needed = needed;
     this.available = available;
   }
-}
-
-export function formatSize(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
 /** Throws InsufficientSpaceError when `needed` bytes (plus a 1% / 16 MiB margin) do not fit at `path`. */

@@ -9,7 +9,7 @@ import {
   type Storage,
 } from '../content/index.ts';
 import { VerifyingStream } from '../digest/index.ts';
-import { AbortedError, throwIfAborted, VerificationError } from '../errors/index.ts';
+import { AbortedError, abortable, throwIfAborted, VerificationError } from '../errors/index.ts';
 import { type Descriptor, isManifestOrIndexType, parseManifest, successors } from '../model/index.ts';
 import { Limiter, Singleflight } from '../util/index.ts';
 import { type CopyEventType, type CopyStats, emptyStats, type ProgressListener, snapshot } from './events.ts';
@@ -50,25 +50,6 @@ function flightsFor(dst: object): Singleflight<Outcome> {
     flightsByDst.set(dst, f);
   }
   return f;
-}
-
-/** Await `p`, but reject with AbortedError as soon as `signal` aborts. */
-function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  throwIfAborted(signal);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AbortedError('operation aborted', { cause: signal.reason }));
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }
 
 function isPrematureClose(err: unknown): boolean {

@@ -83,3 +83,23 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
     throw new AbortedError('operation aborted', { cause: signal.reason });
   }
 }
+
+/** Await `p`, but reject with AbortedError as soon as `signal` aborts (the work itself goes on). */
+export function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  throwIfAborted(signal);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError('operation aborted', { cause: signal.reason }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

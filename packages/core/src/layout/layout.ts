@@ -4,7 +4,7 @@ import { addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { CallOptions, TagLister, Target } from '../content/index.ts';
 import { type Digest, isDigest, parseDigest, VerifyingStream } from '../digest/index.ts';
-import { AbortedError, throwIfAborted } from '../errors/index.ts';
+import { AbortedError, abortable, throwIfAborted } from '../errors/index.ts';
 import {
   Annotation,
   type Descriptor,
@@ -52,26 +52,6 @@ function indexLock(dir: string): Mutex {
     indexLocks.set(dir, m);
   }
   return m;
-}
-
-/** Await `p`, but reject with AbortedError as soon as `signal` aborts. */
-function waitFor<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  throwIfAborted(signal);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AbortedError('operation aborted', { cause: signal.reason }));
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }
 
 function compareEntries(a: Descriptor, b: Descriptor): number {
@@ -198,7 +178,7 @@ export class OciLayout implements Target, TagLister {
       const inflight = inflightPushes.get(target);
       if (inflight) {
         try {
-          await waitFor(inflight, opts.signal);
+          await abortable(inflight, opts.signal);
         } catch (err) {
           if (err instanceof AbortedError && opts.signal?.aborted) {
             content.destroy();

@@ -1,7 +1,7 @@
 import { LadingCommand } from '@lading/cli';
+import { formatBytes } from '@lading/core';
 import { Args, Flags } from '@oclif/core';
 import { type FetchBundleResult, fetchBundle } from '../lib/fetch.ts';
-import { formatBytes } from '../lib/verify.ts';
 
 export default class Fetch extends LadingCommand<FetchBundleResult> {
   static override summary =

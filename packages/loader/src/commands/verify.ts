@@ -1,15 +1,9 @@
 import { resolve } from 'node:path';
-import { LadingCommand } from '@lading/cli';
+import { formatBytes, LadingCommand } from '@lading/cli';
 import { Args, Flags } from '@oclif/core';
 import { bundleLocationFlags } from '../lib/bundle-location.ts';
 import { renderMarkdownReport, writeFileAtomic } from '../lib/report.ts';
-import {
-  BundleVerifyFailedError,
-  formatBytes,
-  formatVerifyText,
-  runVerify,
-  type VerifyResult,
-} from '../lib/verify.ts';
+import { BundleVerifyFailedError, formatVerifyText, runVerify, type VerifyResult } from '../lib/verify.ts';
 
 export default class Verify extends LadingCommand<VerifyResult> {
   static override summary =

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { InvalidInputError } from '@lading/core';
-import { formatBytes, type VerifyResult } from './verify.ts';
+import { formatBytes, InvalidInputError } from '@lading/core';
+import type { VerifyResult } from './verify.ts';
 
 /**
  * The `verify --report FILE` document: Markdown, self-contained, for an auditor to file. It says

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import {
   type ArtifactReport,
+  formatBytes,
   type PartDigest,
   VerificationError,
   type VerifyProgress,
@@ -112,17 +113,6 @@ function artifactLines(title: string, list: ArtifactReport[]): string[] {
       out.push(`          ${a.expectedAtTarget.length} blob(s) expected at the target (differential bundle)`);
   }
   return out;
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
 /** The human report printed by `lading-load verify`. */
