@@ -212,6 +212,9 @@ export interface CliRun {
 }
 
 /** Run `lading-load ARGS` (the built CLI) as a child process. */
+/** Where the CLI runs of these tests keep verification stamps (one folder per test process). */
+export const STATE_DIR = join(tmpdir(), `lading-push-state-${process.pid}`);
+
 export function runCli(
   args: string[],
   opts: { stdin?: string; env?: NodeJS.ProcessEnv; onSpawn?: (pid: number) => void } = {},
@@ -223,6 +226,8 @@ export function runCli(
         ...process.env,
         REGISTRY_AUTH_FILE: '/nonexistent/lading-push-test/auth.json',
         DOCKER_CONFIG: '/nonexistent/lading-push-test',
+        // Verification stamps go to the test's own folder, not the user's home.
+        LADING_STATE_DIR: STATE_DIR,
         ...opts.env,
       },
       stdio: ['pipe', 'pipe', 'pipe'],

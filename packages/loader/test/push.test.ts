@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { openBundle } from '@lading/core';
 import { type RegistryServer, skopeo, skopeoDigest, startRegistry } from '@lading/testkit';
 import type { PushResult } from '../src/lib/push/index.ts';
 import {
@@ -26,6 +27,20 @@ async function assertDigests(reg: RegistryServer, prefix: string, entries: Array
   for (const [ref, e] of entries) {
     const at = targetOf(reg.host, prefix, ref);
     assert.equal(await skopeoDigest(at, reg), e.digest, `${ref} at ${at}`);
+  }
+}
+
+/** Offset and size of the largest blob in the bundle's tar (read through our own reader). */
+async function largestBlob(bundlePath: string, _root: string): Promise<{ offset: number; size: number }> {
+  const b = await openBundle(bundlePath);
+  try {
+    let best = { offset: 0, size: -1 };
+    for (const m of b.members.values()) {
+      if (m.name.startsWith('blobs/') && m.size > best.size) best = { offset: m.offset, size: m.size };
+    }
+    return best;
+  } finally {
+    await b.close();
   }
 }
 
@@ -139,10 +154,64 @@ describe('lading-load push', function () {
       assert.equal(res.summary.blobs.pushed, 0);
       assert.equal(res.summary.manifests.pushed, 0);
       assert.equal(await storedBlobCount(reg), blobsBefore);
-      assert.ok(res.summary.durationMs - res.summary.verifyMs < 5000, JSON.stringify(res.summary));
+      // The first push verified the whole bundle and left a stamp; this one rechecked the
+      // signature and metadata of the unchanged file only.
+      assert.equal(res.verification, 'stamp');
+      const full = parseJson(
+        (
+          await runCli(
+            [
+              'push',
+              all,
+              '--key',
+              f.pub,
+              '--registry',
+              `${reg.host}/airgap`,
+              ...args,
+              '--reverify',
+              '--json',
+            ],
+            { env },
+          )
+        ).stdout,
+      );
+      assert.equal(full.verification, 'full');
+      assert.ok(full.items.every((i) => i.status === 'skipped'));
       console.log(
         `      no-op re-push: ${ms} ms wall (CLI), ${res.summary.durationMs - res.summary.verifyMs} ms after verification`,
       );
+    });
+
+    it('a byte changed in place after a stamped push is exit 3: the stamp follows the file, not its name', async () => {
+      const { args, env } = registryFlags(reg);
+      const copyPath = join(f.dir, 'stamped.tar');
+      await copyFile(all, copyPath);
+      const first = await runCli(
+        ['push', copyPath, '--key', f.pub, '--registry', `${reg.host}/airgap`, ...args, '--json'],
+        { env },
+      );
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(parseJson(first.stdout).verification, 'full');
+      // Flip one byte of a layer's data in place: same path, inode and size.
+      const big = f.entries.find((e) => e.ref.includes('demo/big')) ?? f.entries[0]!;
+      const layer = await largestBlob(copyPath, big.digest);
+      const fh = await open(copyPath, 'r+');
+      try {
+        const at = layer.offset + Math.floor(layer.size / 2);
+        const b = Buffer.alloc(1);
+        await fh.read(b, 0, 1, at);
+        b[0] = (b[0] ?? 0) ^ 0xff;
+        await fh.write(b, 0, 1, at);
+      } finally {
+        await fh.close();
+      }
+      const again = await runCli(
+        ['push', copyPath, '--key', f.pub, '--registry', `${reg.host}/airgap`, ...args],
+        {
+          env,
+        },
+      );
+      assert.equal(again.code, 3, again.stderr);
     });
 
     it('takes --username with --password-stdin and never prints the password', async () => {

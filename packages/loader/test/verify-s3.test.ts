@@ -57,7 +57,12 @@ describe('lading-load verify s3://bucket/key (streaming, against the loopback S3
 
   it('library: verifies straight from S3 with ranged GETs, no local copy', async () => {
     const before = server.count('GetObject');
-    const r = await runVerify({ bundle: `s3://${BUCKET}/releases/shop-2.4.0.tar`, keyFile: t.pub, client });
+    const r = await runVerify({
+      bundle: `s3://${BUCKET}/releases/shop-2.4.0.tar`,
+      keyFile: t.pub,
+      client,
+      fileDigests: true,
+    });
     assert.equal(r.ok, true, JSON.stringify(r.problems));
     assert.equal(r.location.kind, 's3');
     assert.equal(r.location.size, readFileSync(t.bundle).length);

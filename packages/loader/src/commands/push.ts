@@ -17,6 +17,8 @@ Target paths: the source host is dropped and --registry's prefix put in front, s
 
 Order and resume: blobs before manifests, child manifests before indexes, the tag with the root manifest last. Blob uploads are checked against their digest before the registry commits them. Whatever the registry already has is skipped (an image whose tag already names the bundled digest costs one HEAD request), so a push killed at any moment is completed by running it again, and re-pushing an unchanged bundle is nearly instant. A layer already sent to another repository in the same run is mounted from there instead of being sent again.
 
+Verification stamp: after the full verification passes, push records the bundle file's identity (device, inode, size, mtime and ctime — the kernel changes ctime on every write) with the key and the SHA256SUMS digest under $LADING_STATE_DIR (default ~/.local/state/lading). A later push of the same, unwritten file checks the signature and the metadata again but skips re-hashing every member; the blobs it sends are still checked against their digests as they stream. --reverify always runs the full verification; lading-load verify never uses the stamp.
+
 Differential bundles (built with --since) leave out blobs their base bundle carried; push checks up front that each is already in the registry and, if not, names the base bundle to push first (exit 2, nothing pushed).
 
 Credentials, first match wins: --username with --password-stdin; ${USERNAME_ENV} / ${PASSWORD_ENV}; the containers auth.json (REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json); the Docker config (~/.docker/config.json, credential helpers). The password is never printed or put in --json output.
@@ -74,6 +76,9 @@ Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or ma
     'skip-verify': Flags.boolean({
       description:
         'push WITHOUT verifying the signature and checksums (each blob is still checked against its digest)',
+    }),
+    reverify: Flags.boolean({
+      description: 'run the full verification even when this unchanged bundle passed it before (see above)',
     }),
     'continue-on-error': Flags.boolean({
       description: 'push every image that can be pushed, list the failures at the end (exit 4)',
@@ -171,6 +176,7 @@ Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or ma
       registry: target,
       publicKey: flags.key,
       skipVerify: flags['skip-verify'],
+      reverify: flags.reverify,
       registryOptions: {
         ...(flags['ca-file']?.length ? { caFile: flags['ca-file'] } : {}),
         ...(flags.insecure ? { insecure: true } : {}),

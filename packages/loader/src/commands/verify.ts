@@ -77,6 +77,7 @@ Exit codes: 0 verified; 3 verification failed (every bad member is named on stde
     const result = await runVerify({
       bundle: args.bundle,
       keyFile: flags.key,
+      fileDigests: flags.report !== undefined,
       endpoint: flags.endpoint,
       region: flags.region,
       signal: this.signal,

@@ -38,6 +38,12 @@ export interface RunVerifyOptions extends BundleLocationOptions {
   /** Path of the release public key (SPKI PEM). */
   keyFile: string;
   onProgress?: (p: VerifyProgress) => void;
+  /**
+   * Also hash each bundle file as a whole (the auditor's `sha256sum bundle.tar`), in the same
+   * pass. Costs a second SHA-256 over every byte, so only the report asks for it; split parts are
+   * always hashed (they are checked against NAME.tar.sha256).
+   */
+  fileDigests?: boolean;
   /** Called once the bundle is opened (its size known). */
   onOpen?: (loc: BundleLocation, size: number) => void;
 }
@@ -54,7 +60,12 @@ export async function runVerify(opts: RunVerifyOptions): Promise<VerifyResult> {
     const report = await verifyBundle(loc.input, {
       publicKey: opts.keyFile,
       ...(opts.signal ? { signal: opts.signal } : {}),
-      onFile: (f: PartDigest) => files.push({ name: f.name, path: f.path, size: f.size, sha256: f.hex }),
+      ...(opts.fileDigests
+        ? {
+            onFile: (f: PartDigest) =>
+              files.push({ name: f.name, path: f.path, size: f.size, sha256: f.hex }),
+          }
+        : {}),
       onProgress: (p) => {
         size = p.totalBytes;
         if (!announced) {

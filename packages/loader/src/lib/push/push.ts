@@ -8,10 +8,12 @@ import {
   copy,
   DEFAULT_CONCURRENCY,
   type Digest,
+  digestOf,
   LadingError,
   Limiter,
   loadPublicKey,
   NotFoundError,
+  publicKeyFingerprint,
   Registry,
   type RegistryOptions,
   type RegistryRepository,
@@ -27,6 +29,7 @@ import { formatRegistryTarget, type RegistryTarget } from '../registry-target.ts
 import { BaseBundleMissingError, PushIncompleteError, UnverifiedPushError } from './errors.ts';
 import { BookedRepository, MountBook } from './mounts.ts';
 import { type ItemGraph, type PushItem, planPush, walkGraph } from './plan.ts';
+import { bundleFiles, hasVerifiedStamp, writeVerifiedStamp } from './verified-stamp.ts';
 
 export type ItemStatus = 'pushed' | 'skipped' | 'failed' | 'planned';
 
@@ -59,6 +62,11 @@ export interface PushResult {
   bundle: { path: string; name: string; version: string };
   registry: string;
   verified: boolean;
+  /**
+   * full: every member hashed now; stamp: this unchanged local bundle passed the full
+   * verification before (its signature and metadata checked now); skipped: --skip-verify.
+   */
+  verification: 'full' | 'stamp' | 'skipped';
   dryRun: boolean;
   items: PushItemResult[];
   summary: PushSummary;
@@ -90,6 +98,11 @@ export interface PushOptions {
   concurrency?: number;
   /** Verify, plan and check the registry (read-only); write nothing. */
   dryRun?: boolean;
+  /**
+   * Run the full verification even when a stamp says this unchanged bundle passed it before
+   * (see verified-stamp.ts).
+   */
+  reverify?: boolean;
   signal?: AbortSignal;
   onEvent?: (e: PushEvent) => void;
 }
@@ -160,11 +173,26 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
     ...(opts.location ?? {}),
     ...(signal ? { signal } : {}),
   });
-  let bundle: BundleTarget;
+  let bundle: BundleTarget | undefined;
   let verified = false;
+  let verification: PushResult['verification'] = 'skipped';
   let verifyMs = 0;
   try {
-    if (!opts.skipVerify && opts.publicKey) {
+    // Stat identity first: a write during the verification then invalidates the stamp.
+    const files =
+      !opts.skipVerify && opts.publicKey && loc.kind === 'local' ? await bundleFiles(opts.bundle) : undefined;
+    const fingerprint =
+      !opts.skipVerify && opts.publicKey ? publicKeyFingerprint(await loadPublicKey(opts.publicKey)) : '';
+    if (!opts.skipVerify && opts.publicKey && !opts.reverify) {
+      if (files) {
+        const opened = await BundleTarget.open(loc.input, signal ? { signal } : {});
+        if (await hasVerifiedStamp(files, fingerprint, digestOf(opened.bundle.sumsBytes))) {
+          bundle = opened;
+          verification = 'stamp';
+        } else await opened.close();
+      }
+    }
+    if (!opts.skipVerify && opts.publicKey && verification !== 'stamp') {
       const report = await verifyBundle(loc.input, {
         publicKey: opts.publicKey,
         ...(signal ? { signal } : {}),
@@ -172,15 +200,26 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
       });
       assertVerified(report);
       emit({ type: 'verified', report });
-      verified = true;
-      verifyMs = Date.now() - started;
+      verification = 'full';
+      bundle = await BundleTarget.open(loc.input, signal ? { signal } : {});
+      if (files) {
+        await writeVerifiedStamp({
+          files,
+          keyFingerprint: fingerprint,
+          sumsDigest: digestOf(bundle.bundle.sumsBytes),
+        });
+      }
     }
-    bundle = await BundleTarget.open(loc.input, signal ? { signal } : {});
+    verified = verification !== 'skipped';
+    verifyMs = verified ? Date.now() - started : 0;
+    bundle ??= await BundleTarget.open(loc.input, signal ? { signal } : {});
   } catch (err) {
     await loc.close().catch(() => {});
     throw err;
   }
-  const registry = new Registry(opts.registry.host, opts.registryOptions ?? {});
+  // Blobs go up as one streamed PUT each (as `curl -T` does): the chunked upload holds each
+  // 16 MiB chunk in memory and copies it; a killed push resumes at blob granularity anyway.
+  const registry = new Registry(opts.registry.host, { mode: 'monolithic', ...opts.registryOptions });
   try {
     if (verified && opts.publicKey) await recheckOpened(bundle, opts.publicKey);
     const lading = bundle.bundle.ladingJson;
@@ -365,6 +404,7 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
       bundle: { path: opts.bundle, name: lading.name, version: lading.version },
       registry: formatRegistryTarget(opts.registry),
       verified,
+      verification,
       dryRun: Boolean(opts.dryRun),
       items: out,
       summary: {

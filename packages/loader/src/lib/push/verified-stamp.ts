@@ -1,0 +1,89 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { openParts } from '@lading/core';
+
+/**
+ * A record that a local bundle passed the full verification: which files (by device, inode,
+ * size, mtime and ctime — the kernel moves ctime on every write, and no user can set it back),
+ * which key, which SHA256SUMS. `push` skips the full hashing pass when the stamp still matches,
+ * like git's index trusts unchanged stat data; it still checks the signature and the metadata,
+ * and every blob it sends is hashed again as it streams. `verify` never uses it.
+ */
+export interface VerifiedStamp {
+  files: Array<{ path: string; dev: number; ino: number; size: number; mtimeNs: string; ctimeNs: string }>;
+  keyFingerprint: string;
+  sumsDigest: string;
+}
+
+/** Where stamps live: $LADING_STATE_DIR, else $XDG_STATE_HOME/lading, else ~/.local/state/lading. */
+export function stampDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.LADING_STATE_DIR) return join(env.LADING_STATE_DIR, 'verified');
+  const base = env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+  return join(base, 'lading', 'verified');
+}
+
+/** The stat identity of a local bundle's files (tar or parts); undefined for anything else. */
+export async function bundleFiles(bundle: string): Promise<VerifiedStamp['files'] | undefined> {
+  let paths: readonly string[];
+  try {
+    const parts = await openParts(bundle);
+    paths = parts.paths;
+    await parts.close();
+  } catch {
+    return undefined; // a directory, s3://, or unreadable: no stamp
+  }
+  const out: VerifiedStamp['files'] = [];
+  for (const p of paths) {
+    const s = await stat(p, { bigint: true });
+    out.push({
+      path: await realpath(p),
+      dev: Number(s.dev),
+      ino: Number(s.ino),
+      size: Number(s.size),
+      mtimeNs: s.mtimeNs.toString(),
+      ctimeNs: s.ctimeNs.toString(),
+    });
+  }
+  return out;
+}
+
+function stampFile(files: VerifiedStamp['files'], keyFingerprint: string, dir: string): string {
+  const id = createHash('sha256')
+    .update(JSON.stringify([files.map((f) => f.path), keyFingerprint]))
+    .digest('hex');
+  return join(dir, `${id}.json`);
+}
+
+/** Whether a stamp for exactly these files (unchanged), this key and these sums exists. */
+export async function hasVerifiedStamp(
+  files: VerifiedStamp['files'],
+  keyFingerprint: string,
+  sumsDigest: string,
+  dir = stampDir(),
+): Promise<boolean> {
+  try {
+    const s = JSON.parse(await readFile(stampFile(files, keyFingerprint, dir), 'utf8')) as VerifiedStamp;
+    return (
+      s.keyFingerprint === keyFingerprint &&
+      s.sumsDigest === sumsDigest &&
+      JSON.stringify(s.files) === JSON.stringify(files)
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** Record a successful full verification (atomically; failures to write are not fatal). */
+export async function writeVerifiedStamp(stamp: VerifiedStamp, dir = stampDir()): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const file = stampFile(stamp.files, stamp.keyFingerprint, dir);
+    const tmp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
+    await writeFile(tmp, JSON.stringify(stamp), { mode: 0o600 });
+    await rename(tmp, file);
+  } catch {
+    // A read-only home only costs the next push a full verification.
+  }
+}
