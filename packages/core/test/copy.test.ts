@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import {
   bytesStream,
@@ -30,6 +30,8 @@ class Instrumented implements Target {
   maxActive = 0;
   delayMs = 0;
   corrupt = new Set<string>();
+  /** Digest → how many more fetches of it fail with a dropped connection mid-stream. */
+  drops = new Map<string, number>();
 
   constructor(inner: Target) {
     this.inner = inner;
@@ -49,6 +51,21 @@ class Instrumented implements Target {
     this.fetches.set(desc.digest, (this.fetches.get(desc.digest) ?? 0) + 1);
     const leave = this.enter();
     let stream: Readable;
+    const drops = this.drops.get(desc.digest) ?? 0;
+    if (drops > 0) {
+      // Half the bytes, then the connection drops (what undici reports for a reset socket).
+      this.drops.set(desc.digest, drops - 1);
+      const bytes = await fetchAll(this.inner, desc, { limit: 64 << 20 });
+      const reset = Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' });
+      stream = Readable.from(
+        (async function* () {
+          yield bytes.subarray(0, bytes.length >> 1);
+          throw reset;
+        })(),
+      );
+      finished(stream).then(leave, leave);
+      return stream;
+    }
     if (this.corrupt.has(desc.digest) || this.delayMs > 0) {
       const bytes = await fetchAll(this.inner, desc, { limit: 64 << 20 });
       if (this.corrupt.has(desc.digest))
@@ -282,6 +299,33 @@ describe('copy', () => {
     assert.equal(await layout.exists(imgs.app.desc), false, 'no manifest without its layers');
     await assert.rejects(layout.resolve('app:1.0'));
     assert.deepEqual(await ingestLeftovers(layout), []);
+  });
+
+  it('starts a blob over when its connection drops (transient), but never retries a digest mismatch', async () => {
+    const source = new Instrumented(src);
+    const layer = imgs.app.layers[1] as Descriptor;
+    source.drops.set(layer.digest, 2);
+    const layout = await fresh();
+    const r = await copy(source, 'demo/app:1.0', layout, 'app:1.0');
+    assert.equal(r.digest, imgs.app.desc.digest);
+    assert.equal(source.fetches.get(layer.digest), 3, 'two dropped attempts, then a whole one');
+    assert.equal(await layout.exists(layer), true);
+    assert.deepEqual(await ingestLeftovers(layout), []);
+
+    const again = new Instrumented(src);
+    again.drops.set(layer.digest, 5);
+    await assert.rejects(
+      copy(again, 'demo/app:1.0', await fresh(), 'app:1.0', { retries: 2 }),
+      (e: unknown) => {
+        return (e as { code?: string }).code === 'UND_ERR_SOCKET';
+      },
+    );
+    assert.equal(again.fetches.get(layer.digest), 3, 'retries bound the attempts');
+
+    const corrupt = new Instrumented(src);
+    corrupt.corrupt.add(layer.digest);
+    await assert.rejects(copy(corrupt, 'demo/app:1.0', await fresh(), 'app:1.0'), DigestMismatchError);
+    assert.equal(corrupt.fetches.get(layer.digest), 1, 'a verification failure is not retried');
   });
 
   it('aborts mid-copy: AbortedError, nothing partial left', async () => {

@@ -9,7 +9,13 @@ import {
   type Storage,
 } from '../content/index.ts';
 import { VerifyingStream } from '../digest/index.ts';
-import { AbortedError, abortable, throwIfAborted, VerificationError } from '../errors/index.ts';
+import {
+  AbortedError,
+  abortable,
+  isTransientError,
+  throwIfAborted,
+  VerificationError,
+} from '../errors/index.ts';
 import { type Descriptor, isManifestOrIndexType, parseManifest, successors } from '../model/index.ts';
 import { Limiter, Singleflight } from '../util/index.ts';
 import { type CopyEventType, type CopyStats, emptyStats, type ProgressListener, snapshot } from './events.ts';
@@ -33,6 +39,12 @@ export interface CopyGraphOptions extends CallOptions {
    * Mounter (same registry). An empty list or a declined mount falls back to a normal copy.
    */
   mountFrom?: (desc: Descriptor) => readonly string[];
+  /**
+   * Further attempts at a blob transfer or a manifest fetch/push that failed transiently (5xx
+   * after the client's own retries, a dropped connection, a stall): each starts over with a new
+   * fetch and a new upload (default 3). Verification failures are never retried.
+   */
+  retries?: number;
 }
 
 type Outcome = 'copied' | 'skipped' | 'mounted';
@@ -153,7 +165,7 @@ class GraphCopier {
     const { signal } = this;
     const bytes = await this.limiter.run(async () => {
       if (await this.dst.exists(desc, { signal })) return undefined;
-      return fetchAll(this.src, desc, { signal, source: this.sourceName(desc) });
+      return this.attempt(() => fetchAll(this.src, desc, { signal, source: this.sourceName(desc) }));
     }, signal);
     if (!bytes) {
       this.stats.manifests.skipped++;
@@ -165,12 +177,14 @@ class GraphCopier {
     await Promise.all(successors(parsed).map((child) => this.node(child, false)));
     await this.limiter.run(async () => {
       const ref = isRoot ? this.hooks.rootReference : undefined;
-      if (ref && isReferencePusher(this.dst)) {
-        await this.dst.pushReference(desc, bytesStream(bytes), ref, { signal });
-        this.rootTagged = true;
-      } else {
-        await this.dst.push(desc, bytesStream(bytes), { signal });
-      }
+      await this.attempt(async () => {
+        if (ref && isReferencePusher(this.dst)) {
+          await this.dst.pushReference(desc, bytesStream(bytes), ref, { signal });
+          this.rootTagged = true;
+        } else {
+          await this.dst.push(desc, bytesStream(bytes), { signal });
+        }
+      });
     }, signal);
     this.stats.manifests.copied++;
     this.emit('manifest-done', desc, desc.size);
@@ -201,9 +215,23 @@ class GraphCopier {
           }
         }
       }
-      await this.transfer(desc);
+      await this.attempt(() => this.transfer(desc));
       return 'copied';
     }, signal);
+  }
+
+  /** Run `fn`, again after a backoff when it fails transiently (see `retries`). */
+  private async attempt<T>(fn: () => Promise<T>): Promise<T> {
+    const retries = this.opts.retries ?? 3;
+    for (let n = 0; ; n++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (n >= retries || this.signal.aborted || !isTransientError(err)) throw err;
+        const delay = Math.min(4000, 250 * 2 ** n) * (0.5 + Math.random() / 2);
+        await abortable(new Promise((r) => setTimeout(r, delay).unref()), this.signal);
+      }
+    }
   }
 
   /** src.fetch → VerifyingStream → dst.push, streamed, never buffered. */

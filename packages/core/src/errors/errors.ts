@@ -103,3 +103,28 @@ export function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Pr
     );
   });
 }
+
+/** Node and undici codes of a dropped or stalled connection: worth another attempt. */
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+/**
+ * Whether another attempt may succeed: a typed error that says so (`transient`: the remote was
+ * briefly unavailable, 5xx, 429, a dropped connection), or a raw connection error. Verification
+ * failures, refusals, "not found" and bad input are never transient.
+ */
+export function isTransientError(err: unknown): boolean {
+  if (err instanceof LadingError) return (err as { transient?: unknown }).transient === true;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && TRANSIENT_CODES.has(code);
+}

@@ -118,6 +118,8 @@ export class TlsError extends RegistryError {
 /** The registry could not be reached or kept failing (connection refused, DNS, 5xx after retries). */
 export class RegistryUnavailableError extends RegistryError {
   override readonly code: string = 'REGISTRY_UNAVAILABLE';
+  /** Another attempt may succeed (see isTransientError). */
+  readonly transient = true;
   constructor(what: string, o: RegistryErrorOptions) {
     super(what, {
       ...o,

@@ -184,13 +184,18 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
     const fingerprint =
       !opts.skipVerify && opts.publicKey ? publicKeyFingerprint(await loadPublicKey(opts.publicKey)) : '';
     if (!opts.skipVerify && opts.publicKey && !opts.reverify) {
-      if (files) {
-        const opened = await BundleTarget.open(loc.input, signal ? { signal } : {});
-        if (await hasVerifiedStamp(files, fingerprint, digestOf(opened.bundle.sumsBytes))) {
-          bundle = opened;
-          verification = 'stamp';
-        } else await opened.close();
-      }
+      // A bundle that does not even open goes to the full verification, which names what is wrong.
+      const opened = files
+        ? await BundleTarget.open(loc.input, signal ? { signal } : {}).catch(() => undefined)
+        : undefined;
+      if (
+        opened &&
+        files &&
+        (await hasVerifiedStamp(files, fingerprint, digestOf(opened.bundle.sumsBytes)))
+      ) {
+        bundle = opened;
+        verification = 'stamp';
+      } else await opened?.close();
     }
     if (!opts.skipVerify && opts.publicKey && verification !== 'stamp') {
       const report = await verifyBundle(loc.input, {
