@@ -113,6 +113,22 @@ describe('split bundles', () => {
     assert.deepEqual(await readdir(dir), ['shop.tar']);
   });
 
+  it("removes the temporaries of a killed earlier writer (its process is gone), never a live writer's", async () => {
+    const out = join(dir, 'again');
+    await rm(out, { recursive: true, force: true });
+    await splitBundle(file, { size: 1000, output: join(out, 'shop.tar') });
+    // What SIGKILL leaves: a temp named after a process that no longer runs, and one of a live process.
+    const dead = spawnSync('true').pid as number;
+    const stale = `.shop.tar.001.tmp-${dead}-0123456789ab`;
+    const live = `.shop.tar.001.tmp-${process.ppid}-0123456789ab`;
+    await writeFile(join(out, stale), 'partial');
+    await writeFile(join(out, live), 'partial');
+    await splitBundle(file, { size: 1000, output: join(out, 'shop.tar'), overwrite: true });
+    const names = await readdir(out);
+    assert.ok(!names.includes(stale), names.join(' '));
+    assert.ok(names.includes(live), 'a temp of a running process stays');
+  });
+
   it('openParts reads across part boundaries and streams any range', async () => {
     await splitBundle(file, { size: 100_000 });
     const mp = await openParts(join(dir, 'shop.tar.000'), { verify: true, requireChecksumFile: true });

@@ -1,6 +1,6 @@
 import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { type FileHandle, link, lstat, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { type FileHandle, link, lstat, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -112,7 +112,37 @@ async function exists(path: string): Promise<boolean> {
 }
 
 function tmpName(final: string): string {
-  return join(dirname(final), `.${basename(final)}.tmp-${randomBytes(6).toString('hex')}`);
+  return join(dirname(final), `.${basename(final)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove temporaries an earlier writer of this output left when it was killed (SIGKILL, power
+ * loss): `.<name>[.NNN|.sha256].tmp-<pid>-<random>` whose process is gone.
+ */
+async function removeStaleTemps(final: string): Promise<void> {
+  const prefix = `.${basename(final)}.`;
+  let names: string[];
+  try {
+    names = await readdir(dirname(final));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /\.tmp-(\d+)-[0-9a-f]+$/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) {
+      await rm(join(dirname(final), name), { force: true });
+    }
+  }
 }
 
 /** Move `tmp` to `final`; without `overwrite` fail when `final` exists (no check-then-rename race). */
@@ -177,6 +207,7 @@ export class AtomicOutput extends Writable {
   /** Check the output folder exists (created if needed) and, unless overwriting, that no target exists. */
   async prepare(): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
+    await removeStaleTemps(this.path);
     if (this.overwrite) return;
     for (const t of this.targets) if (await exists(t)) throw new OutputExistsError(t);
   }
