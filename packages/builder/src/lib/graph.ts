@@ -6,6 +6,7 @@ import {
   isIndexType,
   isManifestType,
   parseManifest,
+  retryTransient,
   successors,
 } from '@lading/core';
 
@@ -23,7 +24,7 @@ export async function graphOf(
     if (seen.has(d.digest)) return;
     seen.set(d.digest, { mediaType: d.mediaType, digest: d.digest, size: d.size });
     if (!isIndexType(d.mediaType) && !isManifestType(d.mediaType)) return;
-    const bytes = await fetchAll(fetcher, d, { ...opts, source: d.digest });
+    const bytes = await retryTransient(() => fetchAll(fetcher, d, { ...opts, source: d.digest }), opts);
     const parsed = parseManifest(bytes, d.mediaType, d.digest);
     for (const child of successors(parsed)) await visit(child);
   };

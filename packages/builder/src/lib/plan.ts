@@ -5,6 +5,7 @@ import {
   type OciLayout,
   parseManifest,
   parsePlatform,
+  retryTransient,
 } from '@lading/core';
 import type { ImageRequest } from './images.ts';
 import type { SourceRegistries } from './sources.ts';
@@ -37,7 +38,7 @@ export async function planPull(
       const wanted = req.platforms?.map(parsePlatform);
       const visit = async (d: Descriptor): Promise<void> => {
         sizes.set(d.digest, d.size);
-        const bytes = await fetchAll(repository, d, { ...so, source: req.ref });
+        const bytes = await retryTransient(() => fetchAll(repository, d, { ...so, source: req.ref }), so);
         const parsed = parseManifest(bytes, d.mediaType, req.ref);
         if (parsed.kind === 'index') {
           for (const child of parsed.index.manifests) {

@@ -9,15 +9,9 @@ import {
   type Storage,
 } from '../content/index.ts';
 import { VerifyingStream } from '../digest/index.ts';
-import {
-  AbortedError,
-  abortable,
-  isTransientError,
-  throwIfAborted,
-  VerificationError,
-} from '../errors/index.ts';
+import { AbortedError, abortable, throwIfAborted, VerificationError } from '../errors/index.ts';
 import { type Descriptor, isManifestOrIndexType, parseManifest, successors } from '../model/index.ts';
-import { Limiter, Singleflight } from '../util/index.ts';
+import { Limiter, retryTransient, Singleflight } from '../util/index.ts';
 import { type CopyEventType, type CopyStats, emptyStats, type ProgressListener, snapshot } from './events.ts';
 
 export const DEFAULT_CONCURRENCY = 4;
@@ -220,26 +214,20 @@ class GraphCopier {
     }, signal);
   }
 
-  /** Run `fn`, again after a backoff when it fails transiently (see `retries`). */
-  private async attempt<T>(fn: () => Promise<T>): Promise<T> {
-    const retries = this.opts.retries ?? 3;
-    for (let n = 0; ; n++) {
-      try {
-        return await fn();
-      } catch (err) {
-        if (n >= retries || this.signal.aborted || !isTransientError(err)) throw err;
-        const delay = Math.min(4000, 250 * 2 ** n) * (0.5 + Math.random() / 2);
-        await abortable(new Promise((r) => setTimeout(r, delay).unref()), this.signal);
-      }
-    }
+  /** Run `fn`, again when it fails transiently (see `retries`). */
+  private attempt<T>(fn: () => Promise<T>): Promise<T> {
+    return retryTransient(fn, { retries: this.opts.retries ?? 3, signal: this.signal });
   }
 
-  /** src.fetch → VerifyingStream → dst.push, streamed, never buffered. */
+  /**
+   * src.fetch → dst.push, streamed, never buffered. The destination verifies size and digest as
+   * the bytes flow (the Pusher contract) and commits nothing that fails; hashing here as well
+   * would only hash every byte twice.
+   */
   private async transfer(desc: Descriptor): Promise<void> {
     const { signal } = this;
     this.emit('blob-start', desc, 0);
     const raw: Readable = await this.src.fetch(desc, { signal });
-    const verify = new VerifyingStream({ digest: desc.digest, size: desc.size }, this.sourceName(desc));
     let moved = 0;
     const stats = this.stats;
     const emitBytes = (n: number) => this.emit('blob-bytes', desc, n);
@@ -252,7 +240,7 @@ class GraphCopier {
       },
     });
     let sourceError: unknown;
-    const body = pipelineCb(raw, verify, counter, (err) => {
+    const body = pipelineCb(raw, counter, (err) => {
       if (err) sourceError = err;
     }) as Transform;
     try {

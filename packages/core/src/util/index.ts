@@ -1,2 +1,3 @@
 export * from './format.ts';
 export * from './limiter.ts';
+export * from './retry.ts';
