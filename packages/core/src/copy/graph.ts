@@ -8,7 +8,6 @@ import {
   type ReadOnlyStorage,
   type Storage,
 } from '../content/index.ts';
-import { VerifyingStream } from '../digest/index.ts';
 import { AbortedError, abortable, throwIfAborted, VerificationError } from '../errors/index.ts';
 import { type Descriptor, isManifestOrIndexType, parseManifest, successors } from '../model/index.ts';
 import { Limiter, retryTransient, Singleflight } from '../util/index.ts';
