@@ -19,6 +19,7 @@ import {
   type Platform,
   parseManifest,
 } from '../model/index.ts';
+import { retryTransient } from '../util/index.ts';
 import { PlatformNotFoundError } from './errors.ts';
 import type { CopyStats } from './events.ts';
 import { type CopyGraphOptions, runGraph } from './graph.ts';
@@ -86,14 +87,14 @@ export async function copy(
   const { signal } = opts;
   throwIfAborted(signal);
   const graphOpts: CopyOptions = { ...opts, label: opts.label ?? srcRef };
-  const upstream = await src.resolve(srcRef, { signal });
+  const upstream = await retryTransient(() => src.resolve(srcRef, { signal }), { signal });
   const wanted = opts.platforms && opts.platforms.length > 0 ? opts.platforms : undefined;
   let root: Descriptor = { mediaType: upstream.mediaType, digest: upstream.digest, size: upstream.size };
   let source: ReadOnlyStorage = src;
   let platforms: string[] = [];
 
   if (isIndexType(upstream.mediaType)) {
-    const bytes = await fetchAll(src, root, { signal, source: srcRef });
+    const bytes = await retryTransient(() => fetchAll(src, root, { signal, source: srcRef }), { signal });
     const parsed = parseManifest(bytes, upstream.mediaType, srcRef);
     if (parsed.kind !== 'index') throw new InvalidManifestError(srcRef, 'expected an index');
     const children = parsed.index.manifests;
@@ -115,13 +116,16 @@ export async function copy(
     }
     platforms = unique(kept.flatMap((c) => (c.platform ? [formatPlatform(c.platform)] : [])));
   } else if (isManifestType(upstream.mediaType)) {
-    const bytes = await fetchAll(src, root, { signal, source: srcRef });
+    const bytes = await retryTransient(() => fetchAll(src, root, { signal, source: srcRef }), { signal });
     const parsed = parseManifest(bytes, upstream.mediaType, srcRef);
     if (parsed.kind !== 'manifest') throw new InvalidManifestError(srcRef, 'expected a manifest');
     const config = parsed.manifest.config;
     if (IMAGE_CONFIG_TYPES.includes(config.mediaType)) {
       const platform = platformOfConfig(
-        await fetchAll(src, config, { signal, source: `${srcRef} config ${config.digest}` }),
+        await retryTransient(
+          () => fetchAll(src, config, { signal, source: `${srcRef} config ${config.digest}` }),
+          { signal },
+        ),
       );
       if (platform) {
         platforms = [formatPlatform(platform)];
