@@ -150,9 +150,8 @@ function notFoundFields<T extends RegistryErrorFields>(self: T, o: RegistryError
   assign(self, o);
 }
 
-/** 404 for a manifest, by tag or digest. */
-export class ManifestUnknownError extends NotFoundError implements RegistryErrorFields {
-  override readonly code: string = 'MANIFEST_UNKNOWN';
+/** A 404 from a registry: the typed fields of RegistryError on a NotFoundError. */
+export abstract class RegistryNotFoundError extends NotFoundError implements RegistryErrorFields {
   declare readonly registry: string;
   declare readonly repository: string | undefined;
   declare readonly ref: string | undefined;
@@ -160,50 +159,41 @@ export class ManifestUnknownError extends NotFoundError implements RegistryError
   declare readonly registryCode: string | undefined;
   declare readonly registryMessage: string | undefined;
   declare readonly errors: RegistryErrorEntry[];
-  constructor(o: RegistryErrorOptions) {
-    super(fullMessage('manifest not found', o), {
-      ...o,
-      hint: o.hint ?? 'check the tag or digest and the repository path; list tags to see what exists',
-    });
+  constructor(what: string, hint: string, o: RegistryErrorOptions) {
+    super(fullMessage(what, o), { ...o, hint: o.hint ?? hint });
     notFoundFields(this, o);
+  }
+}
+
+/** 404 for a manifest, by tag or digest. */
+export class ManifestUnknownError extends RegistryNotFoundError {
+  override readonly code: string = 'MANIFEST_UNKNOWN';
+  constructor(o: RegistryErrorOptions) {
+    super(
+      'manifest not found',
+      'check the tag or digest and the repository path; list tags to see what exists',
+      o,
+    );
   }
 }
 
 /** 404 for a blob. */
-export class BlobUnknownError extends NotFoundError implements RegistryErrorFields {
+export class BlobUnknownError extends RegistryNotFoundError {
   override readonly code: string = 'BLOB_UNKNOWN';
-  declare readonly registry: string;
-  declare readonly repository: string | undefined;
-  declare readonly ref: string | undefined;
-  declare readonly status: number | undefined;
-  declare readonly registryCode: string | undefined;
-  declare readonly registryMessage: string | undefined;
-  declare readonly errors: RegistryErrorEntry[];
   constructor(o: RegistryErrorOptions) {
-    super(fullMessage('blob not found', o), {
-      ...o,
-      hint: o.hint ?? 'the registry does not hold this blob in this repository; push it or check the source',
-    });
-    notFoundFields(this, o);
+    super(
+      'blob not found',
+      'the registry does not hold this blob in this repository; push it or check the source',
+      o,
+    );
   }
 }
 
 /** 404 for the repository itself (tag listing of a repository that does not exist). */
-export class RepositoryUnknownError extends NotFoundError implements RegistryErrorFields {
+export class RepositoryUnknownError extends RegistryNotFoundError {
   override readonly code: string = 'NAME_UNKNOWN';
-  declare readonly registry: string;
-  declare readonly repository: string | undefined;
-  declare readonly ref: string | undefined;
-  declare readonly status: number | undefined;
-  declare readonly registryCode: string | undefined;
-  declare readonly registryMessage: string | undefined;
-  declare readonly errors: RegistryErrorEntry[];
   constructor(o: RegistryErrorOptions) {
-    super(fullMessage('repository not found', o), {
-      ...o,
-      hint: o.hint ?? 'check the repository path (and the registry prefix)',
-    });
-    notFoundFields(this, o);
+    super('repository not found', 'check the repository path (and the registry prefix)', o);
   }
 }
 
