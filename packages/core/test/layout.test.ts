@@ -126,8 +126,13 @@ describe('OciLayout', () => {
     const results = await Promise.allSettled(
       Array.from({ length: 8 }, (_, i) => layout.push(desc, slowStream(i === 0 ? corrupt : data, 8192, 1))),
     );
-    assert.equal(results[0]?.status, 'rejected');
-    assert.ok((results[0] as PromiseRejectedResult).reason instanceof DigestMismatchError);
+    // The corrupt push fails when its bytes are the ones ingested; when a good push committed the
+    // blob first, it finds the blob present and never reads its bytes. Either way nothing bad lands.
+    const first = results[0] as PromiseSettledResult<void>;
+    assert.ok(
+      first.status === 'fulfilled' || first.reason instanceof DigestMismatchError,
+      `the corrupt push either failed verification or found the good blob: ${String((first as PromiseRejectedResult).reason)}`,
+    );
     assert.ok(
       results.slice(1).every((r) => r.status === 'fulfilled'),
       'the good pushes succeed',
