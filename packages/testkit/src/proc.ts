@@ -21,6 +21,16 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+function groupAlive(child: ChildProcess): boolean {
+  if (!child.pid) return false;
+  try {
+    process.kill(-child.pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function killAll(): void {
   for (const child of live) killGroup(child, 'SIGKILL');
   live.clear();
@@ -106,9 +116,11 @@ export function spawnGuarded(
     } finally {
       clearTimeout(timer);
     }
-    // The group leader is gone; make sure nothing of the group lingers.
+    // The group leader is gone; make sure nothing of the group lingers, and wait until it is gone
+    // (a killed server still holds its port until the kernel has reaped it).
     killGroup(child, 'SIGKILL');
     child.stdin?.destroy();
+    for (let i = 0; i < 100 && groupAlive(child); i++) await new Promise((r) => setTimeout(r, 20));
   };
   return { child, logFile, exited, stop };
 }
