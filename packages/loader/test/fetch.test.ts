@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { createS3Client, ExitCode, publishFiles, S3ChecksumError, type S3Client } from '@lading/core';
-import { type S3Server, startS3Server } from '@lading/testkit/s3';
+import { ExitCode, publishFiles, S3ChecksumError, type S3Client } from '@lading/core';
+import type { S3Server } from '@lading/testkit/s3';
 import { fetchBundle } from '../src/lib/fetch.ts';
 import { runVerify } from '../src/lib/verify.ts';
-import { buildTestBundle, cliAsync, type TestBundle } from './verify-fixtures.ts';
+import { cliAsync, type S3Fixture, startS3Fixture, type TestBundle } from './verify-fixtures.ts';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const BUCKET = 'dropzone';
@@ -28,37 +26,13 @@ describe('lading-load fetch (against the loopback S3 stand-in)', function () {
     return d;
   };
 
+  let fx: S3Fixture | undefined;
   before(async () => {
-    root = await mkdtemp(join(tmpdir(), 'lading-fetch-'));
-    server = await startS3Server({ buckets: [BUCKET] });
-    client = await createS3Client({
-      endpoint: server.endpoint,
-      region: server.region,
-      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-    });
-    t = await buildTestBundle(join(root, 'b'));
-    split = await buildTestBundle(join(root, 's'), { splitSize: 200 * 1024 });
-    await publishFiles([t.bundle], `s3://${BUCKET}/releases/`, { client });
-    await publishFiles(
-      [...split.result.files, split.result.checksumFile as string],
-      `s3://${BUCKET}/split/`,
-      {
-        client,
-      },
-    );
-    env = {
-      AWS_ACCESS_KEY_ID: server.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: server.secretAccessKey,
-      AWS_REGION: server.region,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_CONFIG_FILE: join(root, 'none'),
-      AWS_SHARED_CREDENTIALS_FILE: join(root, 'none'),
-    };
+    fx = await startS3Fixture(BUCKET, 'lading-fetch-');
+    ({ root, server, client, t, split, env } = fx);
   });
   after(async () => {
-    client?.destroy();
-    await server?.stop();
-    rmSync(root, { recursive: true, force: true });
+    await fx?.stop();
   });
 
   it('CLI: round trip to a file, verified against the publish metadata; --json result', async () => {

@@ -230,3 +230,55 @@ export function memberOffset(tar: Buffer, name: string): { offset: number; size:
   }
   throw new Error(`${name} not found in the tar`);
 }
+
+/** A loopback S3 stand-in holding a bundle (releases/) and a split bundle (split/), with AWS env for the CLI. */
+export interface S3Fixture {
+  root: string;
+  server: import('@lading/testkit/s3').S3Server;
+  client: import('@lading/core').S3Client;
+  t: TestBundle;
+  split: TestBundle;
+  env: NodeJS.ProcessEnv;
+  stop(): Promise<void>;
+}
+
+export async function startS3Fixture(bucket: string, prefix: string): Promise<S3Fixture> {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { startS3Server } = await import('@lading/testkit/s3');
+  const { createS3Client, publishFiles } = await import('@lading/core');
+  const root = await mkdtemp(join(tmpdir(), prefix));
+  const server = await startS3Server({ buckets: [bucket] });
+  const client = await createS3Client({
+    endpoint: server.endpoint,
+    region: server.region,
+    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+  });
+  const t = await buildTestBundle(join(root, 'b'));
+  const split = await buildTestBundle(join(root, 's'), { splitSize: 200 * 1024 });
+  await publishFiles([t.bundle], `s3://${bucket}/releases/`, { client });
+  await publishFiles([...split.result.files, split.result.checksumFile as string], `s3://${bucket}/split/`, {
+    client,
+  });
+  const env = {
+    AWS_ACCESS_KEY_ID: server.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: server.secretAccessKey,
+    AWS_REGION: server.region,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: join(root, 'none'),
+    AWS_SHARED_CREDENTIALS_FILE: join(root, 'none'),
+  };
+  return {
+    root,
+    server,
+    client,
+    t,
+    split,
+    env,
+    stop: async () => {
+      client.destroy();
+      await server.stop();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
