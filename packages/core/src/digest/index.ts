@@ -1,2 +1,3 @@
 export * from './digest.ts';
+export * from './hash-pool.ts';
 export * from './verify.ts';

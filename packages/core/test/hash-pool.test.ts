@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type FileRange, HashPool, ShortReadError } from '../src/digest/index.ts';
+import { AbortedError, ExitCode } from '../src/errors/index.ts';
+import { bytes } from './bundle-read-fixture.ts';
+
+const hex = (alg: string, ...parts: Buffer[]) => {
+  const h = createHash(alg);
+  for (const p of parts) h.update(p);
+  return h.digest('hex');
+};
+
+describe('HashPool', () => {
+  let root: string;
+  let a: string;
+  let b: string;
+  let big: string;
+  const aData = bytes(3 * 1024 * 1024 + 17, 11);
+  const bData = bytes(1024 * 1024 + 5, 12);
+  let pool: HashPool | undefined;
+
+  before(() => {
+    root = mkdtempSync(join(tmpdir(), 'lading-hash-pool-'));
+    a = join(root, 'a.bin');
+    b = join(root, 'b.bin');
+    big = join(root, 'big.bin');
+    writeFileSync(a, aData);
+    writeFileSync(b, bData);
+    writeFileSync(big, Buffer.alloc(64 * 1024 * 1024, 7));
+  });
+  afterEach(async () => {
+    await pool?.close();
+    pool = undefined;
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('hashes ranges across two files as one stream (= the hash of the concatenation)', async () => {
+    pool = new HashPool({ workers: 2, bufferSize: 64 * 1024 });
+    // The tail of a from an odd offset, then the head of b: buffer-sized reads do not line up.
+    const ranges: FileRange[] = [
+      { path: a, start: 1_000_003, length: aData.length - 1_000_003 },
+      { path: b, start: 0, length: 700_001 },
+    ];
+    const [got] = await pool.hash(ranges, ['sha256']);
+    assert.equal(got, hex('sha256', aData.subarray(1_000_003), bData.subarray(0, 700_001)));
+    // Whole files, and an empty range list (the hash of nothing).
+    assert.deepEqual(
+      await pool.hash(
+        [
+          { path: a, start: 0, length: aData.length },
+          { path: b, start: 0, length: bData.length },
+        ],
+        ['sha256'],
+      ),
+      [hex('sha256', aData, bData)],
+    );
+    assert.deepEqual(await pool.hash([], ['sha256']), [hex('sha256')]);
+  });
+
+  it('computes several algorithms in one read, in the order asked', async () => {
+    pool = new HashPool({ workers: 1 });
+    const r = await pool.hash([{ path: b, start: 5, length: bData.length - 5 }], ['sha512', 'sha256']);
+    assert.deepEqual(r, [hex('sha512', bData.subarray(5)), hex('sha256', bData.subarray(5))]);
+    await assert.rejects(pool.hash([{ path: b, start: 0, length: 1 }], ['no-such-hash']));
+  });
+
+  it('reports bytes as they are hashed, adding up to the job', async () => {
+    pool = new HashPool({ workers: 1 });
+    const seen: number[] = [];
+    const length = 40 * 1024 * 1024;
+    await pool.hash([{ path: big, start: 0, length }], ['sha256'], { onBytes: (n) => seen.push(n) });
+    assert.ok(seen.length >= 3, `progress in steps: ${seen.join(',')}`);
+    assert.equal(
+      seen.reduce((x, y) => x + y, 0),
+      length,
+    );
+  });
+
+  it('a file shorter than its range rejects with ShortReadError naming the file and offset, never a hash', async () => {
+    pool = new HashPool({ workers: 1 });
+    await assert.rejects(
+      pool.hash(
+        [
+          { path: b, start: 0, length: 10 },
+          { path: a, start: aData.length - 100, length: 200 },
+        ],
+        ['sha256'],
+      ),
+      (err: unknown) =>
+        err instanceof ShortReadError &&
+        err.path === a &&
+        err.offset === aData.length &&
+        err.end === aData.length + 100 &&
+        err.exitCode === ExitCode.verification &&
+        err.message.includes(a),
+    );
+    // The worker goes on with the next job.
+    assert.deepEqual(await pool.hash([{ path: b, start: 0, length: 10 }], ['sha256']), [
+      hex('sha256', bData.subarray(0, 10)),
+    ]);
+  });
+
+  it('a file that cannot be opened rejects with the error naming the file', async () => {
+    pool = new HashPool({ workers: 1 });
+    const missing = join(root, 'missing.bin');
+    await assert.rejects(
+      pool.hash([{ path: missing, start: 0, length: 1 }], ['sha256']),
+      (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT' && String(err).includes(missing),
+    );
+    if (process.getuid?.() !== 0) {
+      const locked = join(root, 'locked.bin');
+      writeFileSync(locked, 'x');
+      chmodSync(locked, 0);
+      await assert.rejects(
+        pool.hash([{ path: locked, start: 0, length: 1 }], ['sha256']),
+        (err: unknown) => (err as NodeJS.ErrnoException).code === 'EACCES' && String(err).includes(locked),
+      );
+    }
+  });
+
+  it('queues jobs when every worker is busy and runs them in order', async () => {
+    pool = new HashPool({ workers: 1, bufferSize: 4096 });
+    const finished: number[] = [];
+    const jobs = Array.from({ length: 40 }, (_, i) => {
+      const start = i * 4099;
+      const length = 30_000 + i * 1000;
+      return pool!.hash([{ path: a, start, length }], ['sha256']).then(([h]) => {
+        finished.push(i);
+        return [h, hex('sha256', aData.subarray(start, start + length))];
+      });
+    });
+    for (const [got, want] of await Promise.all(jobs)) assert.equal(got, want);
+    // One worker: they finish in the order given (two workers would let short jobs overtake).
+    assert.deepEqual(
+      finished,
+      jobs.map((_, i) => i),
+    );
+  });
+
+  it('abort rejects with AbortedError: a running job (its worker is stopped), a queued one, one aborted before', async () => {
+    pool = new HashPool({ workers: 1 });
+    const running = new AbortController();
+    const queued = new AbortController();
+    const whole = { path: big, start: 0, length: 64 * 1024 * 1024 };
+    const first = pool.hash([whole], ['sha256', 'sha512'], {
+      signal: running.signal,
+      onBytes: () => running.abort(),
+    });
+    const second = pool.hash([{ path: b, start: 0, length: 100 }], ['sha256'], { signal: queued.signal });
+    const third = pool.hash([{ path: b, start: 0, length: 100 }], ['sha256']);
+    queued.abort();
+    await assert.rejects(second, AbortedError);
+    const t = Date.now();
+    await assert.rejects(first, AbortedError);
+    assert.ok(Date.now() - t < 2000, 'the running job stopped early');
+    // The pool replaces the stopped worker and goes on.
+    assert.deepEqual(await third, [hex('sha256', bData.subarray(0, 100))]);
+    const gone = new AbortController();
+    gone.abort();
+    await assert.rejects(pool.hash([whole], ['sha256'], { signal: gone.signal }), AbortedError);
+  });
+
+  it('close() rejects what is left and refuses new jobs', async () => {
+    pool = new HashPool({ workers: 1 });
+    const whole = { path: big, start: 0, length: 64 * 1024 * 1024 };
+    const running = assert.rejects(pool.hash([whole], ['sha256', 'sha512']), AbortedError);
+    const queued = assert.rejects(pool.hash([whole], ['sha256']), AbortedError);
+    await pool.close();
+    await running;
+    await queued;
+    await assert.rejects(pool.hash([whole], ['sha256']), AbortedError);
+  });
+
+  it('idle workers keep no process alive, closed or not', function () {
+    this.timeout(20_000);
+    const module = fileURLToPath(new URL('../src/digest/hash-pool.ts', import.meta.url));
+    for (const close of [false, true]) {
+      const script = `import { HashPool } from ${JSON.stringify(module)};
+const pool = new HashPool({ workers: 2 });
+pool.start();
+const [h] = await pool.hash([{ path: ${JSON.stringify(a)}, start: 0, length: 10 }], ['sha256']);
+console.log(h);
+${close ? 'await pool.close();' : ''}`;
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+        encoding: 'utf8',
+        timeout: 15_000,
+      });
+      assert.equal(out.trim(), hex('sha256', readFileSync(a).subarray(0, 10)));
+    }
+  });
+});
