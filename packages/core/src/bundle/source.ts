@@ -3,8 +3,10 @@ import { createReadStream } from 'node:fs';
 import { lstat, open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
+import type { FileRange } from '../digest/index.ts';
 import { InvalidInputError, throwIfAborted } from '../errors/index.ts';
 import { METADATA_ORDER } from './format.ts';
+import { LocalFilesReader, localRanges } from './local-files.ts';
 import { type MultiPartFile, openParts } from './parts.ts';
 import {
   RandomAccessTarInput,
@@ -12,6 +14,7 @@ import {
   StreamTarInput,
   type TarEnd,
   type TarEntryType,
+  type TarInput,
   TarTruncatedError,
 } from './tar-reader.ts';
 import { DuplicateTracker, entryProblem, normalizeMemberName, UnsafeTarEntryError } from './tar-safety.ts';
@@ -21,6 +24,8 @@ import { DuplicateTracker, entryProblem, normalizeMemberName, UnsafeTarEntryErro
  * read as their concatenation), or an extracted directory. All give the same things: one
  * sequential pass over the members with their bytes (verify), an index of members found by
  * seeking past their data, and ranged reads of one member (push, serve) — never an extraction.
+ * Local tar files and parts also say where each member lies in them (`fileRanges`), so that
+ * verify can hash large members off the main thread, after a walk that only seeks.
  */
 
 export type BundleSourceKind = 'tar' | 'parts' | 'directory';
@@ -76,6 +81,13 @@ export interface EntriesOptions {
    * bytes have streamed past — hashed in the same pass, no second read.
    */
   onFile?: (file: PartDigest) => void;
+  /**
+   * Local tar and split sources (those with `fileRanges`): walk the tar by seeking — headers
+   * are read, bodies only when the caller reads them (`body()`), the rest is skipped without
+   * reading — for a caller that hashes the members itself from `fileRanges`. Then `onPart`,
+   * `onFile` and `onBytes` are not called. Ignored by other sources, which stream as usual.
+   */
+  seek?: boolean;
 }
 
 /**
@@ -127,6 +139,17 @@ export interface BundleSource {
    * (Optional for other implementations; readers fall back to reading `partsChecksumPath`.)
    */
   readPartsChecksum?(opts?: { signal?: AbortSignal }): Promise<Buffer | undefined>;
+  /**
+   * Local tar and split sources only (not a directory, not a reader such as `s3://`): the local
+   * files holding the bundle's bytes, in order (the tar, or the parts before any gap).
+   */
+  readonly localFiles?: readonly PartFile[] | undefined;
+  /**
+   * With `localFiles`: where a member's bytes are in those files, as one range per file touched
+   * (a member of a split bundle can span two parts) — for positional reads off the main thread
+   * (`HashPool`) instead of one stream pass.
+   */
+  fileRanges?(member: SourceMember): FileRange[];
   /** One sequential pass over every entry in stored order; returns what followed the last one. */
   entries(opts?: EntriesOptions): AsyncGenerator<SourceEntry, TarEnd | undefined, undefined>;
   /**
@@ -165,6 +188,8 @@ class TarSource implements BundleSource {
   readonly parts: readonly PartFile[];
   readonly partsAfterGap: readonly PartFile[];
   readonly partsChecksumPath: string | undefined;
+  readonly localFiles: readonly PartFile[] | undefined;
+  readonly fileRanges: ((member: SourceMember) => FileRange[]) | undefined;
   private readonly files: readonly PartFile[];
   private random: BundleByteReader | undefined;
   private opening: Promise<BundleByteReader> | undefined;
@@ -190,6 +215,10 @@ class TarSource implements BundleSource {
     this.external = external?.reader;
     this.random = external?.reader;
     this.checksumReader = external?.partsChecksum;
+    this.localFiles = this.external ? undefined : files;
+    this.fileRanges = this.external
+      ? undefined
+      : (member: SourceMember) => localRanges(files, member.offset, member.size);
   }
 
   async readPartsChecksum(opts: { signal?: AbortSignal } = {}): Promise<Buffer | undefined> {
@@ -248,31 +277,46 @@ class TarSource implements BundleSource {
   }
 
   async *entries(opts: EntriesOptions = {}): AsyncGenerator<SourceEntry, TarEnd | undefined, undefined> {
+    if (opts.seek && this.localFiles) {
+      const reader = new LocalFilesReader(this.localFiles);
+      try {
+        return yield* this.walk(new RandomAccessTarInput(reader), opts);
+      } finally {
+        await reader.close();
+      }
+    }
     const input = new StreamTarInput(this.bytes(opts), this.size);
     try {
-      const walker = readTar(input, {
-        source: this.path,
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        checkTrailing: opts.checkTrailing ?? false,
-      });
-      for (;;) {
-        const r = await walker.next();
-        if (r.done) return r.value;
-        const m = r.value;
-        yield {
-          name: normalizeMemberName(m.name),
-          rawName: m.name,
-          size: m.size,
-          offset: m.dataOffset,
-          headerOffset: m.headerOffset,
-          type: m.type,
-          typeflag: m.typeflag,
-          linkname: m.linkname,
-          body: () => m.body(),
-        };
-      }
+      return yield* this.walk(input, opts);
     } finally {
       await input.close();
+    }
+  }
+
+  private async *walk(
+    input: TarInput,
+    opts: EntriesOptions,
+  ): AsyncGenerator<SourceEntry, TarEnd | undefined, undefined> {
+    const walker = readTar(input, {
+      source: this.path,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      checkTrailing: opts.checkTrailing ?? false,
+    });
+    for (;;) {
+      const r = await walker.next();
+      if (r.done) return r.value;
+      const m = r.value;
+      yield {
+        name: normalizeMemberName(m.name),
+        rawName: m.name,
+        size: m.size,
+        offset: m.dataOffset,
+        headerOffset: m.headerOffset,
+        type: m.type,
+        typeflag: m.typeflag,
+        linkname: m.linkname,
+        body: () => m.body(),
+      };
     }
   }
 
