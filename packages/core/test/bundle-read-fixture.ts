@@ -100,6 +100,8 @@ export interface Staging {
 export interface StagingOptions {
   /** Blobs left out of the bundle and listed in lading.json since.omittedBlobs. */
   omit?: (keyof Staging['blobs'])[];
+  /** Size of layer1, the layer both images share (default 300 000 bytes). */
+  layer1Bytes?: number;
 }
 
 /**
@@ -108,7 +110,7 @@ export interface StagingOptions {
  * signature made with `openssl dgst -sha256 -sign`.
  */
 export function makeStaging(dir: string, keys: Keys, opts: StagingOptions = {}): Staging {
-  const layer1 = blob(bytes(300_000, 1), 'application/vnd.oci.image.layer.v1.tar+gzip');
+  const layer1 = blob(bytes(opts.layer1Bytes ?? 300_000, 1), 'application/vnd.oci.image.layer.v1.tar+gzip');
   const layer2 = blob(bytes(70_000, 2), 'application/vnd.oci.image.layer.v1.tar+gzip');
   const config1 = blob(
     JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),

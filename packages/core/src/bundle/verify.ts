@@ -1,7 +1,7 @@
 import { createHash, type Hash, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { Digest } from '../digest/index.ts';
+import { type Digest, type FileRange, HashPool, ShortReadError } from '../digest/index.ts';
 import { throwIfAborted, VerificationError } from '../errors/index.ts';
 import {
   Annotation,
@@ -32,18 +32,22 @@ import {
   type BundleSourceKind,
   openSource,
   type PartDigest,
+  type PartFile,
 } from './source.ts';
 import { parseSums } from './sums.ts';
 import { TarTruncatedError } from './tar-reader.ts';
 import { DuplicateTracker, entryProblem } from './tar-safety.ts';
 
 /**
- * `verifyBundle`: one streaming pass over a bundle (tar, split parts or extracted directory).
- * The metadata comes first; the signature over SHA256SUMS is checked with the given key as soon
- * as both are in; every following member is hashed as it streams past and compared with
- * SHA256SUMS, every blob with its own name; then the content graph of every image and chart in
- * index.json is checked for completeness. Failures go into the report; only unusable input
- * (a malformed tar, an unreadable file or key) throws.
+ * `verifyBundle`: one pass over a bundle (tar, split parts or extracted directory). The metadata
+ * comes first; the signature over SHA256SUMS is checked with the given key as soon as both are
+ * in; every following member is hashed and compared with SHA256SUMS, every blob with its own
+ * name; then the content graph of every image and chart in index.json is checked for
+ * completeness. Failures go into the report; only unusable input (a malformed tar, an unreadable
+ * file or key) throws. A directory or a bundle read through a reader (`s3://`) is hashed as it
+ * streams past; a local tar or split bundle is walked header to header and its large members
+ * (and whole files, when their hashes are wanted) are hashed by worker threads in parallel
+ * (`HashPool`) — with the same report.
  */
 
 export type ProblemKind =
@@ -109,11 +113,15 @@ export interface VerifyReport {
 }
 
 export interface VerifyProgress {
-  /** The member being hashed. */
+  /** The member being hashed (on the parallel path: the member or file a worker last reported on). */
   member: string;
   /** Members done so far. */
   members: number;
-  /** Bytes read from the source so far. */
+  /**
+   * Bytes of the source verified so far. On the parallel path (local tar or split bundle): the
+   * small members read by the walk, then the share of the workers' hashing done, scaled so that
+   * it ends at `totalBytes` (a split bundle is hashed twice, by member and by part).
+   */
   bytes: number;
   /** Total bytes of the source. */
   totalBytes: number;
@@ -130,6 +138,12 @@ export interface VerifyOptions {
    * directory, nor for a file the pass did not read to its end.
    */
   onFile?: (file: PartDigest) => void;
+  /**
+   * Local tar and split bundles hash their large members (and whole files, for `onFile` and
+   * the parts of a split bundle) in worker threads, in parallel: in this pool when given (the
+   * caller closes it), else in one of min(4, cores) workers made for this call and closed.
+   */
+  hashPool?: HashPool;
 }
 
 /** The bundle failed verification (exit 3); names every bad member. */
@@ -162,12 +176,48 @@ export function assertVerified(report: VerifyReport): void {
 
 const PROGRESS_EVERY = 16 * 1024 * 1024;
 
+/**
+ * The parallel path hashes members at least this large in the pool (unless they are kept in
+ * memory: metadata and blobs small enough to be manifests); smaller ones cost less on the main
+ * thread than a round trip to a worker.
+ */
+const POOL_MIN_BYTES = 1024 * 1024;
+
 interface MemberInfo {
   name: string;
   hex: string;
   size: number;
   /** Index among regular-file members. */
   position: number;
+}
+
+/** A member as the walk found it. */
+interface WalkedMember {
+  name: string;
+  /** The name of an earlier member it duplicates (same name, or differing only in case). */
+  earlier: string | undefined;
+  isMeta: boolean;
+  blobDigest: Digest | undefined;
+  /** The hex of the algorithm in a non-sha256 blob name (`blobs/sha512/…`), once hashed. */
+  namedHex?: string;
+}
+
+/** A large member left to the pool. */
+interface PooledMember {
+  walked: WalkedMember;
+  size: number;
+  ranges: FileRange[];
+  algorithms: string[];
+  /** sha256 hex, once hashed. */
+  hex?: string;
+  /** Set when a file ended inside the member while it was hashed. */
+  failure?: TarTruncatedError;
+}
+
+/** Something the walk found, to report once a pass would have read up to byte `at`. */
+interface Step {
+  at: number;
+  run: () => void;
 }
 
 class Problems {
@@ -251,6 +301,99 @@ async function checkPartsFile(
   return expected;
 }
 
+interface PoolWork {
+  pool: HashPool;
+  source: BundleSource;
+  pooled: PooledMember[];
+  /** Files to hash whole (empty when no file hash is wanted). */
+  files: readonly PartFile[];
+  signal: AbortSignal | undefined;
+  /** Bytes of the source accounted for before this work. */
+  startBytes: number;
+  /** Progress: the job reporting and the bytes of the source accounted for so far. */
+  onBytes: (label: string, bytes: number) => void;
+  onMember: (m: PooledMember) => void;
+}
+
+/**
+ * Hash the pooled members and the whole files in the pool, largest first so that the workers
+ * finish together rather than one of them starting the largest job last. Progress is the share
+ * of this work done, scaled onto the bytes of the source not yet accounted for (a split bundle
+ * is hashed twice: by member and by part). Returns the sha256 hex of each file, undefined for
+ * a file that ended early; a member a file ended inside gets its `failure`. Any other failure
+ * throws and stops the remaining jobs.
+ */
+async function hashInPool(w: PoolWork): Promise<Array<string | undefined>> {
+  interface Job {
+    length: number;
+    label: string;
+    ranges: FileRange[];
+    algorithms: string[];
+    done: (hex: string[]) => void;
+    short: (err: ShortReadError) => void;
+  }
+  const fileHex: Array<string | undefined> = w.files.map(() => undefined);
+  const jobs: Job[] = w.pooled.map((m) => ({
+    length: m.size,
+    label: m.walked.name,
+    ranges: m.ranges,
+    algorithms: m.algorithms,
+    done: (hex) => {
+      m.hex = hex[0];
+      if (hex[1] !== undefined) m.walked.namedHex = hex[1];
+      w.onMember(m);
+    },
+    short: (err) => {
+      m.failure = new TarTruncatedError(
+        w.source.path,
+        m.walked.name,
+        `declares ${m.size} bytes, but ${err.path} ends at byte ${err.offset}, inside it (the file shrank while it was read)`,
+      );
+    },
+  }));
+  w.files.forEach((f, i) => {
+    jobs.push({
+      length: f.size,
+      label: f.name,
+      ranges: f.size > 0 ? [{ path: f.path, start: 0, length: f.size }] : [],
+      algorithms: ['sha256'],
+      done: (hex) => {
+        fileHex[i] = hex[0];
+      },
+      short: () => {},
+    });
+  });
+  if (jobs.length === 0) return fileHex;
+  jobs.sort((a, b) => b.length - a.length);
+  const total = jobs.reduce((n, j) => n + j.length, 0);
+  const scale = total > 0 ? Math.max(0, w.source.size - w.startBytes) / total : 0;
+  let hashed = 0;
+  const stop = new AbortController();
+  const signal = w.signal ? AbortSignal.any([w.signal, stop.signal]) : stop.signal;
+  try {
+    await Promise.all(
+      jobs.map((j) =>
+        w.pool
+          .hash(j.ranges, j.algorithms, {
+            signal,
+            onBytes: (n) => {
+              hashed += n;
+              w.onBytes(j.label, w.startBytes + Math.round(hashed * scale));
+            },
+          })
+          .then(j.done, (err: unknown) => {
+            if (!(err instanceof ShortReadError)) throw err;
+            j.short(err);
+          }),
+      ),
+    );
+  } catch (err) {
+    stop.abort();
+    throw err;
+  }
+  return fileHex;
+}
+
 async function verifySource(
   source: BundleSource,
   key: KeyObject,
@@ -260,7 +403,7 @@ async function verifySource(
   const problems = new Problems();
   const signal = opts.signal;
 
-  // Split bundles: the parts file first; each part is hashed while the tar streams past.
+  // Split bundles: the parts file first; each part is hashed in the same pass.
   const partReports: PartReport[] = [];
   let expectedParts: Map<string, string> | undefined;
   if (source.kind === 'parts') expectedParts = await checkPartsFile(source, problems);
@@ -286,7 +429,8 @@ async function verifySource(
   let memberCount = 0;
   let bytes = 0;
   let readBytes = 0;
-  let truncatedAt: string | undefined;
+  /** Members the archive (or a file of it) ends inside. */
+  const truncated = new Set<string>();
   let signatureOk = false;
   let signatureChecked = false;
 
@@ -309,98 +453,177 @@ async function verifySource(
   const progress = (member: string) =>
     opts.onProgress?.({ member, members: memberCount, bytes: readBytes, totalBytes: source.size });
 
+  /** A member hashed: record it in stored order, check it against the digest in its name. */
+  const record = (m: WalkedMember, hex: string, size: number, contentOk: boolean, data?: Buffer) => {
+    const info: MemberInfo = { name: m.name, hex, size, position: order.length };
+    if (m.earlier !== undefined) {
+      duplicates.push(info);
+    } else {
+      members.set(m.name, info);
+      order.push(m.name);
+    }
+    if (m.isMeta && m.earlier === undefined) {
+      meta.set(m.name, data ?? Buffer.alloc(0));
+      checkSignature();
+    }
+    if (m.blobDigest && !contentOk) {
+      badContent.add(m.name);
+      problems.add(m.name, 'digest', `content hashes to ${m.namedHex ?? hex}, not the digest in its name`);
+    }
+  };
+
+  // The parallel path (local tar and split bundles): the walk seeks from header to header and
+  // reads only small members; large ones, and whole files where their hashes are wanted, are
+  // hashed afterwards by worker threads, largest first. What the walk finds is kept as steps and
+  // replayed in stored order once the hashes are in, each file's result at the point where a
+  // streaming pass would have finished reading that file, so the report is the streaming one.
+  const localFiles = source.localFiles;
+  const fileRanges = source.fileRanges?.bind(source);
+  const parallel = localFiles !== undefined && fileRanges !== undefined;
+  const wholeFiles = parallel && (source.kind === 'parts' || opts.onFile !== undefined);
+  const steps: Step[] = [];
+  let lastAt = 0;
+  /** Run now (streaming), or at replay once a pass would have read up to byte `at` (parallel). */
+  const step = (at: number, run: () => void) => {
+    if (!parallel) return run();
+    steps.push({ at, run });
+    lastAt = at;
+  };
+  const pooled: PooledMember[] = [];
+  let ownPool: HashPool | undefined;
+  const pool = (): HashPool => {
+    if (opts.hashPool) return opts.hashPool;
+    ownPool ??= new HashPool();
+    return ownPool;
+  };
+  if (wholeFiles) pool().start();
+
   try {
     const entries = source.entries({
       checkTrailing: true,
-      onPart,
-      ...(opts.onFile ? { onFile: opts.onFile } : {}),
-      onBytes: (n) => {
-        readBytes = n;
-      },
+      ...(parallel
+        ? { seek: true }
+        : {
+            onPart,
+            ...(opts.onFile ? { onFile: opts.onFile } : {}),
+            onBytes: (n: number) => {
+              readBytes = n;
+            },
+          }),
       ...(signal ? { signal } : {}),
     });
-    for (;;) {
-      const r = await entries.next();
-      if (r.done) {
-        const end = r.value;
-        if (end?.missingEndMarker) {
-          problems.add('(end of archive)', 'truncated', 'the archive ends without an end-of-archive marker');
+    let bodyTruncated: string | undefined;
+    try {
+      for (;;) {
+        const r = await entries.next();
+        if (r.done) {
+          const end = r.value;
+          step(Number.POSITIVE_INFINITY, () => {
+            if (end?.missingEndMarker) {
+              problems.add(
+                '(end of archive)',
+                'truncated',
+                'the archive ends without an end-of-archive marker',
+              );
+            }
+            if (end?.trailingData) {
+              problems.add(
+                '(after end of archive)',
+                'extra',
+                'non-zero data follows the end-of-archive marker',
+              );
+            }
+          });
+          break;
         }
-        if (end?.trailingData) {
-          problems.add('(after end of archive)', 'extra', 'non-zero data follows the end-of-archive marker');
+        const e = r.value;
+        throwIfAborted(signal);
+        const unsafe = entryProblem(e);
+        if (unsafe) {
+          step(e.offset, () => problems.add(e.rawName, 'unsafe', unsafe));
+          continue;
         }
-        break;
-      }
-      const e = r.value;
-      throwIfAborted(signal);
-      const unsafe = entryProblem(e);
-      if (unsafe) {
-        problems.add(e.rawName, 'unsafe', unsafe);
-        continue;
-      }
-      const earlier = dups.add(e.name);
-      if (earlier !== undefined) {
-        problems.add(
-          e.name,
-          'duplicate',
-          earlier === e.name ? 'the member appears more than once' : `differs only in case from ${earlier}`,
-        );
-      }
-      if (e.type === 'directory') continue;
+        const earlier = dups.add(e.name);
+        if (earlier !== undefined) {
+          step(e.offset, () =>
+            problems.add(
+              e.name,
+              'duplicate',
+              earlier === e.name
+                ? 'the member appears more than once'
+                : `differs only in case from ${earlier}`,
+            ),
+          );
+        }
+        if (e.type === 'directory') continue;
 
-      const isMeta = METADATA_ORDER.includes(e.name);
-      if (isMeta && e.size > MAX_METADATA_BYTES) {
-        throw new BundleFormatError(
-          source.path,
-          e.name,
-          `is ${e.size} bytes, more than the ${MAX_METADATA_BYTES} allowed for a metadata member`,
-        );
-      }
-      const blobDigest = digestOfBlobMember(e.name);
-      const keep = isMeta || (blobDigest !== undefined && e.size <= MAX_MANIFEST_BYTES);
-      const sha256 = createHash('sha256');
-      let named: Hash | undefined;
-      if (blobDigest && !blobDigest.startsWith('sha256:'))
-        named = createHash(blobDigest.slice(0, blobDigest.indexOf(':')));
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let nextProgress = PROGRESS_EVERY;
-      progress(e.name);
-      try {
-        for await (const c of e.body()) {
-          sha256.update(c);
-          named?.update(c);
-          if (keep) chunks.push(c);
-          size += c.length;
-          bytes += c.length;
-          if (size >= nextProgress) {
-            nextProgress += PROGRESS_EVERY;
-            progress(e.name);
-          }
+        const isMeta = METADATA_ORDER.includes(e.name);
+        if (isMeta && e.size > MAX_METADATA_BYTES) {
+          throw new BundleFormatError(
+            source.path,
+            e.name,
+            `is ${e.size} bytes, more than the ${MAX_METADATA_BYTES} allowed for a metadata member`,
+          );
         }
-      } catch (err) {
-        if (err instanceof TarTruncatedError) truncatedAt = e.name;
-        throw err;
-      }
-      memberCount++;
-      const info: MemberInfo = { name: e.name, hex: sha256.digest('hex'), size, position: order.length };
-      if (earlier !== undefined) {
-        duplicates.push(info);
-      } else {
-        members.set(e.name, info);
-        order.push(e.name);
-      }
-      if (isMeta && earlier === undefined) {
-        meta.set(e.name, Buffer.concat(chunks));
-        checkSignature();
-      }
-      if (blobDigest) {
-        const actual = named ? named.digest('hex') : info.hex;
-        if (actual !== hexOf(blobDigest)) {
-          badContent.add(e.name);
-          problems.add(e.name, 'digest', `content hashes to ${actual}, not the digest in its name`);
-        } else if (keep && earlier === undefined && size > 0) {
-          const data = Buffer.concat(chunks);
+        const blobDigest = digestOfBlobMember(e.name);
+        const keep = isMeta || (blobDigest !== undefined && e.size <= MAX_MANIFEST_BYTES);
+        const namedAlgorithm =
+          blobDigest && !blobDigest.startsWith('sha256:')
+            ? blobDigest.slice(0, blobDigest.indexOf(':'))
+            : undefined;
+        const walked: WalkedMember = { name: e.name, earlier, isMeta, blobDigest };
+        const end = e.offset + e.size;
+
+        if (parallel && !keep && e.size >= POOL_MIN_BYTES) {
+          // Hashed later in a worker; recorded at its place in the replay.
+          const job: PooledMember = {
+            walked,
+            size: e.size,
+            ranges: fileRanges(e),
+            algorithms: namedAlgorithm ? ['sha256', namedAlgorithm] : ['sha256'],
+          };
+          pooled.push(job);
+          if (pooled.length === 1) pool().start();
+          step(end, () => {
+            if (job.failure) {
+              problems.add(e.name, 'truncated', job.failure.message);
+            } else {
+              const hex = job.hex as string;
+              record(walked, hex, e.size, !blobDigest || (walked.namedHex ?? hex) === hexOf(blobDigest));
+            }
+          });
+          continue;
+        }
+
+        const sha256 = createHash('sha256');
+        const named: Hash | undefined = namedAlgorithm ? createHash(namedAlgorithm) : undefined;
+        const chunks: Buffer[] = [];
+        let size = 0;
+        let nextProgress = PROGRESS_EVERY;
+        progress(e.name);
+        try {
+          for await (const c of e.body()) {
+            sha256.update(c);
+            named?.update(c);
+            if (keep) chunks.push(c);
+            size += c.length;
+            bytes += c.length;
+            if (parallel) readBytes += c.length;
+            if (size >= nextProgress) {
+              nextProgress += PROGRESS_EVERY;
+              progress(e.name);
+            }
+          }
+        } catch (err) {
+          if (err instanceof TarTruncatedError) bodyTruncated = e.name;
+          throw err;
+        }
+        memberCount++;
+        const hex = sha256.digest('hex');
+        if (named) walked.namedHex = named.digest('hex');
+        const contentOk = !blobDigest || (walked.namedHex ?? hex) === hexOf(blobDigest);
+        const data = keep ? Buffer.concat(chunks) : undefined;
+        if (blobDigest && contentOk && data && earlier === undefined && size > 0) {
           const first = data.find((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09);
           if (first === 0x7b) {
             try {
@@ -410,13 +633,59 @@ async function verifySource(
             }
           }
         }
+        const kept = isMeta && earlier === undefined ? data : undefined;
+        step(end, () => record(walked, hex, size, contentOk, kept));
+        progress(e.name);
       }
-      progress(e.name);
+    } catch (err) {
+      if (!(err instanceof TarTruncatedError)) throw err;
+      truncated.add(bodyTruncated ?? err.member);
+      step(lastAt, () => problems.add(err.member, 'truncated', err.message));
     }
-  } catch (err) {
-    if (!(err instanceof TarTruncatedError)) throw err;
-    truncatedAt ??= err.member;
-    problems.add(err.member, 'truncated', err.message);
+
+    if (parallel) {
+      const fileHex = await hashInPool({
+        pool: pool(),
+        source,
+        pooled,
+        files: wholeFiles ? localFiles : [],
+        signal,
+        startBytes: readBytes,
+        onBytes: (label, n) => {
+          readBytes = n;
+          progress(label);
+        },
+        onMember: (m) => {
+          memberCount++;
+          bytes += m.size;
+        },
+      });
+      for (const m of pooled) if (m.failure) truncated.add(m.walked.name);
+      // Replay, with each file's hash where a streaming pass would have finished that file.
+      let next = 0;
+      let fileEnd = 0;
+      const filesUpTo = (at: number) => {
+        while (next < fileHex.length) {
+          const f = localFiles[next] as PartFile;
+          if (fileEnd + f.size >= at) return;
+          fileEnd += f.size;
+          const hex = fileHex[next++];
+          if (hex === undefined) continue;
+          const digest: PartDigest = { name: f.name, path: f.path, hex, size: f.size };
+          if (source.kind === 'parts') onPart(digest);
+          opts.onFile?.(digest);
+        }
+      };
+      for (const s of steps) {
+        filesUpTo(s.at);
+        s.run();
+      }
+      filesUpTo(Number.POSITIVE_INFINITY);
+      readBytes = source.size;
+      progress(order.at(-1) ?? source.path);
+    }
+  } finally {
+    await ownPool?.close();
   }
 
   // Metadata: present and in contract order (a directory has no order).
@@ -463,7 +732,7 @@ async function verifySource(
     }
     for (const name of sums.keys()) {
       if (name === Member.sums || name === Member.signature) continue;
-      if (!members.has(name) && name !== truncatedAt) {
+      if (!members.has(name) && !truncated.has(name)) {
         problems.add(name, 'missing', `listed in ${Member.sums} but not in the bundle`);
       }
     }
@@ -547,7 +816,7 @@ async function verifySource(
           return;
         }
         const msg = `${d.mediaType} referenced by ${parent} is not in the bundle`;
-        problems.add(name, name === truncatedAt ? 'truncated' : 'missing', msg);
+        problems.add(name, truncated.has(name) ? 'truncated' : 'missing', msg);
         report.problems.push(`${name}: ${msg}`);
         return;
       }
