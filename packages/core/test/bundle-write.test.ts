@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   type BundleProgress,
+  copyVerified,
   generateKeyPair,
   type LadingJson,
   loadPrivateKey,
@@ -14,6 +15,7 @@ import {
   OutputExistsError,
   parseSums,
   resolveEpoch,
+  TarEntrySizeError,
   UnsupportedBlobError,
   writeBundle,
 } from '../src/bundle/index.ts';
@@ -21,6 +23,7 @@ import type { CallOptions, Fetcher } from '../src/content/index.ts';
 import { DigestMismatchError, digestOf, SizeMismatchError } from '../src/digest/index.ts';
 import { AbortedError, VerificationError } from '../src/errors/index.ts';
 import type { Descriptor } from '../src/model/index.ts';
+import { Limiter } from '../src/util/index.ts';
 import {
   BytesFetcher,
   DirFetcher,
@@ -295,6 +298,56 @@ describe('bundle writer', function () {
       (err: unknown) => err instanceof VerificationError,
     );
     await rm(f);
+    await assertNothingLeft();
+  });
+
+  it('blobs arrive out of order and a transfer that breaks starts over: the bundle is the same', async () => {
+    const reference = await write('ref.tar');
+    const refBytes = await readFile(reference.files[0]!);
+    let broke = 0;
+    const res = await write('retried.tar', {
+      limiter: new Limiter(8),
+      blobs: {
+        fetcher,
+        descriptors: blobs,
+        copy: async (desc, w, o) => {
+          // small blobs wait, so later ones finish first; the big one breaks once halfway
+          if (desc.size < 1024 * 1024) await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+          if (desc.size > 1024 * 1024 && broke === 0) {
+            broke++;
+            await copyVerified(
+              fetcher,
+              desc,
+              async (chunk, at) => {
+                await w(chunk, at);
+                if (at > desc.size / 2)
+                  throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+              },
+              o,
+            );
+          }
+          await copyVerified(fetcher, desc, w, o);
+        },
+      },
+    });
+    assert.equal(broke, 1);
+    assert.ok((await readFile(res.files[0]!)).equals(refBytes), 'byte-identical to a plain write');
+    assert.equal(res.digest, reference.digest);
+  });
+
+  it('a copier that delivers too few bytes fails the write and leaves nothing', async () => {
+    await assert.rejects(
+      write('short.tar', {
+        blobs: {
+          fetcher,
+          descriptors: blobs,
+          copy: async (desc, w) => {
+            await w(Buffer.alloc(Math.max(0, desc.size - 1)), 0);
+          },
+        },
+      }),
+      (err: unknown) => err instanceof TarEntrySizeError,
+    );
     await assertNothingLeft();
   });
 

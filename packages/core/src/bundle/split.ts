@@ -1,12 +1,13 @@
-import { createHash, type Hash, randomBytes } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { type FileHandle, link, lstat, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { type FileHandle, mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../digest/index.ts';
 import { AbortedError, InvalidInputError } from '../errors/index.ts';
 import { partName, partsChecksumName } from './format.ts';
+import { exists, OutputExistsError, place, removeStaleTemps, syncDir, tmpName } from './output-files.ts';
 import { formatSums } from './sums.ts';
 
 /**
@@ -17,6 +18,8 @@ import { formatSums } from './sums.ts';
  * format over the part file names), cut while the bytes stream (no second pass).
  */
 
+export { OutputExistsError };
+
 export class InvalidSizeError extends InvalidInputError {
   override readonly code = 'INVALID_SIZE';
   readonly value: string;
@@ -25,15 +28,6 @@ export class InvalidSizeError extends InvalidInputError {
       hint: 'write a size like 4GiB, 700MB, 1.5G or 123456 (KB/MB/GB/TB = powers of 1000; K/M/G/T and KiB/MiB/GiB/TiB = powers of 1024)',
     });
     this.value = value;
-  }
-}
-
-export class OutputExistsError extends InvalidInputError {
-  override readonly code = 'OUTPUT_EXISTS';
-  readonly path: string;
-  constructor(path: string) {
-    super(`${path} already exists`, { hint: 'choose another output path, remove it, or pass --force' });
-    this.path = path;
   }
 }
 
@@ -99,82 +93,6 @@ interface PendingFile {
   tmp: string;
   hash: Hash;
   size: number;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-}
-
-function tmpName(final: string): string {
-  return join(dirname(final), `.${basename(final)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Remove temporaries an earlier writer of this output left when it was killed (SIGKILL, power
- * loss): `.<name>[.NNN|.sha256].tmp-<pid>-<random>` whose process is gone.
- */
-async function removeStaleTemps(final: string): Promise<void> {
-  const prefix = `.${basename(final)}.`;
-  let names: string[];
-  try {
-    names = await readdir(dirname(final));
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const m = /\.tmp-(\d+)-[0-9a-f]+$/.exec(name);
-    if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) {
-      await rm(join(dirname(final), name), { force: true });
-    }
-  }
-}
-
-/** Move `tmp` to `final`; without `overwrite` fail when `final` exists (no check-then-rename race). */
-async function place(tmp: string, final: string, overwrite: boolean): Promise<void> {
-  if (overwrite) {
-    await rename(tmp, final);
-    return;
-  }
-  try {
-    await link(tmp, final);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw new OutputExistsError(final);
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
-    // File systems without hard links (FAT/exFAT USB disks): check, then rename.
-    if (await exists(final)) throw new OutputExistsError(final);
-    await rename(tmp, final);
-    return;
-  }
-  await rm(tmp, { force: true });
-}
-
-async function syncDir(dir: string): Promise<void> {
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(dir, 'r');
-    await fh.sync();
-  } catch {
-    // Best effort: some platforms cannot fsync a directory.
-  } finally {
-    await fh?.close().catch(() => {});
-  }
 }
 
 /** A Writable that writes the bundle to temporaries; call `commit()` after it finished. */

@@ -2,24 +2,34 @@ import type { KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Fetcher } from '../content/index.ts';
 import { type Digest, digestOf, digestStream, parseDigest, VerifyingStream } from '../digest/index.ts';
 import { AbortedError, InvalidInputError, LadingError, throwIfAborted } from '../errors/index.ts';
 import type { Descriptor, ImageIndex } from '../model/index.ts';
+import { Limiter, retryTransient, WriteGatherer } from '../util/index.ts';
 import { BLOBS_DIR, FILES_DIR, Member, OCI_LAYOUT_CONTENT } from './format.ts';
 import { type BundleFile, type LadingJson, ladingJsonSchema } from './lading-json.ts';
+import { PlacedOutput } from './placed-output.ts';
 import { buildSbom, type CycloneDxBom, serializeSbom } from './sbom.ts';
 import { sign } from './signing.ts';
-import { AtomicOutput, type OutputOptions } from './split.ts';
+import type { OutputOptions } from './split.ts';
 import { formatSums } from './sums.ts';
-import { checkMemberPath, TAR_END_SIZE, type TarEntry, tarEntrySize, tarStream } from './tar-writer.ts';
+import {
+  BLOCK,
+  checkMemberPath,
+  entryHeader,
+  TAR_END_SIZE,
+  TarEntrySizeError,
+  tarEntrySize,
+} from './tar-writer.ts';
 
 /**
- * Writes a bundle (DESIGN.md §2): one streaming pass, members in the contract order
- * (oci-layout, lading.json, SHA256SUMS, SHA256SUMS.sig, index.json, sbom.cdx.json, files/…,
- * blobs/sha256/…), blobs verified while they stream, output atomic (temp + rename, optionally
- * split into parts on the fly), byte-identical for the same inputs and epoch.
+ * Writes a bundle (DESIGN.md §2): members in the contract order (oci-layout, lading.json,
+ * SHA256SUMS, SHA256SUMS.sig, index.json, sbom.cdx.json, files/…, blobs/sha256/…), byte-identical
+ * for the same inputs and epoch. Every size is known before the first byte, so every member has
+ * its offset: metadata is written first, then the blobs stream in several at once (one shared
+ * limiter), each verified while it streams and written at its place. The output is atomic (temp
+ * + rename, optionally split into parts) and is hashed behind the writes on a worker thread.
  */
 
 /** An extra file: `name` is its path under `files/` (and in lading.json), `path` the local file. */
@@ -28,11 +38,26 @@ export interface BundleInputFile {
   path: string;
 }
 
+/**
+ * Streams one blob's bytes into `write(chunk, at)` (`at`: offset in the blob) and resolves only
+ * once every byte was written and verified against `desc` (size and digest); rejects otherwise
+ * (the writer then discards the bundle). It may start over from offset 0 (another source); it is
+ * called again when it fails with a transient error.
+ */
+export type BlobWrite = (chunk: Uint8Array, at: number) => Promise<void>;
+export type BlobCopier = (
+  desc: Descriptor,
+  write: BlobWrite,
+  opts: { signal?: AbortSignal },
+) => Promise<void>;
+
 /** Where blobs come from (an OciLayout, a registry, …) and which ones go in. */
 export interface BundleBlobs {
   fetcher: Fetcher;
   /** Every blob (manifests, indexes, configs, layers); duplicates are stored once. sha256 only. */
   descriptors: readonly Descriptor[];
+  /** How a blob's bytes get to the bundle; default: `copyVerified` from `fetcher`. */
+  copy?: BlobCopier;
 }
 
 export interface BundleOutputSpec extends OutputOptions {
@@ -71,7 +96,11 @@ export interface WriteBundleOptions {
   epoch?: number | Date;
   signal?: AbortSignal;
   onProgress?: (p: BundleProgress) => void;
+  /** Bounds the blob transfers (shared with the caller's other work); default: 4 at a time. */
+  limiter?: Limiter;
 }
+
+const DEFAULT_CONCURRENCY = 4;
 
 export interface WriteBundleResult {
   /** The bundle path (for split output, the name the parts are derived from). */
@@ -157,23 +186,30 @@ function checkFileName(name: string): string {
   return n;
 }
 
-function verifiedBlob(
+/**
+ * Stream one blob from `fetcher` into `write`, verified (size and digest) while it streams; resolves
+ * only once every byte arrived and matched. The default `BundleBlobs.copy`.
+ */
+export async function copyVerified(
   fetcher: Fetcher,
   desc: Descriptor,
-  signal: AbortSignal | undefined,
-): () => AsyncIterable<Buffer> {
-  return async function* () {
-    const raw: Readable = await fetcher.fetch(desc, signal ? { signal } : {});
-    const verify = new VerifyingStream({ digest: desc.digest, size: desc.size }, `blob ${desc.digest}`);
-    raw.on('error', (err) => verify.destroy(err));
-    raw.pipe(verify);
-    try {
-      for await (const chunk of verify as AsyncIterable<Buffer>) yield chunk;
-    } finally {
-      raw.destroy();
-      verify.destroy();
+  write: BlobWrite,
+  opts: { signal?: AbortSignal } = {},
+): Promise<void> {
+  const raw: Readable = await fetcher.fetch(desc, opts.signal ? { signal: opts.signal } : {});
+  const verify = new VerifyingStream({ digest: desc.digest, size: desc.size }, `blob ${desc.digest}`);
+  raw.on('error', (err) => verify.destroy(err));
+  raw.pipe(verify);
+  let at = 0;
+  try {
+    for await (const chunk of verify as AsyncIterable<Buffer>) {
+      await write(chunk, at);
+      at += chunk.length;
     }
-  };
+  } finally {
+    raw.destroy();
+    verify.destroy();
+  }
 }
 
 function verifiedFile(
@@ -307,30 +343,49 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
   const sumsBytes = Buffer.from(formatSums(summed));
   const sigBytes = opts.key ? sign(sumsBytes, opts.key) : undefined;
 
-  // 4. Entries, in the contract order.
-  const entries: TarEntry[] = [
-    { path: Member.ociLayout, size: ociLayout.length, data: ociLayout },
-    { path: Member.manifest, size: ladingBytes.length, data: ladingBytes },
-    { path: Member.sums, size: sumsBytes.length, data: sumsBytes },
-    ...(sigBytes ? [{ path: Member.signature, size: sigBytes.length, data: sigBytes }] : []),
-    { path: Member.index, size: indexBytes.length, data: indexBytes },
-    { path: Member.sbom, size: sbomBytes.length, data: sbomBytes },
+  // 4. Entries, in the contract order, each at its place in the tar.
+  type Data =
+    | { kind: 'bytes'; bytes: Buffer }
+    | { kind: 'file'; local: string; digest: Digest }
+    | { kind: 'blob'; desc: Descriptor };
+  const planned: Array<{ path: string; size: number; data: Data }> = [
+    { path: Member.ociLayout, size: ociLayout.length, data: { kind: 'bytes', bytes: ociLayout } },
+    { path: Member.manifest, size: ladingBytes.length, data: { kind: 'bytes', bytes: ladingBytes } },
+    { path: Member.sums, size: sumsBytes.length, data: { kind: 'bytes', bytes: sumsBytes } },
+    ...(sigBytes
+      ? [{ path: Member.signature, size: sigBytes.length, data: { kind: 'bytes', bytes: sigBytes } as Data }]
+      : []),
+    { path: Member.index, size: indexBytes.length, data: { kind: 'bytes', bytes: indexBytes } },
+    { path: Member.sbom, size: sbomBytes.length, data: { kind: 'bytes', bytes: sbomBytes } },
     ...files.map((f) => ({
       path: FILES_DIR + f.path,
       size: f.size,
-      data: verifiedFile(f.local, f.digest, f.size, signal),
+      data: { kind: 'file', local: f.local, digest: f.digest } as Data,
     })),
     ...blobs.map((b) => ({
       path: `${BLOBS_DIR}sha256/${parseDigest(b.digest).hex}`,
       size: b.size,
-      data: verifiedBlob(opts.blobs.fetcher, b, signal),
+      data: { kind: 'blob', desc: b } as Data,
     })),
   ];
-  const bytesTotal = entries.reduce((n, e) => n + tarEntrySize(e.path, e.size), TAR_END_SIZE);
+  let offset = 0;
+  const entries = planned.map((e, index) => {
+    const header = entryHeader(e.path, e.size, epoch);
+    const placed = { ...e, index, header, headerOffset: offset, dataOffset: offset + header.length };
+    offset += tarEntrySize(e.path, e.size);
+    return placed;
+  });
+  const bytesTotal = offset + TAR_END_SIZE;
   const members = entries.map((e) => e.path);
 
-  // 5. Stream the tar into the atomic output.
-  const output = new AtomicOutput(outSpec.path, outSpec);
+  // 5. Write: headers and metadata, then extra files, then the blobs — many at once, each at its
+  //    offset, verified as it streams; the output hashes the tar behind the writes.
+  const output = new PlacedOutput(outSpec.path, bytesTotal, outSpec);
+  const inner = new AbortController();
+  const onAbort = () => inner.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const limiter = opts.limiter ?? new Limiter(DEFAULT_CONCURRENCY);
+  const copyBlob = opts.blobs.copy ?? ((desc, write, o) => copyVerified(opts.blobs.fetcher, desc, write, o));
   let bytesDone = 0;
   let membersDone = 0;
   let member: string | undefined;
@@ -343,26 +398,106 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
       bytesDone,
       bytesTotal,
     });
-  async function* counted(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-    for await (const chunk of source) {
-      bytesDone += chunk.length;
-      yield chunk;
-      report('writing');
-    }
-  }
+  const zeros = (n: number) => Buffer.alloc(n);
+  // Members complete, and the first one that is not: the output may hash everything before it.
+  const complete = entries.map(() => false);
+  let next = 0;
+  const padAfter = (e: (typeof entries)[number]) => {
+    const pad = (BLOCK - (e.size % BLOCK)) % BLOCK;
+    return pad > 0 ? output.writeAt(e.dataOffset + e.size, zeros(pad)) : Promise.resolve();
+  };
+  /**
+   * Write one member's data: `fill` calls `write(chunk, at)` with offsets into the member and may
+   * start over (a retried transfer, a copier changing its source) — what counts is that it ends
+   * with every byte written and verified.
+   */
+  const writeMember = async (
+    e: (typeof entries)[number],
+    fill: (write: (chunk: Uint8Array, at: number) => Promise<void>) => Promise<void>,
+  ) => {
+    let counted = 0;
+    let end = 0;
+    await retryTransient(
+      async () => {
+        end = 0;
+        // Chunks from the network are small; the file gets them in WRITE_CHUNK writes.
+        let pendingAt = 0;
+        const pending = new WriteGatherer(async (b) => {
+          await output.writeAt(e.dataOffset + pendingAt, b);
+          pendingAt += b.length;
+        });
+        await fill(async (chunk, at) => {
+          throwIfAborted(inner.signal);
+          if (at + chunk.length > e.size)
+            throw new TarEntrySizeError(e.path, e.size, at + chunk.length, true);
+          if (at !== pendingAt + pending.buffered) {
+            await pending.flush();
+            pendingAt = at;
+          }
+          await pending.add(chunk);
+          end = Math.max(end, at + chunk.length);
+          if (end > counted) {
+            bytesDone += end - counted;
+            counted = end;
+          }
+          member = e.path;
+          report('writing');
+        });
+        await pending.flush();
+        if (end !== e.size) throw new TarEntrySizeError(e.path, e.size, end, false);
+      },
+      { signal: inner.signal },
+    );
+    await padAfter(e);
+    bytesDone += e.header.length + ((BLOCK - (e.size % BLOCK)) % BLOCK);
+    membersDone++;
+    complete[e.index] = true;
+    while (next < entries.length && complete[next]) next++;
+    output.settle(next < entries.length ? entries[next]!.headerOffset : bytesTotal);
+    report('writing');
+  };
   try {
     await output.prepare();
     report('planned');
     throwIfAborted(signal);
-    const tar = tarStream(entries, {
-      mtime: epoch,
-      ...(signal ? { signal } : {}),
-      onEntry: (e) => {
-        member = e.path;
-        if (e.done) membersDone++;
-      },
-    });
-    await pipeline(counted(tar), output, { signal });
+    for (const e of entries) await output.writeAt(e.headerOffset, e.header);
+    await output.writeAt(bytesTotal - TAR_END_SIZE, zeros(TAR_END_SIZE));
+    bytesDone += TAR_END_SIZE;
+    for (const e of entries) {
+      if (e.data.kind === 'bytes') {
+        const bytes = e.data.bytes;
+        await writeMember(e, (write) => write(bytes, 0));
+      } else if (e.data.kind === 'file') {
+        const { local, digest } = e.data;
+        await writeMember(e, async (write) => {
+          let at = 0;
+          for await (const c of verifiedFile(local, digest, e.size, inner.signal)()) {
+            await write(c, at);
+            at += c.length;
+          }
+        });
+      }
+    }
+    let first: unknown;
+    await Promise.allSettled(
+      entries.map(async (e) => {
+        if (e.data.kind !== 'blob') return;
+        const desc = e.data.desc;
+        try {
+          await limiter.run(
+            () => writeMember(e, (write) => copyBlob(desc, write, { signal: inner.signal })),
+            inner.signal,
+          );
+        } catch (err) {
+          if (first === undefined) {
+            first = err;
+            inner.abort(err);
+          }
+        }
+      }),
+    );
+    if (first !== undefined) throw first;
+    throwIfAborted(signal);
     const done = await output.commit();
     member = undefined;
     report('done');
@@ -387,5 +522,7 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
       throw new AbortedError(`writing ${basename(outSpec.path)} aborted`, { cause: signal.reason });
     }
     throw err;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
 }

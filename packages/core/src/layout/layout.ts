@@ -16,6 +16,7 @@ import {
   parseManifest,
   successors,
 } from '../model/index.ts';
+import { GatheringFileWriter } from '../util/index.ts';
 import { InvalidLayoutError, LayoutNotFoundError } from './errors.ts';
 import { isErrno, Mutex, syncDir, tempName, writeFileAtomic } from './fs.ts';
 
@@ -218,19 +219,27 @@ export class OciLayout implements Target, TagLister {
     liveTemps.add(tmp);
     try {
       const fh = await open(tmp, 'wx', 0o644);
-      // flush: fsync before close; the stream owns and closes the handle, and pipeline
-      // settles only once it is closed (on success and on failure)
-      const out = fh.createWriteStream({ flush: true });
+      // fsync before close, in 1 MiB writes; the stream owns and closes the handle, and
+      // pipeline settles only once it is closed (on success and on failure)
+      const out = new GatheringFileWriter(fh);
       try {
-        await pipeline(
-          content,
-          new VerifyingStream(
-            { digest: desc.digest, size: desc.size },
-            `${desc.digest} pushed to ${this.dir}`,
-          ),
-          out,
-          signal ? { signal } : {},
-        );
+        // Content that already verifies exactly this descriptor as it flows (a VerifyingStream
+        // of the caller's) is not hashed a second time: it fails the pipeline all the same.
+        const verified =
+          content instanceof VerifyingStream &&
+          content.expected.digest === desc.digest &&
+          content.expected.size === desc.size;
+        const stages = verified
+          ? [content, out]
+          : [
+              content,
+              new VerifyingStream(
+                { digest: desc.digest, size: desc.size },
+                `${desc.digest} pushed to ${this.dir}`,
+              ),
+              out,
+            ];
+        await pipeline(stages, signal ? { signal } : {});
       } finally {
         if (!out.closed) {
           out.destroy();

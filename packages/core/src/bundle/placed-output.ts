@@ -1,0 +1,185 @@
+import { type FileHandle, mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import type { Digest } from '../digest/index.ts';
+import { partName, partsChecksumName } from './format.ts';
+import { exists, OutputExistsError, place, removeStaleTemps, syncDir, tmpName } from './output-files.ts';
+import { type CommittedOutput, type OutputOptions, parseSize } from './split.ts';
+import { formatSums } from './sums.ts';
+import { TailHasher } from './tail-hasher.ts';
+
+/**
+ * Bundle output of a size known in advance, written at offsets, in any order and from many
+ * transfers at once (`writeAt`). Like AtomicOutput it writes temporaries beside the final names
+ * (one per part with `splitSize`), fsyncs them and renames them into place only in `commit()`;
+ * `discard()` removes them. The sha256 of the whole stream and of every part is computed by a
+ * TailHasher on a worker thread, which reads each byte back once the writer `settle`s it, so
+ * hashing overlaps the writing.
+ */
+
+interface PartFileOut {
+  final: string;
+  tmp: string;
+  start: number;
+  size: number;
+  fh: FileHandle;
+}
+
+export class PlacedOutput {
+  readonly path: string;
+  readonly size: number;
+  readonly splitSize: number | undefined;
+  readonly overwrite: boolean;
+  private parts: PartFileOut[] = [];
+  private hasher: TailHasher | undefined;
+  /** Every byte below it is written and final (see `settle`). */
+  private frontier = 0;
+  private closed = false;
+
+  constructor(path: string, size: number, opts: OutputOptions = {}) {
+    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`invalid output size ${size}`);
+    this.path = resolve(path);
+    this.size = size;
+    if (opts.splitSize !== undefined) parseSize(opts.splitSize);
+    this.splitSize = opts.splitSize;
+    this.overwrite = opts.overwrite ?? false;
+  }
+
+  /** The final names this output will take (the first part only, for split output). */
+  get targets(): string[] {
+    return this.splitSize === undefined
+      ? [this.path]
+      : [partName(this.path, 0), partsChecksumName(this.path)];
+  }
+
+  /** Bytes settled so far (see `settle`). */
+  get settled(): number {
+    return this.frontier;
+  }
+
+  /**
+   * Check the output folder (created if needed) and, unless overwriting, that no target exists;
+   * create the temporaries at their full sizes.
+   */
+  async prepare(): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true });
+    await removeStaleTemps(this.path);
+    if (!this.overwrite) {
+      for (const t of this.targets) if (await exists(t)) throw new OutputExistsError(t);
+    }
+    const cut = this.splitSize ?? Math.max(this.size, 1);
+    const count = Math.max(1, Math.ceil(this.size / cut));
+    for (let i = 0; i < count; i++) {
+      const final = this.splitSize === undefined ? this.path : partName(this.path, i);
+      const start = i * cut;
+      const size = Math.min(cut, this.size - start);
+      const tmp = tmpName(final);
+      const fh = await open(tmp, 'wx', 0o644);
+      this.parts.push({ final, tmp, start, size, fh });
+      await fh.truncate(size);
+    }
+    this.hasher = new TailHasher(this.parts.map((p) => ({ path: p.tmp, size: p.size })));
+  }
+
+  /** Write `data` at byte `position` of the output (across part boundaries as needed). */
+  async writeAt(position: number, data: Uint8Array): Promise<void> {
+    if (this.closed) throw new Error('output already committed or discarded');
+    const end = position + data.length;
+    if (position < 0 || end > this.size) {
+      throw new RangeError(`write of [${position}, ${end}) outside the output's ${this.size} bytes`);
+    }
+    let off = 0;
+    while (off < data.length) {
+      const at = position + off;
+      const part = this.parts[this.splitSize === undefined ? 0 : Math.floor(at / this.splitSize)]!;
+      const n = Math.min(data.length - off, part.start + part.size - at);
+      let w = 0;
+      while (w < n) {
+        const { bytesWritten } = await part.fh.write(data, off + w, n - w, at - part.start + w);
+        w += bytesWritten;
+      }
+      off += n;
+    }
+  }
+
+  /**
+   * Every byte below `to` is written and final: the hasher may read it. The caller knows (a
+   * member is complete); a retried transfer rewriting its own bytes above `to` is fine.
+   */
+  settle(to: number): void {
+    if (to > this.size) throw new RangeError(`settle(${to}) beyond the output's ${this.size} bytes`);
+    if (to <= this.frontier) return;
+    this.frontier = to;
+    this.hasher?.advance(to);
+  }
+
+  /** Flush, hash what is left, and rename everything into place (the parts checksum file last). */
+  async commit(): Promise<CommittedOutput> {
+    if (this.closed) throw new Error('output already committed or discarded');
+    if (this.frontier !== this.size) {
+      throw new Error(`commit() with bytes ${this.frontier}..${this.size} of ${this.path} not settled`);
+    }
+    this.closed = true;
+    const placed: string[] = [];
+    let sumsTmp: string | undefined;
+    try {
+      const digests = await this.hasher!.finish();
+      for (const p of this.parts) {
+        await p.fh.sync();
+        await p.fh.close();
+      }
+      let checksumFile: string | undefined;
+      if (this.splitSize !== undefined) {
+        checksumFile = partsChecksumName(this.path);
+        sumsTmp = tmpName(checksumFile);
+        const text = formatSums(
+          this.parts.map((p, i) => ({ path: basename(p.final), hex: digests.files[i]!.slice(7) })),
+          basename(checksumFile),
+        );
+        await writeFile(sumsTmp, text, { flag: 'wx', mode: 0o644, flush: true });
+      }
+      for (const p of this.parts) {
+        await place(p.tmp, p.final, this.overwrite);
+        placed.push(p.final);
+      }
+      if (checksumFile && sumsTmp) {
+        await place(sumsTmp, checksumFile, this.overwrite);
+        sumsTmp = undefined;
+        // Parts left over from an earlier, longer split of the same name would confuse readers.
+        for (let i = this.parts.length; await exists(partName(this.path, i)); i++) {
+          await rm(partName(this.path, i), { force: true });
+        }
+      }
+      await syncDir(dirname(this.path));
+      const out: CommittedOutput = {
+        files: this.parts.map((p) => p.final),
+        sha256: digests.files as Digest[],
+        digest: digests.digest,
+        size: this.size,
+      };
+      if (checksumFile) out.checksumFile = checksumFile;
+      return out;
+    } catch (err) {
+      for (const p of placed) await rm(p, { force: true });
+      if (sumsTmp) await rm(sumsTmp, { force: true });
+      await this.removeTemps();
+      throw err;
+    }
+  }
+
+  /** Remove every temporary; safe at any time, more than once. */
+  async discard(): Promise<void> {
+    this.closed = true;
+    await this.removeTemps();
+  }
+
+  private async removeTemps(): Promise<void> {
+    await this.hasher?.stop().catch(() => {});
+    this.hasher = undefined;
+    const parts = this.parts;
+    this.parts = [];
+    for (const p of parts) {
+      await p.fh.close().catch(() => {});
+      await rm(p.tmp, { force: true });
+    }
+  }
+}
