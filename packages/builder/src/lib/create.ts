@@ -21,6 +21,7 @@ import {
   writeBundle,
 } from '@lading/core';
 import { type FetchedChart, fetchChart } from './charts.ts';
+import { DeferredLayers } from './deferred.ts';
 import { isManifestNode } from './graph.ts';
 import { collectImages, type PulledImage, pullImages } from './images.ts';
 import { buildIndex, buildLadingJson, specFiles } from './manifest.ts';
@@ -193,13 +194,16 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
     say(
       `${requests.length} image(s), ${plan.blobs} blobs, ${formatBytes(plan.totalBytes)} (${formatBytes(plan.missingBytes)} to download)`,
     );
-    let bytesDone = plan.totalBytes - plan.missingBytes;
+    // The copy brings manifests and configs; layers stream from the registries straight into the
+    // bundle (and the cache) when the bundle is written.
+    const defer = new DeferredLayers();
+    let bytesDone = plan.totalBytes - plan.layerBytes - (plan.missingBytes - plan.missingLayerBytes);
     let imagesDone = 0;
     const report = () =>
       opts.onProgress?.({
         phase: 'pull',
         bytesDone,
-        bytesTotal: plan.totalBytes,
+        bytesTotal: plan.totalBytes - plan.layerBytes,
         imagesDone,
         imagesTotal: requests.length,
       });
@@ -218,6 +222,7 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
       sources,
       cache,
       limiter,
+      defer,
       onEvent,
       onImage: (img) => {
         imagesDone++;
@@ -288,7 +293,8 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
       ladingJson,
       index,
       files,
-      blobs: { fetcher: cache, descriptors: blobs },
+      blobs: { fetcher: cache, descriptors: blobs, copy: defer.copier(cache) },
+      limiter,
       ...(key ? { key } : {}),
       epoch,
       ...so,
@@ -319,7 +325,7 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
       bytes: written.size,
       blobBytes,
       dedupSavedBytes: summed - uniqueBytes,
-      downloadedBytes: images.reduce((n, i) => n + i.downloaded, 0),
+      downloadedBytes: images.reduce((n, i) => n + i.downloaded, 0) + defer.downloaded,
       omittedBlobs: omitted.length,
       omittedBytes: omitted.reduce((n, d) => n + d.size, 0),
       platforms: spec.platforms ?? [],

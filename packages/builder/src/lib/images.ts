@@ -7,6 +7,7 @@ import {
   parsePlatform,
 } from '@lading/core';
 import type { FetchedChart } from './charts.ts';
+import type { DeferredLayers } from './deferred.ts';
 import { graphOf } from './graph.ts';
 import type { SourceRegistries } from './sources.ts';
 import type { Spec } from './spec/index.ts';
@@ -65,7 +66,7 @@ export interface PulledImage {
   /** Sum of the sizes of `blobs`. */
   size: number;
   from: string[];
-  /** Bytes actually downloaded for this image (0 when the cache had everything). */
+  /** Bytes downloaded for this image by the copy (0 when the cache had everything; deferred layers not counted). */
   downloaded: number;
 }
 
@@ -78,13 +79,19 @@ export interface PullOptions {
   onEvent?: (e: CopyEvent) => void;
   /** Called when an image is complete in the cache. */
   onImage?: (img: PulledImage) => void;
+  /** Leave layers to the bundle writer (see DeferredLayers); the copy brings the rest. */
+  defer?: DeferredLayers;
 }
 
-/** Copy one image registry → cache, tagged with its full reference there. */
+/**
+ * Copy one image registry → cache, tagged with its full reference there (with `defer`: all but
+ * its layers, which the bundle writer pulls).
+ */
 export async function pullImage(req: ImageRequest, opts: PullOptions): Promise<PulledImage> {
   const { repository, reference } = opts.sources.open(req.ref);
   const so = opts.signal ? { signal: opts.signal } : {};
-  const result = await copy(repository, reference, opts.cache, req.ref, {
+  const dst = opts.defer ? opts.defer.target(opts.cache, repository, req.ref) : opts.cache;
+  const result = await copy(repository, reference, dst, req.ref, {
     ...so,
     limiter: opts.limiter,
     label: req.ref,
@@ -92,6 +99,9 @@ export async function pullImage(req: ImageRequest, opts: PullOptions): Promise<P
     ...(opts.onEvent ? { onProgress: opts.onEvent } : {}),
   });
   const blobs = await graphOf(opts.cache, result.descriptor, so);
+  // The copy skips a whole graph whose root the cache holds, layers or not: name the source of
+  // every layer here, so the bundle writer can pull what the cache lacks.
+  opts.defer?.remember(blobs, repository, req.ref);
   const img: PulledImage = {
     ref: req.ref,
     descriptor: { mediaType: result.mediaType, digest: result.digest, size: result.descriptor.size },

@@ -21,6 +21,9 @@ export interface PullPlan {
   /** Bytes of those blobs not yet in the cache. */
   missingBytes: number;
   blobs: number;
+  /** Of `totalBytes` and `missingBytes`: the layers'. */
+  layerBytes: number;
+  missingLayerBytes: number;
 }
 
 export async function planPull(
@@ -31,6 +34,7 @@ export async function planPull(
 ): Promise<PullPlan> {
   const so = signal ? { signal } : {};
   const sizes = new Map<string, number>();
+  const layers = new Set<string>();
   await Promise.all(
     reqs.map(async (req) => {
       const { repository, reference } = sources.open(req.ref);
@@ -47,6 +51,7 @@ export async function planPull(
           }
         } else {
           for (const b of [parsed.manifest.config, ...parsed.manifest.layers]) sizes.set(b.digest, b.size);
+          for (const b of parsed.manifest.layers) layers.add(b.digest);
         }
       };
       await visit({ mediaType: root.mediaType, digest: root.digest, size: root.size });
@@ -54,15 +59,21 @@ export async function planPull(
   );
   let totalBytes = 0;
   let missingBytes = 0;
+  let layerBytes = 0;
+  let missingLayerBytes = 0;
   for (const [digest, size] of sizes) {
+    const layer = layers.has(digest);
     totalBytes += size;
+    if (layer) layerBytes += size;
     if (
       !(await cache.exists(
         { mediaType: 'application/octet-stream', digest: digest as Descriptor['digest'], size },
         so,
       ))
-    )
+    ) {
       missingBytes += size;
+      if (layer) missingLayerBytes += size;
+    }
   }
-  return { totalBytes, missingBytes, blobs: sizes.size };
+  return { totalBytes, missingBytes, blobs: sizes.size, layerBytes, missingLayerBytes };
 }
