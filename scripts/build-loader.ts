@@ -25,6 +25,7 @@ import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile 
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RUNTIME_FLAGS } from '../packages/cli/src/runtime.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const loaderDir = join(root, 'packages', 'loader');
@@ -246,6 +247,8 @@ async function main(): Promise<void> {
         disableExperimentalSEAWarning: true,
         useSnapshot: false,
         useCodeCache: codeCache,
+        // The runtime flags `node bin/run.js` re-execs with (@lading/cli/runtime).
+        execArgv: [...RUNTIME_FLAGS],
       },
       null,
       2,
