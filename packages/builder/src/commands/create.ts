@@ -9,12 +9,14 @@ export default class Create extends LadingCommand<CreateSummary> {
   static override description =
     `Pulls the spec's Helm charts (HTTP chart repositories, oci:// registries, local folders or .tgz)
 and container images (listed in the spec, and found in the charts' values.yaml and artifacthub.io/images annotation),
-into a content cache, then writes ONE bundle: a POSIX tar holding an OCI image layout with, in this order, oci-layout,
-lading.json, SHA256SUMS, SHA256SUMS.sig, index.json, sbom.cdx.json, files/… and every blob once.
+and writes ONE bundle: a POSIX tar holding an OCI image layout with, in this order, oci-layout, lading.json,
+SHA256SUMS, SHA256SUMS.sig, index.json, sbom.cdx.json, files/… and every blob once. Manifests and configs come first
+(into the content cache); once every size is known, the layers stream from the registries into their places in the
+bundle and into the cache at the same time (--concurrency at once), each verified while it streams.
 
 Output: --output FILE, or --output DIR for DIR/<name>-<version>.tar. An existing output is refused unless --force.
 The bundle is written under a temporary name and renamed at the end: a failed or interrupted build leaves nothing at
-the output path, and a re-run reuses what is already in the cache (--cache, default $LADING_CACHE or
+the output path, and a re-run downloads only what the cache still lacks (--cache, default $LADING_CACHE or
 ~/.cache/lading/content).
 
 Signing: --key release.key (from \`lading-build keys generate\`; ${KEY_PASSPHRASE_ENV} unlocks an encrypted key). An
