@@ -234,6 +234,11 @@ class Problems {
   }
 }
 
+/** The first byte that is not a space, tab, CR or LF. */
+function firstNonBlank(b: Buffer): number | undefined {
+  return b.find((x) => x !== 0x20 && x !== 0x0a && x !== 0x0d && x !== 0x09);
+}
+
 function hexOf(d: Digest): string {
   return d.slice(d.indexOf(':') + 1);
 }
@@ -598,6 +603,10 @@ async function verifySource(
         const sha256 = createHash('sha256');
         const named: Hash | undefined = namedAlgorithm ? createHash(namedAlgorithm) : undefined;
         const chunks: Buffer[] = [];
+        // A blob is kept only while it may be a manifest: once its first non-blank byte is not
+        // `{` (a layer), its bytes are hashed and dropped.
+        let keeping = keep && (isMeta || earlier === undefined);
+        let sniffed = isMeta;
         let size = 0;
         let nextProgress = PROGRESS_EVERY;
         progress(e.name);
@@ -605,7 +614,14 @@ async function verifySource(
           for await (const c of e.body()) {
             sha256.update(c);
             named?.update(c);
-            if (keep) chunks.push(c);
+            if (keeping && !sniffed) {
+              const first = firstNonBlank(c);
+              if (first !== undefined) {
+                sniffed = true;
+                keeping = first === 0x7b;
+              }
+            }
+            if (keeping) chunks.push(c);
             size += c.length;
             bytes += c.length;
             if (parallel) readBytes += c.length;
@@ -622,15 +638,12 @@ async function verifySource(
         const hex = sha256.digest('hex');
         if (named) walked.namedHex = named.digest('hex');
         const contentOk = !blobDigest || (walked.namedHex ?? hex) === hexOf(blobDigest);
-        const data = keep ? Buffer.concat(chunks) : undefined;
-        if (blobDigest && contentOk && data && earlier === undefined && size > 0) {
-          const first = data.find((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09);
-          if (first === 0x7b) {
-            try {
-              manifests.set(blobDigest, parseManifest(data, undefined, blobDigest));
-            } catch {
-              // a JSON blob that is not a manifest (a config): nothing to walk
-            }
+        const data = keeping ? Buffer.concat(chunks) : undefined;
+        if (blobDigest && contentOk && data && earlier === undefined && firstNonBlank(data) === 0x7b) {
+          try {
+            manifests.set(blobDigest, parseManifest(data, undefined, blobDigest));
+          } catch {
+            // a JSON blob that is not a manifest (a config): nothing to walk
           }
         }
         const kept = isMeta && earlier === undefined ? data : undefined;
