@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, open, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, pipeline as pipelineCb } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
 import { PlacedOutput } from '../src/bundle/placed-output.ts';
 import { OutputExistsError } from '../src/bundle/split.ts';
 import { TailHashError, TailHasher } from '../src/bundle/tail-hasher.ts';
@@ -138,6 +140,20 @@ describe('TailHasher', () => {
     const d = await h.finish();
     assert.equal(d.digest, sha(Buffer.concat([a, b])));
     assert.deepEqual(d.files, [sha(a), sha(b)]);
+  });
+
+  it('runs in a parent started with --input-type=module (no require in its workers)', async () => {
+    const data = randomBytes(100_000);
+    await writeFile(join(dir, 'm'), data);
+    const module = fileURLToPath(new URL('../src/bundle/tail-hasher.ts', import.meta.url));
+    const script = `import { TailHasher } from ${JSON.stringify(module)};
+const h = new TailHasher([{ path: ${JSON.stringify(join(dir, 'm'))}, size: ${data.length} }]);
+console.log((await h.finish()).digest);`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+    assert.equal(out.trim(), sha(data));
   });
 
   it('a file shorter than declared fails with a typed error naming it', async () => {

@@ -10,7 +10,8 @@ import { ExitCode, LadingError } from '../errors/index.ts';
  * bytes, so the final fsync before the rename finds little left to write.
  *
  * The worker runs code given as text (`eval: true`), not a file: the standalone loader is a
- * single executable with no worker file beside it.
+ * single executable with no worker file beside it. It takes Node's modules through
+ * `process.getBuiltinModule` (`require` is missing when the parent ran with `--input-type=module`).
  */
 
 export interface TailFile {
@@ -35,9 +36,9 @@ export class TailHashError extends LadingError {
 }
 
 const WORKER_CODE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const crypto = require('node:crypto');
+const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
+const fs = process.getBuiltinModule('node:fs');
+const crypto = process.getBuiltinModule('node:crypto');
 const { files, syncEvery, chunk } = workerData;
 const fds = files.map((f) => fs.openSync(f.path, 'r'));
 const whole = crypto.createHash('sha256');
