@@ -301,4 +301,57 @@ describe('OciLayout', () => {
       assert.equal(await back.exists(img.desc), true);
     });
   });
+
+  describe('writer (the caller moves the bytes)', () => {
+    it('hashes and stores what it is given, commits only a matching blob, leaves nothing otherwise', async () => {
+      const layout = await fresh();
+      const data = noise(3 * 1024 * 1024 + 5, 11);
+      const desc: Descriptor = {
+        mediaType: MediaType.ociLayerGzip,
+        digest: digestOf(data),
+        size: data.length,
+      };
+      const w = await layout.writer(desc);
+      assert.ok(w);
+      for (let at = 0; at < data.length; at += 70_000) await w.write(data.subarray(at, at + 70_000));
+      await w.commit();
+      assert.ok((await fetchAll(layout, desc)).equals(data));
+      assert.equal(await layout.writer(desc), undefined, 'present: no writer');
+
+      const other = noise(1000, 12);
+      const lying: Descriptor = { ...desc, digest: digestOf(noise(1000, 13)), size: 1000 };
+      const w2 = await layout.writer(lying);
+      assert.ok(w2);
+      await w2.write(other);
+      await assert.rejects(w2.commit(), DigestMismatchError);
+      const w3 = await layout.writer(lying);
+      assert.ok(w3);
+      await assert.rejects(w3.write(Buffer.alloc(1001)), SizeMismatchError);
+      await w3.abort();
+      assert.equal(await layout.exists(lying), false);
+      assert.deepEqual(await listFiles(path.join(layout.dir, 'ingest')), [], 'no temporary left');
+    });
+
+    it('a push of the same blob waits for an open writer instead of writing it twice', async () => {
+      const layout = await fresh();
+      const data = noise(200_000, 14);
+      const desc: Descriptor = {
+        mediaType: MediaType.ociLayerGzip,
+        digest: digestOf(data),
+        size: data.length,
+      };
+      const w = await layout.writer(desc);
+      assert.ok(w);
+      let pushed = false;
+      const push = layout.push(desc, bytesStream(data)).then(() => {
+        pushed = true;
+      });
+      await w.write(data);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(pushed, false, 'the push waits');
+      await w.commit();
+      await push;
+      assert.ok((await fetchAll(layout, desc)).equals(data));
+    });
+  });
 });

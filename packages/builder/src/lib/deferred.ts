@@ -1,4 +1,3 @@
-import { Transform } from 'node:stream';
 import {
   type BlobCopier,
   type CallOptions,
@@ -9,7 +8,6 @@ import {
   MediaType,
   type OciLayout,
   type Target,
-  VerifyingStream,
 } from '@lading/core';
 
 /**
@@ -17,8 +15,8 @@ import {
  * content cache) brings manifests, indexes and configs only: to it, the cache seems to hold every
  * layer already (`target()`), and the layers it skipped are remembered with the repository that
  * serves them. Once the bundle's layout is known, the bundle writer pulls each one (`copier()`):
- * the bytes are written into the bundle and into the cache at the same time, verified once while
- * they flow (the cache commits a layer only when it verified), so a re-run after an interruption
+ * each chunk is written into the bundle and into the cache at the same time, hashed once (the
+ * cache's writer commits a layer only when it verified), so a re-run after an interruption
  * downloads only what is still missing.
  */
 export class DeferredLayers {
@@ -63,43 +61,28 @@ export class DeferredLayers {
   copier(cache: OciLayout): BlobCopier {
     return async (desc, write, opts) => {
       const source = this.sources.get(desc.digest);
-      if (!source || (await cache.exists(desc, opts))) return copyVerified(cache, desc, write, opts);
-      const raw = await source.fetcher.fetch(desc, opts);
-      let at = 0;
-      const tap = new Transform({
-        transform: (chunk: Buffer, _enc, cb) => {
-          const here = at;
-          at += chunk.length;
-          this.downloaded += chunk.length;
-          write(chunk, here).then(() => cb(null, chunk), cb);
-        },
-      });
-      const verify = new VerifyingStream(
-        { digest: desc.digest, size: desc.size },
-        `${desc.digest} from ${source.ref}`,
-      );
-      // A small blob can fail its check before the cache starts reading: keep the error.
-      let failed: Error | undefined;
-      verify.on('error', (err) => {
-        failed ??= err;
-      });
-      raw.on('error', (err) => tap.destroy(err));
-      tap.on('error', (err) => verify.destroy(err));
-      raw.pipe(tap).pipe(verify);
+      const writer = source ? await cache.writer(desc, opts) : undefined;
+      if (!source || !writer) return copyVerified(cache, desc, write, opts);
       try {
-        // The cache does not hash again what `verify` already checks; it renames the layer into
-        // place only after `verify` ended without an error.
-        await cache.push(desc, verify, opts);
+        const raw = await source.fetcher.fetch(desc, opts);
+        try {
+          // Each chunk goes to the bundle and to the cache; the cache's writer hashes it and
+          // commits the layer only when size and digest match — the bundle's copy is the same bytes.
+          let at = 0;
+          for await (const chunk of raw as AsyncIterable<Buffer>) {
+            const here = at;
+            at += chunk.length;
+            this.downloaded += chunk.length;
+            await Promise.all([writer.write(chunk), write(chunk, here)]);
+          }
+        } finally {
+          raw.destroy();
+        }
+        await writer.commit();
       } catch (err) {
-        throw failed ?? err;
-      } finally {
-        raw.destroy();
-        tap.destroy();
+        await writer.abort();
+        throw err;
       }
-      if (failed) throw failed;
-      // The cache got the layer meanwhile (another build on the same cache): it did not read
-      // ours; write the bundle's copy from the cache instead.
-      if (at !== desc.size || !verify.writableFinished) await copyVerified(cache, desc, write, opts);
     };
   }
 }

@@ -56,8 +56,9 @@ export class VerifyingStream extends Transform {
   private readonly digester;
   private seen = 0;
 
-  constructor(expected: Expected, source = 'content') {
-    super();
+  /** `highWaterMark`: bytes buffered each side before backpressure (Node's default: 16 KiB). */
+  constructor(expected: Expected, source = 'content', opts: { highWaterMark?: number } = {}) {
+    super(opts.highWaterMark !== undefined ? { highWaterMark: opts.highWaterMark } : {});
     this.expected = expected;
     this.source = source;
     this.digester = createDigester(digestAlgorithm(expected.digest));

@@ -1,9 +1,18 @@
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { CallOptions, TagLister, Target } from '../content/index.ts';
-import { type Digest, isDigest, parseDigest, VerifyingStream } from '../digest/index.ts';
+import {
+  createDigester,
+  type Digest,
+  DigestMismatchError,
+  digestAlgorithm,
+  isDigest,
+  parseDigest,
+  SizeMismatchError,
+  VerifyingStream,
+} from '../digest/index.ts';
 import { AbortedError, abortable, throwIfAborted } from '../errors/index.ts';
 import {
   Annotation,
@@ -16,7 +25,7 @@ import {
   parseManifest,
   successors,
 } from '../model/index.ts';
-import { GatheringFileWriter } from '../util/index.ts';
+import { GatheringFileWriter, WriteGatherer } from '../util/index.ts';
 import { InvalidLayoutError, LayoutNotFoundError } from './errors.ts';
 import { isErrno, Mutex, syncDir, tempName, writeFileAtomic } from './fs.ts';
 
@@ -260,6 +269,53 @@ export class OciLayout implements Target, TagLister {
     await syncDir(path.dirname(target));
   }
 
+  /**
+   * A blob writer for callers that move the bytes themselves (e.g. into a bundle at the same
+   * time): `write` hashes and stores each chunk (refusing more bytes than the descriptor's size),
+   * `commit` checks size and digest, flushes and renames into place, `abort` removes the
+   * temporary. Undefined when the blob is already present. While it is open, a `push` of the same
+   * blob in this process waits for it.
+   */
+  async writer(desc: Descriptor, opts: CallOptions = {}): Promise<LayoutBlobWriter | undefined> {
+    throwIfAborted(opts.signal);
+    const target = this.blobPath(desc.digest);
+    for (;;) {
+      const inflight = inflightPushes.get(target);
+      if (inflight) {
+        await abortable(inflight, opts.signal).catch((err: unknown) => {
+          if (err instanceof AbortedError && opts.signal?.aborted) throw err;
+        });
+        continue;
+      }
+      if (await this.hasBlob(target, desc.size)) return undefined;
+      if (!inflightPushes.has(target)) break;
+    }
+    const { hex } = parseDigest(desc.digest);
+    const ingestDir = path.join(this.dir, INGEST_DIR);
+    await mkdir(ingestDir, { recursive: true });
+    await mkdir(path.dirname(target), { recursive: true });
+    const tmp = tempName(ingestDir, hex);
+    let settle!: () => void;
+    const done = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    inflightPushes.set(target, done);
+    liveTemps.add(tmp);
+    const release = () => {
+      liveTemps.delete(tmp);
+      if (inflightPushes.get(target) === done) inflightPushes.delete(target);
+      settle();
+    };
+    let fh: FileHandle;
+    try {
+      fh = await open(tmp, 'wx', 0o644);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return new LayoutBlobWriter(desc, `${desc.digest} pushed to ${this.dir}`, fh, tmp, target, release);
+  }
+
   private async hasBlob(file: string, size: number): Promise<boolean> {
     try {
       const st = await stat(file);
@@ -450,5 +506,87 @@ export class OciLayout implements Target, TagLister {
     const { schemaVersion, mediaType, manifests, ...rest } = index;
     const doc = { schemaVersion, mediaType: mediaType ?? MediaType.ociIndex, ...rest, manifests };
     await writeFileAtomic(path.join(this.dir, INDEX_FILE), JSON.stringify(doc));
+  }
+}
+
+/** See `OciLayout.writer`. */
+export class LayoutBlobWriter {
+  private readonly desc: Descriptor;
+  private readonly source: string;
+  private readonly fh: FileHandle;
+  private readonly tmp: string;
+  private readonly target: string;
+  private readonly release: () => void;
+  private readonly digester;
+  private readonly gather: WriteGatherer;
+  private seen = 0;
+  private written = 0;
+  private closed = false;
+
+  constructor(
+    desc: Descriptor,
+    source: string,
+    fh: FileHandle,
+    tmp: string,
+    target: string,
+    release: () => void,
+  ) {
+    this.desc = desc;
+    this.source = source;
+    this.fh = fh;
+    this.tmp = tmp;
+    this.target = target;
+    this.release = release;
+    this.digester = createDigester(digestAlgorithm(desc.digest));
+    this.gather = new WriteGatherer(async (data) => {
+      let w = 0;
+      while (w < data.length) {
+        w += (await fh.write(data, w, data.length - w, this.written + w)).bytesWritten;
+      }
+      this.written += data.length;
+    });
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.closed) throw new Error(`writer of ${this.desc.digest} is closed`);
+    this.seen += chunk.length;
+    if (this.seen > this.desc.size) {
+      throw new SizeMismatchError(this.desc.digest, this.desc.size, this.seen, this.source, true);
+    }
+    this.digester.hash.update(chunk);
+    await this.gather.add(chunk);
+  }
+
+  /** Verify, flush and rename into place; on a mismatch the temporary is removed and it throws. */
+  async commit(): Promise<void> {
+    if (this.closed) throw new Error(`writer of ${this.desc.digest} is closed`);
+    try {
+      if (this.seen !== this.desc.size) {
+        throw new SizeMismatchError(this.desc.digest, this.desc.size, this.seen, this.source, false);
+      }
+      const actual = this.digester.digest();
+      if (actual !== this.desc.digest) throw new DigestMismatchError(this.desc.digest, actual, this.source);
+      await this.gather.flush();
+      await this.fh.sync();
+      await this.fh.close();
+      this.closed = true;
+      await rename(this.tmp, this.target);
+      await syncDir(path.dirname(this.target));
+    } catch (err) {
+      await this.abort();
+      throw err;
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Drop the temporary (safe to call more than once). */
+  async abort(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      await this.fh.close().catch(() => {});
+    }
+    await rm(this.tmp, { force: true });
+    this.release();
   }
 }
