@@ -243,10 +243,12 @@ class Parts implements MultiPartFile {
         const inPart = pos - self.starts[i]!;
         const n = Math.min(self.partSizes[i]! - inPart, stop - pos);
         if (n > 0) {
+          // 256 KiB reads: with 1 MiB ones, 4 concurrent uploads held ~40 MiB more (peak RSS of a
+          // 2 GiB push 210 -> 167 MiB) and were no faster (reads from the page cache are cheap).
           const s = createReadStream(self.paths[i]!, {
             start: inPart,
             end: inPart + n - 1,
-            highWaterMark: 1024 * 1024,
+            highWaterMark: 256 * 1024,
             ...(opts.signal ? { signal: opts.signal } : {}),
           });
           let got = 0;
