@@ -8,6 +8,7 @@ import {
   MediaType,
   type OciLayout,
   type Target,
+  WriteGatherer,
 } from '@lading/core';
 
 /**
@@ -66,15 +67,20 @@ export class DeferredLayers {
       try {
         const raw = await source.fetcher.fetch(desc, opts);
         try {
-          // Each chunk goes to the bundle and to the cache; the cache's writer hashes it and
-          // commits the layer only when size and digest match — the bundle's copy is the same bytes.
+          // Chunks are gathered once into WRITE_CHUNK pieces that go to the bundle and to the
+          // cache as they are (neither gathers again); the cache's writer hashes them and commits
+          // the layer only when size and digest match — the bundle's copy is the same bytes.
           let at = 0;
-          for await (const chunk of raw as AsyncIterable<Buffer>) {
+          const both = new WriteGatherer(async (piece) => {
             const here = at;
-            at += chunk.length;
+            at += piece.length;
+            await Promise.all([writer.write(piece), write(piece, here)]);
+          });
+          for await (const chunk of raw as AsyncIterable<Buffer>) {
             this.downloaded += chunk.length;
-            await Promise.all([writer.write(chunk), write(chunk, here)]);
+            await both.add(chunk);
           }
+          await both.flush();
         } finally {
           raw.destroy();
         }

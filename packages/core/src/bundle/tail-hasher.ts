@@ -89,7 +89,7 @@ export class TailHasher {
       workerData: {
         files: files.map((f) => ({ path: f.path, size: f.size })),
         syncEvery: opts.syncEvery ?? 128 * 1024 * 1024,
-        chunk: opts.chunk ?? 4 * 1024 * 1024,
+        chunk: opts.chunk ?? 1024 * 1024,
       },
     });
     this.worker.unref();

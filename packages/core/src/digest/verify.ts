@@ -56,9 +56,8 @@ export class VerifyingStream extends Transform {
   private readonly digester;
   private seen = 0;
 
-  /** `highWaterMark`: bytes buffered each side before backpressure (Node's default: 16 KiB). */
-  constructor(expected: Expected, source = 'content', opts: { highWaterMark?: number } = {}) {
-    super(opts.highWaterMark !== undefined ? { highWaterMark: opts.highWaterMark } : {});
+  constructor(expected: Expected, source = 'content') {
+    super();
     this.expected = expected;
     this.source = source;
     this.digester = createDigester(digestAlgorithm(expected.digest));

@@ -284,9 +284,10 @@ export class RegistryRepository implements Target, Mounter, TagLister, Reference
       res.body.destroy();
       throw new DigestMismatchError(desc.digest, header, source);
     }
-    // Map failures while the body streams (timeouts, resets, aborts) to typed errors. A 1 MiB
-    // buffer: with Node's 16 KiB default every 64 KiB network read would pause the socket.
-    const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+    // Map failures while the body streams (timeouts, resets, aborts) to typed errors. (Node's
+    // default buffer: a larger one makes async iteration return buffered chunks concatenated,
+    // one more copy of every byte.)
+    const out = new PassThrough();
     const ctx = { registry: this.registry.host, repository: this.name, ref: desc.digest };
     res.body.on('error', (err) => out.destroy(errorFromNetwork(err, ctx, opts.signal)));
     out.on('close', () => {

@@ -14,13 +14,14 @@ export const WRITE_CHUNK = 1024 * 1024;
  * `size` or more that arrives while nothing is buffered goes to the sink as is.
  */
 export class WriteGatherer {
-  private readonly buf: Buffer;
+  private buf: Buffer | undefined;
+  private readonly size: number;
   private len = 0;
   private readonly sink: (data: Buffer) => Promise<void>;
 
   constructor(sink: (data: Buffer) => Promise<void>, size = WRITE_CHUNK) {
     this.sink = sink;
-    this.buf = Buffer.allocUnsafe(size);
+    this.size = size;
   }
 
   get buffered(): number {
@@ -28,23 +29,25 @@ export class WriteGatherer {
   }
 
   async add(chunk: Uint8Array): Promise<void> {
-    if (this.len === 0 && chunk.length >= this.buf.length) {
+    if (this.len === 0 && chunk.length >= this.size) {
       await this.sink(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
       return;
     }
+    // Allocated on first need: a gatherer that only ever sees full-size chunks holds no buffer.
+    const buf = (this.buf ??= Buffer.allocUnsafe(this.size));
     let off = 0;
     while (off < chunk.length) {
-      const n = Math.min(this.buf.length - this.len, chunk.length - off);
-      this.buf.set(chunk.subarray(off, off + n), this.len);
+      const n = Math.min(this.size - this.len, chunk.length - off);
+      buf.set(chunk.subarray(off, off + n), this.len);
       this.len += n;
       off += n;
-      if (this.len === this.buf.length) await this.flush();
+      if (this.len === this.size) await this.flush();
     }
   }
 
   /** Hand over what is buffered (if anything). */
   async flush(): Promise<void> {
-    if (this.len === 0) return;
+    if (this.len === 0 || !this.buf) return;
     const n = this.len;
     this.len = 0;
     await this.sink(this.buf.subarray(0, n));
