@@ -34,7 +34,8 @@ export class WriteGatherer {
       return;
     }
     // Allocated on first need: a gatherer that only ever sees full-size chunks holds no buffer.
-    const buf = (this.buf ??= Buffer.allocUnsafe(this.size));
+    if (!this.buf) this.buf = Buffer.allocUnsafe(this.size);
+    const buf = this.buf;
     let off = 0;
     while (off < chunk.length) {
       const n = Math.min(this.size - this.len, chunk.length - off);
