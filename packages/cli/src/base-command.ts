@@ -1,4 +1,4 @@
-import { LadingError } from '@lading/core';
+import { LadingError } from '@lading/core/errors';
 import { Command, Errors, type Interfaces } from '@oclif/core';
 import { Progress } from './progress.ts';
 

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { formatBytes } from '@lading/core';
+import { formatBytes } from '@lading/core/util';
 
 export { formatBytes };
 

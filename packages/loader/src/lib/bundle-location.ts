@@ -1,13 +1,13 @@
+import type { BundleInput } from '@lading/core/bundle';
+import { InvalidInputError } from '@lading/core/errors';
 import {
-  type BundleInput,
   formatS3Url,
-  InvalidInputError,
   isS3Url,
   openS3Object,
   parseS3Url,
   type S3Client,
   type S3ObjectInfo,
-} from '@lading/core';
+} from '@lading/core/s3';
 import { Flags } from '@oclif/core';
 import { readSmallObject, s3ClientFor, splitBaseKey } from './s3.ts';
 

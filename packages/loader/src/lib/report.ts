@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { formatBytes, InvalidInputError } from '@lading/core';
+import { InvalidInputError } from '@lading/core/errors';
+import { formatBytes } from '@lading/core/util';
 import type { VerifyResult } from './verify.ts';
 
 /**

@@ -1,12 +1,12 @@
+import { InvalidInputError } from '@lading/core/errors';
 import {
   createS3Client,
   headObjectIfExists,
-  InvalidInputError,
   openS3Object,
   S3ChecksumError,
   type S3Client,
   type S3Url,
-} from '@lading/core';
+} from '@lading/core/s3';
 
 /** S3 settings a command takes from its flags. */
 export interface S3Settings {
