@@ -7,10 +7,11 @@ import { BundleVerifyFailedError, formatVerifyText, runVerify, type VerifyResult
 
 export default class Verify extends LadingCommand<VerifyResult> {
   static override summary =
-    'Verify a bundle: signature, every member, every image and chart, in one streaming pass.';
+    'Verify a bundle: signature, every member, every image and chart, hashed on every core.';
 
   static override description =
-    `Checks, reading the bundle once from start to end (nothing is extracted or copied):
+    `Checks, without extracting or copying anything (a local tar or split bundle: the tar headers first, then the
+members hashed in parallel on every core, each byte read once; a directory or s3:// object: one streaming pass):
   * the signature SHA256SUMS.sig over SHA256SUMS with the release public key (--key);
   * every member against SHA256SUMS, and every blob against the digest in its name;
   * that no member is missing, extra, duplicated, unsafe (../, absolute, links, devices) or out of order;
@@ -20,7 +21,7 @@ export default class Verify extends LadingCommand<VerifyResult> {
 
 BUNDLE is a bundle tar, the first part of a split bundle (NAME.tar.000, its sibling parts and NAME.tar.sha256 beside it), an extracted bundle directory, or s3://bucket/key (read from S3 with ranged GETs, streaming; a split bundle in S3 as key.000, key.001, … and key.sha256).
 
-Prints a report (bundle name and version, signature and key fingerprint, OK/FAILED per image, chart and file, members, bytes, time, every problem with its member); --json prints the verification report as JSON, also on failure (with "ok": false and an "error"). --report FILE also writes a self-contained Markdown report for an auditor to file: date, tool version, bundle location and size, sha256 of the bundle file(s) (computed in the same pass), sha256 of SHA256SUMS, key fingerprint, verdict, per-image/chart tables, problems, and the exact tar/openssl/sha256sum commands that repeat the check by hand. It is written whenever the bundle could be read, passed or failed (not for exit 2).
+Prints a report (bundle name and version, signature and key fingerprint, OK/FAILED per image, chart and file, members, bytes, time, every problem with its member); --json prints the verification report as JSON, also on failure (with "ok": false and an "error"). --report FILE also writes a self-contained Markdown report for an auditor to file: date, tool version, bundle location and size, sha256 of the bundle file(s) (hashed alongside the members), sha256 of SHA256SUMS, key fingerprint, verdict, per-image/chart tables, problems, and the exact tar/openssl/sha256sum commands that repeat the check by hand. It is written whenever the bundle could be read, passed or failed (not for exit 2).
 
 Progress (bytes read) goes to stderr.
 
