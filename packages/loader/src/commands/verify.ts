@@ -11,7 +11,8 @@ export default class Verify extends LadingCommand<VerifyResult> {
 
   static override description =
     `Checks, without extracting or copying anything (a local tar or split bundle: the tar headers first, then the
-members hashed in parallel on every core, each byte read once; a directory or s3:// object: one streaming pass):
+members hashed in parallel on every core — the sha256 of whole files, for split parts and --report, is one more
+read of the same bytes; a directory or s3:// object: one streaming pass):
   * the signature SHA256SUMS.sig over SHA256SUMS with the release public key (--key);
   * every member against SHA256SUMS, and every blob against the digest in its name;
   * that no member is missing, extra, duplicated, unsafe (../, absolute, links, devices) or out of order;
