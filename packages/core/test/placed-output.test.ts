@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, pipeline as pipelineCb } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { PlacedOutput } from '../src/bundle/placed-output.ts';
 import { OutputExistsError } from '../src/bundle/split.ts';
 import { TailHashError, TailHasher } from '../src/bundle/tail-hasher.ts';
-import { GatheringFileWriter, WriteGatherer } from '../src/util/index.ts';
+import { WriteGatherer } from '../src/util/index.ts';
 
 const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -166,7 +164,7 @@ console.log((await h.finish()).digest);`;
   });
 });
 
-describe('WriteGatherer and GatheringFileWriter (few large writes)', () => {
+describe('WriteGatherer (few large writes)', () => {
   it('hands over full buffers of the chosen size, then the rest', async () => {
     const seen: number[] = [];
     const out: Buffer[] = [];
@@ -183,33 +181,5 @@ describe('WriteGatherer and GatheringFileWriter (few large writes)', () => {
     seen.length = 0;
     await g.add(Buffer.alloc(2500));
     assert.deepEqual(seen, [2500]);
-  });
-
-  it('writes a stream to a file in gathered writes, fsyncs and closes it', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'lading-gather-'));
-    try {
-      const data = randomBytes(3 * 1024 * 1024 + 5);
-      const fh = await open(join(dir, 'f'), 'w');
-      const src = new PassThrough();
-      const done = pipeline(src, new GatheringFileWriter(fh, { size: 64 * 1024 }));
-      for (let at = 0; at < data.length; at += 10_000) src.write(data.subarray(at, at + 10_000));
-      src.end();
-      await done;
-      assert.ok((await readFile(join(dir, 'f'))).equals(data));
-      await assert.rejects(fh.stat(), /closed|EBADF/i, 'the handle is closed');
-      // an error upstream closes the file too
-      const fh2 = await open(join(dir, 'g'), 'w');
-      const bad = new PassThrough();
-      const p = new Promise<Error | null>((resolve) =>
-        pipelineCb(bad, new GatheringFileWriter(fh2), (err) => resolve(err ?? null)),
-      );
-      bad.write(Buffer.alloc(10));
-      bad.destroy(new Error('source broke'));
-      assert.match(String(await p), /source broke/);
-      await assert.rejects(fh2.stat(), /closed|EBADF/i);
-      await truncate(join(dir, 'g'), 0);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
   });
 });

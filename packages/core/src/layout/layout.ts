@@ -1,7 +1,6 @@
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { CallOptions, TagLister, Target } from '../content/index.ts';
 import {
   createDigester,
@@ -11,7 +10,6 @@ import {
   isDigest,
   parseDigest,
   SizeMismatchError,
-  VerifyingStream,
 } from '../digest/index.ts';
 import { AbortedError, abortable, throwIfAborted } from '../errors/index.ts';
 import {
@@ -25,7 +23,7 @@ import {
   parseManifest,
   successors,
 } from '../model/index.ts';
-import { GatheringFileWriter, WriteGatherer } from '../util/index.ts';
+import { WriteGatherer } from '../util/index.ts';
 import { InvalidLayoutError, LayoutNotFoundError } from './errors.ts';
 import { isErrno, Mutex, syncDir, tempName, writeFileAtomic } from './fs.ts';
 
@@ -177,96 +175,30 @@ export class OciLayout implements Target, TagLister {
   }
 
   /**
-   * Ingest a blob: verified while it streams to a temporary file, flushed, then renamed into
-   * place. Pushing content that is already present is a no-op; a push of a digest already being
-   * ingested in this process waits for that one instead of writing it twice.
+   * Ingest a blob through `writer`: verified while it streams to a temporary file, flushed, then
+   * renamed into place. Pushing content that is already present is a no-op; a push of a digest
+   * already being ingested in this process waits for that one instead of writing it twice.
    */
   async push(desc: Descriptor, content: Readable, opts: CallOptions = {}): Promise<void> {
-    const target = this.blobPath(desc.digest);
-    for (;;) {
-      throwIfAborted(opts.signal);
-      const inflight = inflightPushes.get(target);
-      if (inflight) {
-        try {
-          await abortable(inflight, opts.signal);
-        } catch (err) {
-          if (err instanceof AbortedError && opts.signal?.aborted) {
-            content.destroy();
-            throw err;
-          }
-          // the other push failed: try again with our own content
-        }
-        continue;
-      }
-      if (await this.hasBlob(target, desc.size)) {
-        content.destroy();
-        return;
-      }
-      if (inflightPushes.has(target)) continue;
-      const p = this.ingest(desc, content, target, opts.signal);
-      inflightPushes.set(target, p);
-      try {
-        await p;
-      } finally {
-        if (inflightPushes.get(target) === p) inflightPushes.delete(target);
-      }
-      return;
-    }
-  }
-
-  private async ingest(
-    desc: Descriptor,
-    content: Readable,
-    target: string,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    const ingestDir = path.join(this.dir, INGEST_DIR);
-    const { hex } = parseDigest(desc.digest);
-    await mkdir(ingestDir, { recursive: true });
-    await mkdir(path.dirname(target), { recursive: true });
-    const tmp = tempName(ingestDir, hex);
-    liveTemps.add(tmp);
     try {
-      const fh = await open(tmp, 'wx', 0o644);
-      // fsync before close, in 1 MiB writes; the stream owns and closes the handle, and
-      // pipeline settles only once it is closed (on success and on failure)
-      const out = new GatheringFileWriter(fh);
+      const w = await this.writer(desc, opts);
+      if (!w) return;
       try {
-        // Content that already verifies exactly this descriptor as it flows (a VerifyingStream
-        // of the caller's) is not hashed a second time: it fails the pipeline all the same.
-        const verified =
-          content instanceof VerifyingStream &&
-          content.expected.digest === desc.digest &&
-          content.expected.size === desc.size;
-        const stages = verified
-          ? [content, out]
-          : [
-              content,
-              new VerifyingStream(
-                { digest: desc.digest, size: desc.size },
-                `${desc.digest} pushed to ${this.dir}`,
-              ),
-              out,
-            ];
-        await pipeline(stages, signal ? { signal } : {});
-      } finally {
-        if (!out.closed) {
-          out.destroy();
-          await new Promise<void>((resolve) => out.once('close', () => resolve()));
+        const body = opts.signal ? addAbortSignal(opts.signal, content) : content;
+        for await (const chunk of body as AsyncIterable<Buffer>) await w.write(chunk);
+        await w.commit();
+      } catch (err) {
+        await w.abort();
+        if (opts.signal?.aborted && !(err instanceof AbortedError)) {
+          throw new AbortedError(`push of ${desc.digest} to ${this.dir} aborted`, {
+            cause: opts.signal.reason,
+          });
         }
+        throw err;
       }
-      await rename(tmp, target);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      if (signal?.aborted && !(err instanceof AbortedError)) {
-        throw new AbortedError(`push of ${desc.digest} to ${this.dir} aborted`, { cause: signal.reason });
-      }
-      throw err;
     } finally {
-      liveTemps.delete(tmp);
       content.destroy();
     }
-    await syncDir(path.dirname(target));
   }
 
   /**

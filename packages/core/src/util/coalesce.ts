@@ -1,6 +1,3 @@
-import type { FileHandle } from 'node:fs/promises';
-import { Writable } from 'node:stream';
-
 /**
  * Write syscalls are the cost of storing a stream here, not bytes: writing 2 GiB to the page
  * cache takes ~4 s in 64 KiB writes and ~0.5 s in 1 MiB writes on the benchmark machine (a VM).
@@ -57,51 +54,5 @@ export class WriteGatherer {
   /** Forget what is buffered (a transfer that starts over). */
   reset(): void {
     this.len = 0;
-  }
-}
-
-/**
- * A Writable over an open file that writes in WRITE_CHUNK pieces from one reused buffer; at the
- * end it fsyncs (unless `sync: false`) and closes the file. On error or destroy it closes it too.
- */
-export class GatheringFileWriter extends Writable {
-  private readonly fh: FileHandle;
-  private readonly sync: boolean;
-  private readonly gather: WriteGatherer;
-  private fileClosed = false;
-
-  constructor(fh: FileHandle, opts: { sync?: boolean; size?: number } = {}) {
-    super({ highWaterMark: opts.size ?? WRITE_CHUNK });
-    this.fh = fh;
-    this.sync = opts.sync ?? true;
-    this.gather = new WriteGatherer(async (data) => {
-      let w = 0;
-      while (w < data.length) w += (await fh.write(data, w, data.length - w)).bytesWritten;
-    }, opts.size);
-  }
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.gather.add(chunk).then(() => cb(), cb);
-  }
-
-  override _final(cb: (err?: Error | null) => void): void {
-    (async () => {
-      await this.gather.flush();
-      if (this.sync) await this.fh.sync();
-      await this.close();
-    })().then(() => cb(), cb);
-  }
-
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.close().then(
-      () => cb(err),
-      () => cb(err),
-    );
-  }
-
-  private async close(): Promise<void> {
-    if (this.fileClosed) return;
-    this.fileClosed = true;
-    await this.fh.close();
   }
 }
