@@ -6,6 +6,7 @@ export * from './parts.ts';
 export * from './reader.ts';
 export * from './sbom.ts';
 export * from './signing.ts';
+export * from './size.ts';
 export * from './source.ts';
 export * from './split.ts';
 export * from './sums.ts';

@@ -4,9 +4,9 @@ import { basename, dirname, join } from 'node:path';
 import { InvalidInputError } from '../errors/index.ts';
 
 /**
- * The file steps every atomic bundle output shares (AtomicOutput streams, PlacedOutput writes at
- * offsets): pid-tagged temporary names beside the final one, removal of temporaries a killed
- * writer left, a no-clobber move into place, and a directory fsync.
+ * The file steps of an atomic bundle output (PlacedOutput): pid-tagged temporary names beside
+ * the final one, removal of temporaries a killed writer left, a no-clobber move into place, and a
+ * directory fsync.
  */
 
 export class OutputExistsError extends InvalidInputError {

@@ -3,13 +3,14 @@ import { basename, dirname, resolve } from 'node:path';
 import type { Digest } from '../digest/index.ts';
 import { partName, partsChecksumName } from './format.ts';
 import { exists, OutputExistsError, place, removeStaleTemps, syncDir, tmpName } from './output-files.ts';
-import { type CommittedOutput, type OutputOptions, parseSize } from './split.ts';
+import { parseSize } from './size.ts';
+import type { CommittedOutput, OutputOptions } from './split.ts';
 import { formatSums } from './sums.ts';
 import { TailHasher } from './tail-hasher.ts';
 
 /**
  * Bundle output of a size known in advance, written at offsets, in any order and from many
- * transfers at once (`writeAt`). Like AtomicOutput it writes temporaries beside the final names
+ * transfers at once (`writeAt`). It writes temporaries beside the final names
  * (one per part with `splitSize`), fsyncs them and renames them into place only in `commit()`;
  * `discard()` removes them. The sha256 of the whole stream and of every part is computed by a
  * TailHasher on a worker thread, which reads each byte back once the writer `settle`s it, so
