@@ -286,24 +286,8 @@ async function main(): Promise<void> {
           };
           parts.push(await measure('tar', ['-xf', peerTar, '-C', dir], { tmp, label: 'tar -xf' }));
           await sampleDir();
-          for (const img of corpus.images) {
-            parts.push(
-              await measure(
-                SKOPEO,
-                [
-                  '--insecure-policy',
-                  'copy',
-                  '--all',
-                  '--quiet',
-                  '--preserve-digests',
-                  '--dest-tls-verify=false',
-                  `oci:${dir}:${img.name}:${img.tag}`,
-                  `docker://${dst.host}/${img.name}:${img.tag}`,
-                ],
-                { tmp, env: await peerEnv(), label: 'skopeo copy' },
-              ),
-            );
-          }
+          for (const img of corpus.images)
+            parts.push(await skopeoPush(dir, img, dst.host, tmp, 'skopeo copy'));
           await rm(dir, { recursive: true, force: true });
           record('push.peer', rep, parts, peak);
           if (rep > 1) return; // skopeo's no-op re-push: a reference, measured once
@@ -312,24 +296,8 @@ async function main(): Promise<void> {
           const again: Step[] = [
             await measure('tar', ['-xf', peerTar, '-C', dir2], { tmp, label: 'tar -xf' }),
           ];
-          for (const img of corpus.images) {
-            again.push(
-              await measure(
-                SKOPEO,
-                [
-                  '--insecure-policy',
-                  'copy',
-                  '--all',
-                  '--quiet',
-                  '--preserve-digests',
-                  '--dest-tls-verify=false',
-                  `oci:${dir2}:${img.name}:${img.tag}`,
-                  `docker://${dst.host}/${img.name}:${img.tag}`,
-                ],
-                { tmp, env: await peerEnv(), label: 'skopeo copy' },
-              ),
-            );
-          }
+          for (const img of corpus.images)
+            again.push(await skopeoPush(dir2, img, dst.host, tmp, 'skopeo copy'));
           await rm(dir2, { recursive: true, force: true });
           record('repush.peer', rep, again);
         } finally {
@@ -513,25 +481,36 @@ async function diskWatcher(
   };
 }
 
+/** skopeo copies one image of an OCI layout to a plain-HTTP registry, digests preserved (timed). */
+async function skopeoPush(
+  layoutDir: string,
+  img: { name: string; tag: string },
+  host: string,
+  tmp: string,
+  label: string,
+): Promise<Step> {
+  return measure(
+    SKOPEO,
+    [
+      '--insecure-policy',
+      'copy',
+      '--all',
+      '--quiet',
+      '--preserve-digests',
+      '--dest-tls-verify=false',
+      `oci:${layoutDir}:${img.name}:${img.tag}`,
+      `docker://${host}/${img.name}:${img.tag}`,
+    ],
+    { tmp, env: await peerEnv(), label },
+  );
+}
+
 async function seed(corpus: Corpus, reg: RegistryServer, tmp: string): Promise<number> {
   const t0 = Date.now();
   const queue = [...corpus.images];
   const worker = async (): Promise<void> => {
     for (let img = queue.shift(); img; img = queue.shift()) {
-      await measure(
-        SKOPEO,
-        [
-          '--insecure-policy',
-          'copy',
-          '--all',
-          '--quiet',
-          '--preserve-digests',
-          '--dest-tls-verify=false',
-          `oci:${corpus.layoutDir}:${img.name}:${img.tag}`,
-          `docker://${reg.host}/${img.name}:${img.tag}`,
-        ],
-        { tmp, env: await peerEnv(), label: 'seed' },
-      );
+      await skopeoPush(corpus.layoutDir, img, reg.host, tmp, 'seed');
     }
   };
   await Promise.all([worker(), worker()]);
