@@ -161,6 +161,31 @@ describe('copy', () => {
     assert.equal(again.blobs.copied + again.blobs.bytes, 0);
   });
 
+  it('leaves out the blobs leaveOut names: not fetched, not stored, reported as left-out', async () => {
+    const dst = await fresh();
+    const counting = new Instrumented(src);
+    const layers = new Set<string>(imgs.app.layers.map((l) => l.digest));
+    const events: CopyEvent[] = [];
+    const res = await copy(counting, 'demo/app:1.0', dst, 'mirror/app:1.0', {
+      leaveOut: (d) => layers.has(d.digest),
+      onProgress: (e) => events.push(e),
+    });
+    assert.equal(res.blobs.copied, 1, 'the config only');
+    assert.equal(res.blobs.skipped, imgs.app.layers.length);
+    assert.equal(res.manifests.copied, 1);
+    for (const l of imgs.app.layers) {
+      assert.equal(counting.fetches.get(l.digest), undefined, 'a left-out layer is never fetched');
+      assert.equal(await dst.exists(l), false);
+      assert.ok(
+        events.some(
+          (e) => e.type === 'blob-skipped' && e.desc.digest === l.digest && e.reason === 'left-out',
+        ),
+      );
+    }
+    assert.ok(await dst.exists(imgs.app.config));
+    assert.equal((await dst.resolve('mirror/app:1.0')).digest, imgs.app.desc.digest);
+  });
+
   it('copies Docker-typed images unchanged', async () => {
     const dst = await fresh();
     const res = await copy(src, 'demo/legacy:2.0', dst, 'legacy:2.0');

@@ -1,21 +1,18 @@
 import {
   type BlobCopier,
-  type CallOptions,
   copyVerified,
   type Descriptor,
   type Fetcher,
   isManifestOrIndexType,
   MediaType,
   type OciLayout,
-  type Target,
   WriteGatherer,
 } from '@lading/core';
 
 /**
  * Layers go from the source registry into the bundle in one pass. The image copy (registry →
- * content cache) brings manifests, indexes and configs only: to it, the cache seems to hold every
- * layer already (`target()`), and the layers it skipped are remembered with the repository that
- * serves them. Once the bundle's layout is known, the bundle writer pulls each one (`copier()`):
+ * content cache) brings manifests, indexes and configs only (copy's `leaveOut: defers`), and the
+ * layers of each image are remembered with the repository that serves them (`remember`). Once the bundle's layout is known, the bundle writer pulls each one (`copier()`):
  * each chunk is written into the bundle and into the cache at the same time, hashed once (the
  * cache's writer commits a layer only when it verified), so a re-run after an interruption
  * downloads only what is still missing.
@@ -32,22 +29,6 @@ export class DeferredLayers {
       desc.mediaType !== MediaType.dockerConfig &&
       !/config/i.test(desc.mediaType)
     );
-  }
-
-  /** The cache as the image copy of `ref` (served by `fetcher`) sees it. */
-  target(cache: OciLayout, fetcher: Fetcher, ref: string): Target {
-    const exists = async (desc: Descriptor, opts: CallOptions = {}): Promise<boolean> => {
-      if (!DeferredLayers.defers(desc)) return cache.exists(desc, opts);
-      this.remember([desc], fetcher, ref);
-      return true;
-    };
-    return {
-      exists,
-      fetch: (desc, opts) => cache.fetch(desc, opts),
-      push: (desc, content, opts) => cache.push(desc, content, opts),
-      resolve: (reference, opts) => cache.resolve(reference, opts),
-      tag: (desc, reference, opts) => cache.tag(desc, reference, opts),
-    };
   }
 
   /** Where to pull these blobs from when the cache lacks them (the first source named wins). */

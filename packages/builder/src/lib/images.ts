@@ -7,7 +7,7 @@ import {
   parsePlatform,
 } from '@lading/core';
 import type { FetchedChart } from './charts.ts';
-import type { DeferredLayers } from './deferred.ts';
+import { DeferredLayers } from './deferred.ts';
 import { graphOf } from './graph.ts';
 import type { SourceRegistries } from './sources.ts';
 import type { Spec } from './spec/index.ts';
@@ -90,17 +90,17 @@ export interface PullOptions {
 export async function pullImage(req: ImageRequest, opts: PullOptions): Promise<PulledImage> {
   const { repository, reference } = opts.sources.open(req.ref);
   const so = opts.signal ? { signal: opts.signal } : {};
-  const dst = opts.defer ? opts.defer.target(opts.cache, repository, req.ref) : opts.cache;
-  const result = await copy(repository, reference, dst, req.ref, {
+  const result = await copy(repository, reference, opts.cache, req.ref, {
     ...so,
+    ...(opts.defer ? { leaveOut: DeferredLayers.defers } : {}),
     limiter: opts.limiter,
     label: req.ref,
     ...(req.platforms ? { platforms: req.platforms.map(parsePlatform) } : {}),
     ...(opts.onEvent ? { onProgress: opts.onEvent } : {}),
   });
   const blobs = await graphOf(opts.cache, result.descriptor, so);
-  // The copy skips a whole graph whose root the cache holds, layers or not: name the source of
-  // every layer here, so the bundle writer can pull what the cache lacks.
+  // Name the source of every layer (the copy left them out, or skipped a whole graph whose root
+  // the cache holds), so the bundle writer can pull what the cache lacks.
   opts.defer?.remember(blobs, repository, req.ref);
   const img: PulledImage = {
     ref: req.ref,

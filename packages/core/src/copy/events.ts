@@ -33,8 +33,8 @@ export interface CopyEvent {
   label?: string;
   /** `blob-mounted`: the repository the blob was mounted from. */
   from?: string;
-  /** `*-skipped`: already at the destination, or being copied there by another copy. */
-  reason?: 'exists' | 'in-flight';
+  /** `*-skipped`: already at the destination, being copied there by another copy, or left out (`leaveOut`). */
+  reason?: 'exists' | 'in-flight' | 'left-out';
   /** A snapshot of the counters of this copy after the event. */
   totals: CopyStats;
 }

@@ -11,7 +11,7 @@ import {
 import { AbortedError, abortable, throwIfAborted, VerificationError } from '../errors/index.ts';
 import { type Descriptor, isManifestOrIndexType, parseManifest, successors } from '../model/index.ts';
 import { Limiter, retryTransient, Singleflight } from '../util/index.ts';
-import { type CopyEventType, type CopyStats, emptyStats, type ProgressListener, snapshot } from './events.ts';
+import { type CopyEvent, type CopyEventType, type CopyStats, emptyStats, type ProgressListener, snapshot } from './events.ts';
 
 export const DEFAULT_CONCURRENCY = 4;
 
@@ -32,6 +32,12 @@ export interface CopyGraphOptions extends CallOptions {
    * Mounter (same registry). An empty list or a declined mount falls back to a normal copy.
    */
   mountFrom?: (desc: Descriptor) => readonly string[];
+  /**
+   * Blobs (never manifests) to leave out: not fetched, not pushed, reported as `blob-skipped`
+   * with reason `left-out`. For a caller that moves them another way (create pulls layers
+   * straight into the bundle).
+   */
+  leaveOut?: (desc: Descriptor) => boolean;
   /**
    * Further attempts at a blob transfer or a manifest fetch/push that failed transiently (5xx
    * after the client's own retries, a dropped connection, a stall): each starts over with a new
@@ -117,7 +123,7 @@ class GraphCopier {
     type: CopyEventType,
     desc: Descriptor,
     bytes: number,
-    extra: { from?: string; reason?: 'exists' | 'in-flight' } = {},
+    extra: Pick<CopyEvent, 'from' | 'reason'> = {},
   ): void {
     const listener = this.opts.onProgress;
     if (!listener) return;
@@ -186,6 +192,11 @@ class GraphCopier {
 
   private async copyBlob(desc: Descriptor): Promise<Outcome> {
     const { signal, dst } = this;
+    if (this.opts.leaveOut?.(desc)) {
+      this.stats.blobs.skipped++;
+      this.emit('blob-skipped', desc, desc.size, { reason: 'left-out' });
+      return 'skipped';
+    }
     return this.limiter.run(async () => {
       if (await dst.exists(desc, { signal })) {
         this.stats.blobs.skipped++;
