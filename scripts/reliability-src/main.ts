@@ -31,7 +31,7 @@ import {
   workDir,
   writeJson,
 } from '../bench-src/lib/common.ts';
-import { FAULT_KINDS, prng, startFaultProxy } from './lib/fault-proxy.ts';
+import { FAULT_KINDS, type FaultProxy, prng, startFaultProxy } from './lib/fault-proxy.ts';
 import { lastError, type Ran, run } from './lib/proc.ts';
 import { catalog, type RegistryState, registryState, sameState, stateDiff } from './lib/registry-state.ts';
 import { buildTar, type Member, member, memberName, parseTar } from './lib/tar.ts';
@@ -330,6 +330,27 @@ interface FaultRun {
   problem?: string;
 }
 
+/** One fault run's record (and its log line): what was injected, and why it failed if it did. */
+function faultRun(
+  at: Pick<FaultRun, 'command' | 'rate' | 'run'>,
+  r: Ran,
+  proxy: FaultProxy,
+  completed: boolean,
+  timeoutMs: number,
+  mismatch: () => string,
+): FaultRun {
+  const { requests, ...faults } = proxy.stats;
+  const fr: FaultRun = { ...at, exit: r.code, ms: Math.round(r.ms), completed, requests, faults };
+  if (!completed) {
+    fr.problem = r.timedOut ? `timed out after ${timeoutMs} ms` : r.code !== 0 ? lastError(r) : mismatch();
+    fr.faultEvents = proxy.events.map((e) => `${e.kind} ${e.method} ${e.path}`).reverse();
+  }
+  log(
+    `faults ${at.command} rate ${at.rate} run ${at.run}: exit ${r.code} in ${fr.ms} ms, ${requests} requests, faults ${JSON.stringify(faults)}${completed ? '' : ` PROBLEM ${fr.problem}`}`,
+  );
+  return fr;
+}
+
 async function bundleBlobs(file: string): Promise<string> {
   const names = parseTar(await readFile(file))
     .map(memberName)
@@ -353,28 +374,11 @@ async function faults(ctx: Ctx): Promise<FaultRun[]> {
         const state = await registryState(reg.url);
         await stopRegistry(reg);
         const completed = r.code === 0 && sameState(ctx.cleanState, state);
-        const { requests, ...f } = proxy.stats;
-        const fr: FaultRun = {
-          command: 'push',
-          rate,
-          run: i,
-          exit: r.code,
-          ms: Math.round(r.ms),
-          completed,
-          requests,
-          faults: f,
-        };
-        if (!completed)
-          fr.problem = r.timedOut
-            ? `timed out after ${timeoutMs} ms`
-            : r.code !== 0
-              ? lastError(r)
-              : stateDiff(ctx.cleanState, state);
-        if (!completed) fr.faultEvents = proxy.events.map((e) => `${e.kind} ${e.method} ${e.path}`).reverse();
-        log(
-          `faults push rate ${rate} run ${i}: exit ${r.code} in ${Math.round(r.ms)} ms, ${requests} requests, faults ${JSON.stringify(f)}${completed ? '' : ` PROBLEM ${fr.problem}`}`,
+        out.push(
+          faultRun({ command: 'push', rate, run: i }, r, proxy, completed, timeoutMs, () =>
+            stateDiff(ctx.cleanState, state),
+          ),
         );
-        out.push(fr);
       }
       // create with the source registry behind the proxy
       {
@@ -390,30 +394,18 @@ async function faults(ctx: Ctx): Promise<FaultRun[]> {
         const r = await create({ spec, key: ctx.key }, output, { plainHttp: proxy.host, timeoutMs });
         await proxy.stop();
         const completed = r.code === 0 && (await bundleBlobs(output)) === cleanBlobs;
-        const { requests, ...f } = proxy.stats;
-        const fr: FaultRun = {
-          command: 'create',
-          rate,
-          run: i,
-          exit: r.code,
-          ms: Math.round(r.ms),
-          completed,
-          requests,
-          faults: f,
-        };
-        if (!completed)
-          fr.problem = r.timedOut
-            ? `timed out after ${timeoutMs} ms`
-            : r.code !== 0
-              ? lastError(r)
-              : 'blobs differ from the clean bundle';
-        if (!completed) fr.faultEvents = proxy.events.map((e) => `${e.kind} ${e.method} ${e.path}`).reverse();
-        log(
-          `faults create rate ${rate} run ${i}: exit ${r.code} in ${Math.round(r.ms)} ms, ${requests} requests, faults ${JSON.stringify(f)}${completed ? '' : ` PROBLEM ${fr.problem}`}`,
+        out.push(
+          faultRun(
+            { command: 'create', rate, run: i },
+            r,
+            proxy,
+            completed,
+            timeoutMs,
+            () => 'blobs differ from the clean bundle',
+          ),
         );
         await rm(dir, { recursive: true, force: true });
         await rm(spec, { force: true });
-        out.push(fr);
       }
     }
   }
