@@ -11,7 +11,14 @@ import {
 import { AbortedError, abortable, throwIfAborted, VerificationError } from '../errors/index.ts';
 import { type Descriptor, isManifestOrIndexType, parseManifest, successors } from '../model/index.ts';
 import { Limiter, retryTransient, Singleflight } from '../util/index.ts';
-import { type CopyEvent, type CopyEventType, type CopyStats, emptyStats, type ProgressListener, snapshot } from './events.ts';
+import {
+  type CopyEvent,
+  type CopyEventType,
+  type CopyStats,
+  emptyStats,
+  type ProgressListener,
+  snapshot,
+} from './events.ts';
 
 export const DEFAULT_CONCURRENCY = 4;
 
