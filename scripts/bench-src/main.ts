@@ -435,7 +435,7 @@ async function pair(ladingFirst: boolean, l: () => Promise<void>, p: () => Promi
 
 /** Plain HTTP to the source registry, and an empty content cache in the process's own HOME (a cold build). */
 function ladingSourceFlags(src: RegistryServer, home: string): string[] {
-  return ['--plain-http', src.host, '--cache', join(home, 'cache')];
+  return ['--plain-http-host', src.host, '--cache', join(home, 'cache')];
 }
 
 function ladingTargetFlags(dst: RegistryServer): string[] {

@@ -126,7 +126,7 @@ async function create(
       output,
       '--key',
       ctx.key,
-      '--plain-http',
+      '--plain-http-host',
       extra.plainHttp,
       '--cache',
       extra.cache ?? join(home, 'cache'),

@@ -68,7 +68,7 @@ describe('lading-build create: SIGINT (built binary)', function () {
       fx.key,
       '--cache',
       cache,
-      '--plain-http',
+      '--plain-http-host',
       proxy.host,
     ];
     const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' } });

@@ -10,6 +10,12 @@ import { Progress } from './progress.ts';
 export abstract class LadingCommand<T> extends Command {
   static override enableJsonFlag = true;
 
+  /**
+   * How this command reaches a registry that speaks plain HTTP (`--plain-http`, or
+   * `--plain-http-host HOST` where several registries are in play): the TLS-handshake hint names it.
+   */
+  static plainHttpFlag: string | undefined;
+
   private readonly controller = new AbortController();
   private progressInstance: Progress | undefined;
 
@@ -45,8 +51,16 @@ export abstract class LadingCommand<T> extends Command {
     await super.finally(err);
   }
 
+  /** The hint shown for a typed error: the error's own, or one naming this command's flag. */
+  protected hintFor(err: LadingError): string | undefined {
+    const flag = (this.constructor as typeof LadingCommand).plainHttpFlag;
+    if ((err as { speaksPlainHttp?: boolean }).speaksPlainHttp === true && flag)
+      return `this registry serves plain HTTP, not TLS: reach it with ${flag}`;
+    return err.hint;
+  }
+
   protected override toErrorJson(err: unknown): unknown {
-    if (err instanceof LadingError) return err.toJSON();
+    if (err instanceof LadingError) return { ...err.toJSON(), hint: this.hintFor(err) };
     const e = err as { message?: string; oclif?: { exit?: number } };
     return {
       error: 'Error',
@@ -68,7 +82,10 @@ export abstract class LadingCommand<T> extends Command {
     if (err instanceof LadingError) {
       process.exitCode = err.exitCode;
       if (this.jsonEnabled()) this.logJson(this.toErrorJson(err));
-      else process.stderr.write(`Error: ${err.describe()}\n`);
+      else {
+        const hint = this.hintFor(err);
+        process.stderr.write(`Error: ${err.message}${hint ? `\n  hint: ${hint}` : ''}\n`);
+      }
       return;
     }
     // oclif parse errors carry exit 2 (bad usage); anything else is unexpected (exit 1).

@@ -15,6 +15,7 @@ import {
   AuthError,
   BlobUnknownError,
   type Credential,
+  isLoopbackHost,
   type Keychain,
   ManifestUnknownError,
   Registry,
@@ -365,20 +366,44 @@ for (const mode of MODES) {
     }
 
     if (mode === 'http') {
-      it('with --insecure falls back to plain HTTP when the registry does not speak TLS', async () => {
-        const r = new Registry(reg.host, { keychain: noKeychain, insecure: true });
+      it('a loopback registry without TLS is reached over plain HTTP (as Docker and crane do)', async () => {
+        const r = new Registry(reg.host, { keychain: noKeychain });
         try {
           const p = await r.ping();
           assert.ok(p.url.startsWith('http://'));
         } finally {
           await r.close();
         }
-        const strict = new Registry(reg.host, { keychain: noKeychain, retry: { maxAttempts: 1 } });
+        // Any other host: no fallback; the error says the registry speaks plain HTTP.
+        const strict = new Registry(reg.host, {
+          keychain: noKeychain,
+          plainHttpFallback: false,
+          retry: { maxAttempts: 1 },
+        });
         try {
-          await assert.rejects(strict.ping(), TlsError);
+          await assert.rejects(strict.ping(), (err: unknown) => {
+            assert.ok(err instanceof TlsError, String(err));
+            assert.equal(err.speaksPlainHttp, true);
+            assert.match(err.hint ?? '', /--plain-http/);
+            return true;
+          });
         } finally {
           await strict.close();
         }
+      });
+
+      it('loopback hosts are localhost, 127.0.0.0/8 and ::1 only', () => {
+        for (const h of [
+          'localhost',
+          'localhost:5000',
+          '127.0.0.1:5000',
+          '127.1.2.3',
+          '[::1]:5000',
+          'reg.localhost',
+        ])
+          assert.equal(isLoopbackHost(h), true, h);
+        for (const h of ['10.0.0.5:5000', 'harbor.local', '128.0.0.1', 'localhost.example.com', '[::2]:5000'])
+          assert.equal(isLoopbackHost(h), false, h);
       });
     }
 

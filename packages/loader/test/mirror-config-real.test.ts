@@ -78,7 +78,7 @@ describe('mirror-config registries-conf, checked with skopeo through a real mirr
     const config = mirrorConfig('registries-conf', {
       target: parseRegistryTarget(host),
       images: tb.images.map((i) => `${deadHost}/${i.ref}`),
-      insecure: true,
+      plainHttp: true,
       name: 'testkit',
     });
     const [file] = await writeMirrorFiles(join(dir.path, 'serve-conf'), config.files);
@@ -99,7 +99,7 @@ describe('mirror-config registries-conf, checked with skopeo through a real mirr
     const config = mirrorConfig('registries-conf', {
       target: parseRegistryTarget(`${registry.host}/airgap/site`),
       images: tb.images.map((i) => `${deadHost}/${i.ref}`),
-      insecure: true,
+      plainHttp: true,
       name: 'testkit',
     });
     const [file] = await writeMirrorFiles(join(dir.path, 'prefix-conf'), config.files);
@@ -112,7 +112,7 @@ describe('mirror-config registries-conf, checked with skopeo through a real mirr
     const wrong = mirrorConfig('registries-conf', {
       target: parseRegistryTarget(`${registry.host}/elsewhere`),
       images: [`${deadHost}/demo/app:1.0`],
-      insecure: true,
+      plainHttp: true,
       name: 'wrong',
     });
     const [wfile] = await writeMirrorFiles(join(dir.path, 'wrong-conf'), wrong.files);

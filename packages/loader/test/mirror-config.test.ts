@@ -72,7 +72,7 @@ describe('mirror-config', () => {
   });
 
   it('idms: one entry per source repository with the relocated mirror', () => {
-    const c = mirrorConfig('idms', { target, images, name: 'Shop 2', insecure: false });
+    const c = mirrorConfig('idms', { target, images, name: 'Shop 2', plainHttp: false });
     const doc = parse(c.files[0]!.content) as {
       kind: string;
       metadata: { name: string };

@@ -430,26 +430,11 @@ describe('lading-load push', function () {
       await reg?.stop();
     });
 
-    it('--insecure falls back to plain HTTP (like Docker insecure-registries)', async () => {
-      const r = await runCli([
-        'push',
-        all,
-        '--key',
-        f.pub,
-        '--registry',
-        `${reg.host}/insec`,
-        '--insecure',
-        '--json',
-      ]);
+    it('a loopback registry without TLS needs no flag (like Docker and crane)', async () => {
+      const r = await runCli(['push', all, '--key', f.pub, '--registry', `${reg.host}/insec`, '--json']);
       assert.equal(r.code, 0, r.stderr + r.stdout);
       assert.ok(parseJson(r.stdout).items.every((i) => i.status === 'pushed'));
       await assertDigests(reg, 'insec', allRefs);
-    });
-
-    it('without --plain-http or --insecure, a plain-HTTP registry is exit 4 with a hint', async () => {
-      const r = await runCli(['push', all, '--key', f.pub, '--registry', `${reg.host}/insec2`]);
-      assert.equal(r.code, 4, r.stderr);
-      assert.match(r.stderr, /plain HTTP/i);
     });
   });
 

@@ -4,6 +4,7 @@ import { Flags } from '@oclif/core';
 import { type CreateSummary, createBundle } from '../lib/create.ts';
 
 export default class Create extends LadingCommand<CreateSummary> {
+  static override plainHttpFlag = '--plain-http-host HOST';
   static override summary = 'Build a signed, checksummed offline bundle from a lading.yaml spec.';
 
   static override description =
@@ -38,7 +39,7 @@ To split an existing bundle again without rebuilding it, use \`lading-build spli
     '<%= config.bin %> create --spec lading.yaml --output dist/ --key release.key',
     'SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) <%= config.bin %> create --spec lading.yaml --output shop.tar --key release.key --split-size 4GiB',
     '<%= config.bin %> create --spec lading.yaml --output dist/ --key release.key --since dist/shop-2.3.0.tar',
-    '<%= config.bin %> create --spec lading.yaml --output dist/ --unsigned --plain-http localhost:5000 --json',
+    '<%= config.bin %> create --spec lading.yaml --output dist/ --unsigned --plain-http-host 10.0.0.5:5000 --json',
   ];
 
   static override flags = {
@@ -70,6 +71,7 @@ To split an existing bundle again without rebuilding it, use \`lading-build spli
       description: 'content cache folder (default $LADING_CACHE or ~/.cache/lading/content)',
     }),
     concurrency: Flags.integer({
+      char: 'c',
       description: 'transfers at once, across all images and blobs',
       default: 8,
       min: 1,
@@ -78,12 +80,14 @@ To split an existing bundle again without rebuilding it, use \`lading-build spli
       description: 'PEM file of a CA to trust for registries and chart repositories (repeatable)',
       multiple: true,
     }),
-    'plain-http': Flags.string({
-      description: 'registry host[:port] to reach over plain HTTP, e.g. a local test registry (repeatable)',
+    'plain-http-host': Flags.string({
+      helpValue: 'HOST[:PORT]',
+      description:
+        'source registry to reach over plain HTTP, no TLS (repeatable; loopback hosts fall back to it by themselves)',
       multiple: true,
     }),
     insecure: Flags.boolean({
-      description: 'skip TLS certificate verification for every source (testing only)',
+      description: 'skip TLS certificate verification for every source (still TLS; testing only)',
     }),
     'with-loader': Flags.boolean({
       description:
@@ -110,7 +114,7 @@ To split an existing bundle again without rebuilding it, use \`lading-build spli
       ...(flags.cache ? { cache: flags.cache } : {}),
       concurrency: flags.concurrency,
       ...(flags['ca-file'] ? { caFiles: flags['ca-file'] } : {}),
-      ...(flags['plain-http'] ? { plainHttp: flags['plain-http'] } : {}),
+      ...(flags['plain-http-host'] ? { plainHttp: flags['plain-http-host'] } : {}),
       insecure: flags.insecure,
       ...(flags['with-loader']
         ? { withLoader: flags['loader-binary'] ? { binary: flags['loader-binary'] } : {} }

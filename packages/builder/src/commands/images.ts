@@ -4,6 +4,7 @@ import { type ChartImagesResult, chartImagesOf } from '../lib/chart-images.ts';
 import { table } from '../lib/inspect.ts';
 
 export default class Images extends LadingCommand<ChartImagesResult> {
+  static override plainHttpFlag = '--plain-http-host HOST';
   static override summary = 'List the container images a Helm chart needs, as `create` would discover them.';
 
   static override description =
@@ -34,11 +35,12 @@ chart in an HTTP chart repository.`;
       description: 'chart version or semver range (--repo and oci://; default: highest stable)',
     }),
     'ca-file': Flags.string({ description: 'PEM file of a CA to trust (repeatable)', multiple: true }),
-    'plain-http': Flags.string({
-      description: 'registry host[:port] reached over plain HTTP (oci://, repeatable)',
+    'plain-http-host': Flags.string({
+      helpValue: 'HOST[:PORT]',
+      description: 'registry reached over plain HTTP, no TLS (oci://, repeatable)',
       multiple: true,
     }),
-    insecure: Flags.boolean({ description: 'skip TLS certificate verification (testing only)' }),
+    insecure: Flags.boolean({ description: 'skip TLS certificate verification (still TLS; testing only)' }),
   };
 
   async run(): Promise<ChartImagesResult> {
@@ -48,7 +50,7 @@ chart in an HTTP chart repository.`;
       ...(flags.repo ? { repo: flags.repo } : {}),
       ...(flags.version ? { version: flags.version } : {}),
       ...(flags['ca-file'] ? { caFiles: flags['ca-file'] } : {}),
-      ...(flags['plain-http'] ? { plainHttp: flags['plain-http'] } : {}),
+      ...(flags['plain-http-host'] ? { plainHttp: flags['plain-http-host'] } : {}),
       insecure: flags.insecure,
       signal: this.signal,
     });

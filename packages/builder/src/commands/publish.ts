@@ -34,9 +34,9 @@ SSO, instance roles). --endpoint selects an S3-compatible store (MinIO, Ceph RGW
       description: 'S3-compatible endpoint URL (path-style addressing), e.g. https://minio:9000',
     }),
     region: Flags.string({ description: 'region (default: the AWS chain, else us-east-1)' }),
-    profile: Flags.string({ description: 'AWS profile from ~/.aws/config and ~/.aws/credentials' }),
+    'aws-profile': Flags.string({ description: 'AWS profile from ~/.aws/config and ~/.aws/credentials' }),
     'part-size': Flags.string({ description: 'multipart part size, 5MiB to 5GiB (default 64MiB)' }),
-    concurrency: Flags.integer({ description: 'parts uploaded in parallel', default: 4, min: 1 }),
+    concurrency: Flags.integer({ char: 'c', description: 'parts uploaded in parallel', default: 4, min: 1 }),
   };
 
   async run(): Promise<PublishBundleResult> {
@@ -47,7 +47,7 @@ SSO, instance roles). --endpoint selects an S3-compatible store (MinIO, Ceph RGW
       destination: args.destination,
       ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
       ...(flags.region ? { region: flags.region } : {}),
-      ...(flags.profile ? { profile: flags.profile } : {}),
+      ...(flags['aws-profile'] ? { profile: flags['aws-profile'] } : {}),
       ...(flags['part-size'] ? { partSize: flags['part-size'] } : {}),
       concurrency: flags.concurrency,
       signal: this.signal,

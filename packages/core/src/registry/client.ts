@@ -28,6 +28,11 @@ import { type RawResponse, Transport, type TransportOptions } from './transport.
 export interface RegistryClientOptions extends TransportOptions {
   /** Speak plain HTTP to this registry (no TLS at all). */
   plainHttp?: boolean;
+  /**
+   * When the registry answers a TLS handshake in plain HTTP, go on over plain HTTP. Default: only
+   * for loopback hosts (`localhost`, 127.0.0.0/8, `::1`), as Docker and crane do.
+   */
+  plainHttpFallback?: boolean;
   /** Where credentials come from (default: containers auth.json, then Docker config). */
   keychain?: Keychain;
   /** Explicit credentials for this registry; they win over the keychain. */
@@ -122,6 +127,23 @@ export function checkRegistryHost(host: string): string {
 }
 
 /** Docker Hub's API lives at registry-1.docker.io. */
+/** Whether `host[:port]` names this machine: `localhost`, 127.0.0.0/8 or `::1`. */
+export function isLoopbackHost(host: string): boolean {
+  let name: string;
+  try {
+    name = new URL(`http://${host}/`).hostname;
+  } catch {
+    return false;
+  }
+  name = name.replace(/^\[|\]$/g, '').toLowerCase();
+  return (
+    name === 'localhost' ||
+    name.endsWith('.localhost') ||
+    name === '::1' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)
+  );
+}
+
 function apiHost(host: string): string {
   return host === 'docker.io' || host === 'index.docker.io' ? 'registry-1.docker.io' : host;
 }
@@ -146,7 +168,7 @@ export class RegistryClient {
     this.scheme = options.plainHttp ? 'http' : 'https';
   }
 
-  /** `https://host` (or `http://` for plain-HTTP registries, also after an insecure fallback). */
+  /** `https://host` (or `http://` for plain-HTTP registries, also after a loopback fallback). */
   get baseUrl(): string {
     return `${this.scheme}://${apiHost(this.host)}`;
   }
@@ -218,14 +240,14 @@ export class RegistryClient {
         if (signal?.aborted)
           throw new AbortedError(`${this.host}: operation aborted`, { cause: signal.reason });
         if (
-          this.options.insecure &&
+          (this.options.plainHttpFallback ?? isLoopbackHost(this.host)) &&
           !switchedToHttp &&
           url.protocol === 'https:' &&
           onRegistry &&
           isPlainHttpServer(err) &&
           replayable
         ) {
-          // --insecure: like Docker, fall back to plain HTTP when the registry does not speak TLS.
+          // A loopback registry without TLS: like Docker and crane, go on over plain HTTP.
           switchedToHttp = true;
           this.scheme = 'http';
           url = new URL(url.href.replace(/^https:/, 'http:'));

@@ -97,9 +97,10 @@ export class AuthError extends RegistryError {
     super(what, {
       ...o,
       hint:
-        (o.hint ?? o.status === 403)
+        o.hint ??
+        (o.status === 403
           ? 'the credentials are valid but lack permission for this repository; check the account rights'
-          : 'check the credentials: docker login / podman login for this registry, or pass --username with --password-stdin',
+          : 'check the credentials: docker login / podman login for this registry, or pass --username with --password-stdin'),
     });
   }
 }
@@ -107,11 +108,14 @@ export class AuthError extends RegistryError {
 /** The TLS handshake failed: untrusted or invalid certificate, or the registry speaks plain HTTP. */
 export class TlsError extends RegistryError {
   override readonly code: string = 'REGISTRY_TLS_FAILED';
-  constructor(what: string, o: RegistryErrorOptions) {
+  /** The registry answered the TLS handshake in plain HTTP: a plain-HTTP flag helps, not a CA. */
+  readonly speaksPlainHttp: boolean;
+  constructor(what: string, o: RegistryErrorOptions & { speaksPlainHttp?: boolean }) {
     super(what, {
       ...o,
       hint: o.hint ?? 'pass --ca-file with the registry CA, or --insecure for testing',
     });
+    this.speaksPlainHttp = o.speaksPlainHttp === true;
   }
 }
 
@@ -329,7 +333,8 @@ export function errorFromNetwork(err: unknown, ctx: RegistryErrorContext, signal
       return new TlsError(`TLS handshake failed: the registry seems to speak plain HTTP (${detail})`, {
         ...ctx,
         cause: err,
-        hint: 'this registry serves plain HTTP; use it as an insecure/plain-HTTP registry (--insecure)',
+        hint: 'this registry serves plain HTTP: reach it without TLS with --plain-http (push, install, mirror-config) or --plain-http-host HOST (create, images)',
+        speaksPlainHttp: true,
       });
     }
     return new TlsError(`TLS certificate not trusted (${code ?? detail}: ${detail})`, { ...ctx, cause: err });

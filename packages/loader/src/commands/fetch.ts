@@ -60,6 +60,7 @@ Exit codes: 0 fetched and verified; 3 a checksum did not match (the object is na
       description: 'S3 region. Default: AWS_REGION or the profile’s region, else us-east-1',
     }),
     concurrency: Flags.integer({
+      char: 'c',
       min: 1,
       max: 64,
       default: 4,

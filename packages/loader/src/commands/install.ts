@@ -64,6 +64,7 @@ values) without running helm. helm comes from --helm PATH or PATH; log in to an 
 
   static override flags = {
     registry: Flags.string({
+      char: 'r',
       required: true,
       description: 'private registry the bundle was pushed to: HOST[:PORT][/PREFIX]',
     }),
@@ -72,7 +73,6 @@ values) without running helm. helm comes from --helm PATH or PATH; log in to an 
     }),
     release: Flags.string({ multiple: true, description: 'install only this release (repeatable)' }),
     values: Flags.string({
-      char: 'f',
       multiple: true,
       description: "extra values file, applied after the bundle's (repeatable)",
     }),
@@ -88,7 +88,7 @@ values) without running helm. helm comes from --helm PATH or PATH; log in to an 
       default: 'registry',
       description: 'where helm takes the charts from',
     })(),
-    key: Flags.string({ description: 'verify the bundle with this release public key first' }),
+    key: Flags.string({ char: 'k', description: 'verify the bundle with this release public key first' }),
     ...bundleLocationFlags,
   };
 

@@ -37,7 +37,7 @@ Without --output the files are printed with "# ==> path <==" headers; with --out
 
   static override examples = [
     '<%= config.bin %> mirror-config shop.tar --registry harbor.local/airgap --format containerd --output ./mirror',
-    '<%= config.bin %> mirror-config shop.tar --registry 10.0.0.5:5000 --format registries-conf --insecure',
+    '<%= config.bin %> mirror-config shop.tar --registry 10.0.0.5:5000 --format registries-conf --plain-http',
   ];
 
   static override args = {
@@ -48,15 +48,19 @@ Without --output the files are printed with "# ==> path <==" headers; with --out
   };
 
   static override flags = {
-    registry: Flags.string({ required: true, description: 'private registry: HOST[:PORT][/PREFIX]' }),
+    registry: Flags.string({
+      char: 'r',
+      required: true,
+      description: 'private registry: HOST[:PORT][/PREFIX]',
+    }),
     format: Flags.option({ options: MIRROR_FORMATS, required: true, description: 'configuration format' })(),
     'ca-file': Flags.string({ description: "path of the registry's CA certificate ON THE NODES" }),
-    insecure: Flags.boolean({ description: 'the registry speaks plain HTTP (labs, tests)' }),
+    'plain-http': Flags.boolean({ description: 'the registry speaks plain HTTP, no TLS (labs, tests)' }),
     output: Flags.string({
       char: 'o',
       description: 'write the files under this folder instead of printing them',
     }),
-    key: Flags.string({ description: 'verify the bundle with this release public key first' }),
+    key: Flags.string({ char: 'k', description: 'verify the bundle with this release public key first' }),
     ...bundleLocationFlags,
   };
 
@@ -93,7 +97,7 @@ Without --output the files are printed with "# ==> path <==" headers; with --out
       images,
       name,
       ...(flags['ca-file'] ? { caFile: flags['ca-file'] } : {}),
-      insecure: flags.insecure,
+      plainHttp: flags['plain-http'],
     });
     const result: MirrorConfigResult = {
       format: config.format,

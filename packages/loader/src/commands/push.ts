@@ -8,6 +8,7 @@ import { assertComplete, type PushEvent, type PushResult, pushBundle } from '../
 import { parseRegistryTarget } from '../lib/registry-target.ts';
 
 export default class Push extends LadingCommand<PushResult> {
+  static override plainHttpFlag = '--plain-http';
   static override summary = 'Verify a bundle, then push its images and charts into a registry.';
 
   static override description =
@@ -23,7 +24,7 @@ Differential bundles (built with --since) leave out blobs their base bundle carr
 
 Credentials, first match wins: --username with --password-stdin; ${USERNAME_ENV} / ${PASSWORD_ENV}; the containers auth.json (REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json); the Docker config (~/.docker/config.json, credential helpers). The password is never printed or put in --json output.
 
-TLS: the system CAs plus --ca-file. --insecure skips certificate verification and, like Docker's insecure-registries, falls back to plain HTTP when the registry does not speak TLS; --plain-http speaks plain HTTP from the start.
+TLS: the system CAs plus --ca-file. --insecure skips certificate verification (still TLS); --plain-http speaks plain HTTP, no TLS. A loopback registry (localhost, 127.0.0.0/8, ::1) that does not speak TLS is reached over plain HTTP without either flag, as Docker and crane do.
 
 Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or malformed bundle, path collision, differential bundle without its base in the registry · 3 verification failed · 4 the registry failed or refused (authentication, TLS, quota, immutable tags: the registry's own message is shown), or --continue-on-error finished with failures (3 when one of them was content not matching its digest, possible only with --skip-verify).`;
 
@@ -69,8 +70,7 @@ Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or ma
       description: 'read the registry password from stdin (never from a flag)',
     }),
     insecure: Flags.boolean({
-      description:
-        'skip TLS certificate verification, and fall back to plain HTTP when the registry has no TLS',
+      description: 'skip TLS certificate verification (still TLS; testing only)',
     }),
     'plain-http': Flags.boolean({ description: 'speak plain HTTP to the registry (no TLS at all)' }),
     'skip-verify': Flags.boolean({

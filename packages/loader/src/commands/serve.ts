@@ -47,7 +47,10 @@ Plain HTTP only: clients need e.g. --tls-verify=false (skopeo) or an insecure-re
       default: '127.0.0.1:5000',
       description: 'HOST:PORT to listen on (port 0: any free port)',
     }),
-    key: Flags.string({ description: 'release public key (PEM) to verify the bundle with before serving' }),
+    key: Flags.string({
+      char: 'k',
+      description: 'release public key (PEM) to verify the bundle with before serving',
+    }),
     'skip-verify': Flags.boolean({
       description: 'serve without verifying the bundle first',
       exclusive: ['key'],

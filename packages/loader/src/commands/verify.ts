@@ -64,7 +64,6 @@ Exit codes: 0 verified; 3 verification failed (every bad member is named on stde
       description: 'release public key (SPKI PEM, e.g. release.pub from `lading-build keys generate`)',
     }),
     report: Flags.string({
-      char: 'r',
       helpValue: 'FILE',
       description:
         'also write a self-contained Markdown report for auditors to FILE (atomically; also when verification fails)',

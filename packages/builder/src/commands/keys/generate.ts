@@ -27,7 +27,7 @@ The private key is encrypted (AES-256-CBC) when ${KEY_PASSPHRASE_ENV} is set; th
       required: true,
       description: 'path prefix of the key files (PREFIX.key, PREFIX.pub)',
     }),
-    force: Flags.boolean({ description: 'replace existing key files' }),
+    force: Flags.boolean({ char: 'f', description: 'replace existing key files' }),
   };
 
   async run(): Promise<KeysGenerateResult> {

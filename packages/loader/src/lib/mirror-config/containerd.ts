@@ -7,7 +7,7 @@ import type { MirrorConfig, MirrorInput } from './types.ts';
  * `docker.io/library/nginx` is pulled from `<registry>/v2/<prefix>/library/nginx`.
  */
 export function containerdConfig(input: MirrorInput): MirrorConfig {
-  const scheme = input.insecure ? 'http' : 'https';
+  const scheme = input.plainHttp ? 'http' : 'https';
   const { host, prefix } = input.target;
   const mirror = prefix ? `${scheme}://${host}/v2/${prefix}` : `${scheme}://${host}`;
   const files = sourceRegistries(input.images).map((registry) => {
@@ -20,7 +20,7 @@ export function containerdConfig(input: MirrorInput): MirrorConfig {
     ];
     if (prefix) lines.push('  override_path = true');
     if (input.caFile) lines.push(`  ca = ${tomlString(input.caFile)}`);
-    if (input.insecure) lines.push('  skip_verify = true');
+    if (input.plainHttp) lines.push('  skip_verify = true');
     return { path: `certs.d/${registry}/hosts.toml`, content: `${lines.join('\n')}\n` };
   });
   return {

@@ -7,7 +7,7 @@ import type { MirrorConfig, MirrorInput } from './types.ts';
  * becomes a rewrite rule (`^(.*)$` → `<prefix>/$1`).
  */
 export function k3sConfig(input: MirrorInput): MirrorConfig {
-  const scheme = input.insecure ? 'http' : 'https';
+  const scheme = input.plainHttp ? 'http' : 'https';
   const { host, prefix } = input.target;
   const mirrors: Record<string, unknown> = {};
   for (const registry of sourceRegistries(input.images)) {
@@ -16,7 +16,7 @@ export function k3sConfig(input: MirrorInput): MirrorConfig {
     mirrors[registry] = entry;
   }
   const doc: Record<string, unknown> = { mirrors };
-  if (input.caFile || input.insecure) {
+  if (input.caFile || input.plainHttp) {
     doc.configs = {
       [host]: { tls: input.caFile ? { ca_file: input.caFile } : { insecure_skip_verify: true } },
     };

@@ -10,7 +10,7 @@ export interface MirrorInput {
   /** Path of the registry's CA certificate on the nodes, when it is private. */
   caFile?: string;
   /** Plain HTTP registry (tests, labs). */
-  insecure?: boolean;
+  plainHttp?: boolean;
   /** Bundle name, used to name generated objects. */
   name: string;
 }
