@@ -686,8 +686,7 @@ describe('reference', () => {
     });
   });
 
-  it('stays fast on long hostile input', () => {
-    const started = performance.now();
+  it('refuses long hostile input (the parse time is measured by scripts/bench, not here)', () => {
     for (const s of [
       'a'.repeat(50_000) + '!',
       'a-'.repeat(25_000) + '!',
@@ -696,6 +695,5 @@ describe('reference', () => {
     ]) {
       assert.throws(() => parseReference(s), InvalidReferenceError);
     }
-    assert.ok(performance.now() - started < 2000);
   });
 });

@@ -137,7 +137,7 @@ describe('registry client: retries, resume, timeouts (loopback fault injection)'
     await reg?.stop();
   });
 
-  it('retries a 503 after the Retry-After delay, then succeeds', async () => {
+  it('retries a 503 after the Retry-After delay it asked for, then succeeds', async () => {
     let failures = 0;
     proxy.fault = (req) =>
       req.url?.includes('/manifests/') && failures++ < 1
@@ -147,12 +147,20 @@ describe('registry client: retries, resume, timeouts (loopback fault injection)'
             body: '{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}',
           }
         : 'pass';
-    const t0 = Date.now();
-    const d = await registry.repository('faults/app').resolve('v1');
-    const elapsed = Date.now() - t0;
-    assert.equal(d.digest, img.md.digest);
+    const waits: number[] = [];
+    const recording = new Registry(proxy.host, {
+      plainHttp: true,
+      keychain: noKeychain,
+      retry: { maxAttempts: 4, baseDelayMs: 20, sleep: async (ms) => void waits.push(ms) },
+    });
+    try {
+      const d = await recording.repository('faults/app').resolve('v1');
+      assert.equal(d.digest, img.md.digest);
+    } finally {
+      await recording.close();
+    }
     assert.equal(proxy.log.filter((l) => l.url.includes('/manifests/')).length, 2);
-    assert.ok(elapsed >= 950, `waited ${elapsed} ms, Retry-After said 1 s`);
+    assert.deepEqual(waits, [1000], 'one back-off, of the 1 s Retry-After said');
   });
 
   it('retries 429 and connection resets, and gives up with RegistryUnavailable naming the registry', async () => {
@@ -248,9 +256,7 @@ describe('registry client: retries, resume, timeouts (loopback fault injection)'
       proxy.fault = () => () => {
         /* never answer */
       };
-      let t0 = Date.now();
       await assert.rejects(stalled.repository('faults/app').resolve('v1'), RegistryTimeoutError);
-      assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
       assert.equal(proxy.log.length, 2, 'one retry');
 
       const data = bytes('stall', 10_000);
@@ -259,9 +265,13 @@ describe('registry client: retries, resume, timeouts (loopback fault injection)'
         res.write(data.subarray(0, 1000)); // … and then nothing
       };
       const d = desc(data, MediaType.ociLayer);
-      t0 = Date.now();
+      proxy.log.length = 0;
       await assert.rejects(fetchAll(stalled.repository('faults/app'), d), RegistryTimeoutError);
-      assert.ok(Date.now() - t0 < 5000);
+      assert.equal(
+        proxy.log.length,
+        1,
+        'the stall is detected on the one GET (a started body is not fetched again here)',
+      );
     } finally {
       await stalled.close();
     }
@@ -293,14 +303,12 @@ describe('registry client: retries, resume, timeouts (loopback fault injection)'
           }
         },
       });
-      const t0 = Date.now();
       await assert.rejects(
         stalled
           .repository('faults/stall', { mode: 'monolithic' })
           .push({ mediaType: MediaType.ociLayer, digest: digestOf('x'), size }, endless),
         RegistryTimeoutError,
       );
-      assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
       assert.ok(produced < size, 'stopped reading the source');
       assert.ok(
         proxy.log.some((l) => l.method === 'DELETE'),

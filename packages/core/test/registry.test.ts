@@ -1,9 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { type RegistryMode, type RegistryServer, startRegistry } from '@lading/testkit';
@@ -25,8 +22,6 @@ import {
 } from '../src/registry/index.ts';
 
 const run = promisify(execFile);
-const emptyAuthFile = join(mkdtempSync(join(tmpdir(), 'lading-auth-')), 'auth.json');
-writeFileSync(emptyAuthFile, '{}');
 const noKeychain: Keychain = { get: async () => undefined };
 
 /** Deterministic bytes: a SHA-256 counter stream. */
@@ -117,11 +112,12 @@ async function skopeoRawDigest(reg: RegistryServer, ref: string): Promise<string
   const args = ['inspect', '--raw', '--retry-times', '0'];
   if (reg.mode === 'http') args.push('--tls-verify=false');
   else args.push('--cert-dir', reg.certDir!);
+  // Only the credentials given here: no auth.json or Docker config of the developer's.
   if (reg.username) args.push('--creds', `${reg.username}:${reg.password}`);
+  else args.push('--no-creds');
   args.push(`docker://${reg.host}/${ref}`);
   const { stdout } = await run('skopeo', args, {
     encoding: 'buffer',
-    env: { ...process.env, REGISTRY_AUTH_FILE: emptyAuthFile },
     maxBuffer: 8 * 1024 * 1024,
   });
   return digestOf(stdout);
@@ -313,20 +309,19 @@ for (const mode of MODES) {
       const data = bytes('abort', 512 * 1024);
       const d = desc(data, MediaType.ociLayer);
       let sent = 0;
+      const ctrl = new AbortController();
       const slow = new Readable({
         read() {
           if (sent >= data.length) return this.push(null);
+          // Abort in the middle: once a quarter of the blob has been read from the source.
+          if (sent >= data.length / 4) ctrl.abort();
           setTimeout(() => {
             this.push(data.subarray(sent, sent + 8192));
             sent += 8192;
           }, 5);
         },
       });
-      const ctrl = new AbortController();
-      setTimeout(() => ctrl.abort(), 150);
-      const t0 = Date.now();
       await assert.rejects(repo.push(d, slow, { signal: ctrl.signal }), AbortedError);
-      assert.ok(Date.now() - t0 < 5000);
       assert.ok(sent < data.length, 'the stream was not read to the end');
       assert.equal(await repo.exists(d), false);
       const pre = new AbortController();

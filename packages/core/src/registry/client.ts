@@ -17,7 +17,7 @@ import {
   type RegistryErrorContext,
   type ResourceKind,
 } from './errors.ts';
-import { backoff, type RetryOptions, RetryPolicy } from './retry.ts';
+import { type RetryOptions, RetryPolicy } from './retry.ts';
 import { type RawResponse, Transport, type TransportOptions } from './transport.ts';
 
 /**
@@ -255,7 +255,7 @@ export class RegistryClient {
           continue;
         }
         if (mayRetry && this.retry.retryableError(err) && attempt < this.retry.maxAttempts) {
-          await backoff(this.retry.delayMs(attempt) ?? 0, signal);
+          await this.retry.wait(this.retry.delayMs(attempt) ?? 0, signal);
           continue;
         }
         throw errorFromNetwork(err, ctx, signal);
@@ -302,7 +302,7 @@ export class RegistryClient {
           const delay = this.retry.delayMs(attempt, res.header('retry-after'));
           if (delay !== undefined) {
             await drain(raw);
-            await backoff(delay, signal);
+            await this.retry.wait(delay, signal);
             continue;
           }
         }

@@ -19,6 +19,8 @@ export interface RetryOptions {
   statuses?: readonly number[];
   /** Random source in [0,1) for jitter (tests). */
   random?: () => number;
+  /** How a back-off waits (default: a timer, `backoff`). Tests inject one that records the delay. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 export const DEFAULT_RETRY_STATUSES: readonly number[] = [408, 429, 500, 502, 503, 504];
@@ -46,6 +48,7 @@ export class RetryPolicy {
   readonly maxRetryAfterMs: number;
   readonly statuses: ReadonlySet<number>;
   private readonly random: () => number;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
 
   constructor(opts: RetryOptions = {}) {
     this.maxAttempts = Math.max(1, opts.maxAttempts ?? 5);
@@ -54,6 +57,12 @@ export class RetryPolicy {
     this.maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000;
     this.statuses = new Set(opts.statuses ?? DEFAULT_RETRY_STATUSES);
     this.random = opts.random ?? Math.random;
+    this.sleep = opts.sleep ?? backoff;
+  }
+
+  /** Wait `ms` before the next attempt; rejects with AbortedError when the signal fires. */
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    return this.sleep(ms, signal);
   }
 
   retryableStatus(status: number): boolean {

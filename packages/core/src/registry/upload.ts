@@ -5,7 +5,6 @@ import type { Descriptor } from '../model/index.ts';
 import { repositoryScope } from './auth/scope.ts';
 import type { RegistryClient, Response } from './client.ts';
 import { RegistryProtocolError, RegistryUnavailableError } from './errors.ts';
-import { backoff } from './retry.ts';
 
 /**
  * Blob upload sessions (Distribution API): POST to open a session, then either one monolithic
@@ -267,7 +266,7 @@ export class BlobUpload {
         return this.location(res, loc);
       } catch (err) {
         if (!(err instanceof RegistryUnavailableError) || attempt >= this.client.retry.maxAttempts) throw err;
-        await backoff(this.client.retry.delayMs(attempt) ?? 0, signal);
+        await this.client.retry.wait(this.client.retry.delayMs(attempt) ?? 0, signal);
         // Resume: the registry tells how many bytes of the session it holds.
         const st = await this.status(loc, signal);
         if (st.offset >= end) return st.location;
