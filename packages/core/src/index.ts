@@ -9,6 +9,7 @@ export * from './digest/index.ts';
 export * from './errors/index.ts';
 export * from './layout/index.ts';
 export * from './model/index.ts';
+export * from './provenance/index.ts';
 export * from './reference/index.ts';
 export * from './registry/index.ts';
 export * from './s3/index.ts';

@@ -14,6 +14,7 @@ import {
   type Descriptor,
   isManifestOrIndexType,
   MAX_MANIFEST_BYTES,
+  MediaType,
   parseManifest,
 } from '../model/index.ts';
 import { repositoryScope } from './auth/scope.ts';
@@ -448,6 +449,35 @@ export class RegistryRepository implements Target, Mounter, TagLister, Reference
     const loc = res.header('location');
     if (loc) await new BlobUpload(this.client, this.name).cancel(new URL(loc, this.client.url(path)));
     return false;
+  }
+
+  /**
+   * OCI 1.1 referrers API: the descriptors of the manifests whose `subject` is `digest`
+   * (`GET /v2/<name>/referrers/<digest>`). `undefined` when the registry has no such API (404
+   * without an OCI index, as Distribution 2.8 answers): the caller falls back to the referrers tag
+   * schema. At most 4 MiB of index is read.
+   */
+  async referrers(digest: Digest, opts: CallOptions = {}): Promise<Descriptor[] | undefined> {
+    parseDigest(digest);
+    const res = await this.client.send({
+      method: 'GET',
+      path: `/v2/${this.name}/referrers/${digest}`,
+      headers: { accept: MediaType.ociIndex },
+      scopes: this.pull,
+      kind: 'manifest',
+      repository: this.name,
+      ref: digest,
+      expect: [200, 404],
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    if (res.status === 404 || !(mediaTypeOf(res) ?? '').includes('json')) {
+      await res.body.dump();
+      return undefined;
+    }
+    const bytes = await this.readManifestBody(res, digest);
+    const parsed = parseManifest(bytes, MediaType.ociIndex, `${this.reference} referrers of ${digest}`);
+    if (parsed.kind !== 'index') return undefined;
+    return parsed.index.manifests;
   }
 
   /** Tags of the repository, following Link pagination. */
