@@ -129,4 +129,48 @@ describe('charts: image discovery', () => {
       await tmp.cleanup();
     }
   });
+  it('takes image-shaped maps under other keys (bitnami apache git:) and leaves settings maps alone', async () => {
+    const tmp = await tmpDir();
+    try {
+      const dir = join(tmp.path, 'plain');
+      await cp(PLAIN, dir, { recursive: true });
+      // The shape of bitnami/apache's and bitnami/pytorch's values, trimmed.
+      await writeFile(
+        join(dir, 'values.yaml'),
+        [
+          'image:',
+          '  registry: docker.io',
+          '  repository: bitnami/apache',
+          '  tag: 2.4.62-debian-12-r12',
+          'git:',
+          '  registry: docker.io',
+          '  repository: bitnami/git',
+          '  tag: 2.47.0-debian-12-r0',
+          '  digest: ""',
+          '  pullPolicy: IfNotPresent',
+          'cloneHtdocsFromGit:',
+          '  enabled: false',
+          '  repository: ""',
+          '  branch: ""',
+          'sources:',
+          '  chart: {registry: charts, repository: "https://charts.example.com/stable", tag: "1.0"}',
+          '  config: {repository: "git@github.com:acme/config.git", tag: main, pullPolicy: Always}',
+          '  noshape: {repository: acme/tools, tag: "1.0"}',
+          '  templated: {registry: docker.io, repository: "{{ .Values.repo }}", tag: "1.0"}',
+          '',
+        ].join('\n'),
+      );
+      const r = discoverChartImages((await loadLocalChart(dir)).archive);
+      assert.deepEqual(
+        r.images.map((i) => [i.image, i.path, i.kind]),
+        [
+          ['docker.io/bitnami/apache:2.4.62-debian-12-r12', 'image', 'map'],
+          ['docker.io/bitnami/git:2.47.0-debian-12-r0', 'git', 'map'],
+        ],
+      );
+      assert.deepEqual(r.skipped, []);
+    } finally {
+      await tmp.cleanup();
+    }
+  });
 });

@@ -9,8 +9,9 @@ export default class Images extends LadingCommand<ChartImagesResult> {
 
   static override description =
     `Reads the chart's values.yaml (and its subcharts'): image maps ({registry, repository, tag,
-digest}) nested anywhere and plain "repo:tag" strings under image keys, plus the artifacthub.io/images annotation of
-Chart.yaml. Prints each image (normalised: docker.io/library/…, "latest" when untagged) with the values path where
+digest}) nested anywhere, maps of that shape under other keys (a repository with a tag or digest and a registry or
+pullPolicy beside them, as bitnami's "git: {registry, repository, tag}"), and plain "repo:tag" strings under image
+keys, plus the artifacthub.io/images annotation of Chart.yaml. Prints each image (normalised: docker.io/library/…, "latest" when untagged) with the values path where
 it was found, and the fields that look like images but cannot be resolved (templated values).
 
 CHART is a local chart folder or .tgz, an oci://host/path/name[:version] reference, or — with --repo — the name of a

@@ -80,6 +80,29 @@ function add(ctx: Ctx, raw: string, path: string, kind: DiscoveredImage['kind'])
 }
 
 /**
+ * A map under another key that has an image's shape: a `repository` with an explicit `tag` or
+ * `digest`, and a `registry` or `pullPolicy` beside them — Bitnami's `git: {registry, repository,
+ * tag, digest, pullPolicy}` in apache and pytorch. A git or chart `repository` is a URL, and the
+ * tag is never guessed from appVersion here, so plain settings maps are not taken for images.
+ */
+function looksLikeImageMap(m: Record<string, Node>): boolean {
+  if (scalar(m.repository) === '') return false;
+  if (scalar(m.tag) === '' && scalar(m.digest) === '') return false;
+  return 'registry' in m || 'pullPolicy' in m;
+}
+
+/** Adds a reference found by shape only; one that does not parse is not an image, and not reported. */
+function addIfReference(ctx: Ctx, raw: string, path: string): boolean {
+  if (raw.includes('{{') || raw.includes('://')) return false;
+  try {
+    ctx.found.push({ image: normalise(raw), path, kind: 'map', chart: ctx.chart });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The reference an `image:` map stands for.
  *
  * Rules (Bitnami's common.images.image helper and the Helm starter chart):
@@ -132,6 +155,9 @@ function walk(
           continue;
         }
       }
+    } else if (isMap(v) && looksLikeImageMap(v)) {
+      const ref = mapRef(v, node, globalRegistry, '');
+      if (ref !== undefined && addIfReference(ctx, ref, childPath)) continue;
     }
     walk(v, childPath, ctx, globalRegistry, appVersionAt);
   }
@@ -188,7 +214,8 @@ function discoverIn(chart: ChartArchive, prefix: string, parentGlobal: string, o
 }
 
 /**
- * Images a chart refers to: `image:` maps (`{registry, repository, tag, digest}`, nested anywhere)
+ * Images a chart refers to: `image:` maps (`{registry, repository, tag, digest}`, nested anywhere),
+ * maps of that shape under other keys (`git: {registry, repository, tag}`, see looksLikeImageMap)
  * and `image: repo:tag` strings in values.yaml, the `artifacthub.io/images` annotation in
  * Chart.yaml, for the chart and every subchart (unpacked or .tgz, paths prefixed by the subchart's
  * name or alias). One entry per image — the first by kind (map, string, annotation) then path —
