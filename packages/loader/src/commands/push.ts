@@ -4,6 +4,7 @@ import { Args, Flags } from '@oclif/core';
 import { bundleLocationFlags } from '../lib/bundle-location.ts';
 import { PASSWORD_ENV, resolveCredentials, USERNAME_ENV } from '../lib/push/credentials.ts';
 import { UnverifiedPushError } from '../lib/push/errors.ts';
+import { ON_EXISTING_TAG, type OnExistingTag } from '../lib/push/plan.ts';
 import { assertComplete, type PushEvent, type PushResult, pushBundle } from '../lib/push/push.ts';
 import { parseRegistryTarget } from '../lib/registry-target.ts';
 
@@ -20,6 +21,8 @@ Order and resume: blobs before manifests, child manifests before indexes, the ta
 
 Verification stamp: after the full verification passes, push records the bundle file's identity (device, inode, size, mtime and ctime — the kernel changes ctime on every write) with the key and the SHA256SUMS digest under $LADING_STATE_DIR (default ~/.local/state/lading). A later push of the same, unwritten file checks the signature and the metadata again but skips re-hashing every member; the blobs it sends are still checked against their digests as they stream. --reverify always runs the full verification; lading-load verify never uses the stamp.
 
+Existing tags: a target tag that already points at another digest is listed before anything is written, in the output and in --json (summary.existingTags, and existingTag on the item). --on-existing-tag overwrite (the default) moves it to the bundled digest; skip keeps it and leaves that image or chart out of the push; fail stops before writing anything, naming every such tag (exit 4).
+
 Differential bundles (built with --since) leave out blobs their base bundle carried; push checks up front that each is already in the registry and, if not, names the base bundle to push first (exit 2, nothing pushed).
 
 Credentials, first match wins: --username with --password-stdin; ${USERNAME_ENV} / ${PASSWORD_ENV}; the containers auth.json (REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json); the Docker config (~/.docker/config.json, credential helpers). The password is never printed or put in --json output.
@@ -35,6 +38,7 @@ Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or ma
     '<%= config.bin %> push s3://dropzone/shop/shop-2.4.0.tar --endpoint https://minio.site.internal:9000 --key release.pub --registry harbor.local/airgap',
     '<%= config.bin %> push shop.tar --key release.pub --registry 127.0.0.1:5000 --plain-http --dry-run',
     '<%= config.bin %> push shop.tar --key release.pub --registry harbor.local/airgap --continue-on-error --concurrency 8',
+    '<%= config.bin %> push shop-2.5.0.tar --key release.pub --registry harbor.local/airgap --on-existing-tag fail',
   ];
 
   static override args = {
@@ -89,6 +93,12 @@ Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or ma
       max: 64,
       default: 4,
       description: 'transfers in flight at once, shared by all images',
+    }),
+    'on-existing-tag': Flags.string({
+      options: [...ON_EXISTING_TAG],
+      default: 'overwrite',
+      description:
+        'a target tag that already points at another digest: overwrite it, skip (keep it, leave that item out) or fail before writing anything (exit 4)',
     }),
     'dry-run': Flags.boolean({
       description: 'verify, plan the target paths and check what the registry already has; write nothing',
@@ -159,8 +169,11 @@ Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or ma
         case 'item': {
           const i = e.item;
           const what = i.status === 'planned' ? 'to push' : i.status;
+          const tag = i.existingTag
+            ? ` (tag ${i.existingTag.action === 'skip' ? 'kept at' : 'moved from'} ${i.existingTag.digest})`
+            : '';
           this.progress.line(
-            `${what.padEnd(7)} ${i.source} → ${i.target}${i.status === 'failed' ? `: ${i.error?.message}` : ''}`,
+            `${what.padEnd(7)} ${i.source} → ${i.target}${tag}${i.status === 'failed' ? `: ${i.error?.message}` : ''}`,
           );
           break;
         }
@@ -186,6 +199,7 @@ Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or ma
       continueOnError: flags['continue-on-error'],
       concurrency: flags.concurrency,
       dryRun: flags['dry-run'],
+      onExistingTag: flags['on-existing-tag'] as OnExistingTag,
       signal: this.signal,
       onEvent,
     });
@@ -197,6 +211,12 @@ Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or ma
         (result.dryRun ? `, ${result.items.filter((i) => i.status === 'planned').length} to push` : '') +
         ` · blobs: ${s.blobs.pushed} pushed, ${s.blobs.mounted} mounted, ${s.blobs.skipped} skipped · ${formatBytes(s.bytes)} sent in ${formatDuration(s.durationMs)}${s.verifyMs ? ` (verification ${formatDuration(s.verifyMs)})` : ''}`,
     );
+    for (const t of s.existingTags) {
+      const verb = t.action === 'skip' ? 'kept' : result.dryRun ? 'would move' : 'moved';
+      this.log(
+        `tag ${verb}: ${t.target} ${t.existing}${t.action === 'skip' ? ` (bundle: ${t.bundled})` : ` → ${t.bundled}`}`,
+      );
+    }
     try {
       assertComplete(result);
     } catch (err) {

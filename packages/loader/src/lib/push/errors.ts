@@ -1,4 +1,5 @@
 import { ExitCode, InvalidInputError, RemoteError } from '@lading/core';
+import type { TagConflict } from './plan.ts';
 
 /** `push` without `--key` and without `--skip-verify` (exit 2). */
 export class UnverifiedPushError extends InvalidInputError {
@@ -62,5 +63,24 @@ export class PushIncompleteError extends RemoteError {
     );
     this.failed = failed;
     this.exitCode = verification ? ExitCode.verification : ExitCode.remote;
+  }
+}
+
+/**
+ * `push --on-existing-tag fail`: target tags point at other digests (exit 4, a remote refused by
+ * policy). Found in the plan, before anything was written; every conflict is named.
+ */
+export class ExistingTagError extends RemoteError {
+  override readonly code = 'EXISTING_TAG';
+  readonly conflicts: TagConflict[];
+  constructor(registry: string, conflicts: TagConflict[]) {
+    const list = conflicts.map((c) => `${c.target} is ${c.existing}, the bundle has ${c.bundled}`).join('; ');
+    super(
+      `${conflicts.length} tag(s) in ${registry} already point at another digest: ${list}. Nothing was pushed.`,
+      {
+        hint: '--on-existing-tag overwrite moves them to the bundled digests, --on-existing-tag skip keeps them and pushes the rest; or push under another --registry prefix',
+      },
+    );
+    this.conflicts = conflicts;
   }
 }

@@ -6,7 +6,10 @@ import {
   fetchAll,
   helmOciTag,
   isManifestOrIndexType,
+  type Limiter,
+  NotFoundError,
   parseManifest,
+  type RegistryRepository,
   successors,
 } from '@lading/core';
 import {
@@ -30,6 +33,22 @@ export interface PushItem {
   tag: string | undefined;
   /** `host/repository:tag` or `host/repository@digest`. */
   target: string;
+}
+
+/** What `push` does with a target tag that already points at another digest (DESIGN.md §8). */
+export type OnExistingTag = 'overwrite' | 'skip' | 'fail';
+export const ON_EXISTING_TAG: readonly OnExistingTag[] = ['overwrite', 'skip', 'fail'];
+
+/** A target tag that already points at another digest than the bundled one. */
+export interface TagConflict {
+  /** `host/repository:tag`. */
+  target: string;
+  /** The digest the tag points at now. */
+  existing: string;
+  /** The digest the bundle would put there. */
+  bundled: string;
+  /** The bundle's reference (`docker.io/library/nginx:1.27.3`). */
+  source: string;
 }
 
 /** What a root's graph needs: blobs held by the bundle and blobs a differential bundle leaves out. */
@@ -168,5 +187,58 @@ export async function walkGraph(
     out.bytes += d.size;
   };
   await visit(root);
+  return out;
+}
+
+/** Where a target tag points now: a digest, `undefined` (no such tag), or why the registry could not say. */
+export type TagState = { digest: string | undefined } | { error: unknown };
+
+/**
+ * Where every tagged item's target tag points now (one HEAD each, through the shared limiter).
+ * Run in the plan, before anything is written, so that `--on-existing-tag fail` names every
+ * conflict at once and the copy reuses the answers. A failed look-up is kept per item: it fails
+ * that item (or, with `fail`, the push) rather than the whole plan under --continue-on-error.
+ */
+export async function resolveTargetTags(
+  items: PushItem[],
+  repoOf: (name: string) => RegistryRepository,
+  limiter: Limiter,
+  opts: { signal?: AbortSignal } = {},
+): Promise<Map<PushItem, TagState>> {
+  const out = new Map<PushItem, TagState>();
+  const call = opts.signal ? { signal: opts.signal } : {};
+  await Promise.all(
+    items.map(async (item) => {
+      const tag = item.tag;
+      if (!tag) return;
+      const state = await limiter.run(async (): Promise<TagState> => {
+        try {
+          return { digest: (await repoOf(item.repository).resolve(tag, call)).digest };
+        } catch (err) {
+          if (err instanceof NotFoundError) return { digest: undefined };
+          return { error: err };
+        }
+      }, opts.signal);
+      out.set(item, state);
+    }),
+  );
+  return out;
+}
+
+/** The items whose target tag points at another digest than the bundled one (plan order). */
+export function tagConflicts(items: PushItem[], states: Map<PushItem, TagState>): Map<PushItem, TagConflict> {
+  const out = new Map<PushItem, TagConflict>();
+  for (const item of items) {
+    const state = states.get(item);
+    if (!state || !('digest' in state) || state.digest === undefined) continue;
+    if (state.digest !== item.descriptor.digest) {
+      out.set(item, {
+        target: item.target,
+        existing: state.digest,
+        bundled: item.descriptor.digest,
+        source: item.source,
+      });
+    }
+  }
   return out;
 }

@@ -12,7 +12,6 @@ import {
   LadingError,
   Limiter,
   loadPublicKey,
-  NotFoundError,
   publicKeyFingerprint,
   Registry,
   type RegistryOptions,
@@ -26,9 +25,23 @@ import {
 } from '@lading/core';
 import { type BundleLocationOptions, openBundleLocation } from '../bundle-location.ts';
 import { formatRegistryTarget, type RegistryTarget } from '../registry-target.ts';
-import { BaseBundleMissingError, PushIncompleteError, UnverifiedPushError } from './errors.ts';
+import {
+  BaseBundleMissingError,
+  ExistingTagError,
+  PushIncompleteError,
+  UnverifiedPushError,
+} from './errors.ts';
 import { BookedRepository, MountBook } from './mounts.ts';
-import { type ItemGraph, type PushItem, planPush, walkGraph } from './plan.ts';
+import {
+  type ItemGraph,
+  type OnExistingTag,
+  type PushItem,
+  planPush,
+  resolveTargetTags,
+  type TagConflict,
+  tagConflicts,
+  walkGraph,
+} from './plan.ts';
 import { bundleFiles, hasVerifiedStamp, writeVerifiedStamp } from './verified-stamp.ts';
 
 export type ItemStatus = 'pushed' | 'skipped' | 'failed' | 'planned';
@@ -42,6 +55,11 @@ export interface PushItemResult {
   status: ItemStatus;
   /** Bytes of blobs sent for this item. */
   bytes: number;
+  /**
+   * The target tag pointed at another digest before this push: `overwrite` moved it to the
+   * bundled digest (or would, in a dry run), `skip` kept it (the item was not pushed).
+   */
+  existingTag?: { digest: string; action: 'overwrite' | 'skip' };
   error?: { code: string; message: string; hint?: string; exitCode: number };
 }
 
@@ -55,6 +73,11 @@ export interface PushSummary {
   durationMs: number;
   /** Verification alone (0 with --skip-verify). */
   verifyMs: number;
+  /**
+   * Target tags that pointed at another digest before the push, always listed: moved to the
+   * bundled digest (`overwrite`; in a dry run, would be) or kept (`skip`).
+   */
+  existingTags: Array<TagConflict & { action: 'overwrite' | 'skip' }>;
 }
 
 export interface PushResult {
@@ -98,6 +121,11 @@ export interface PushOptions {
   concurrency?: number;
   /** Verify, plan and check the registry (read-only); write nothing. */
   dryRun?: boolean;
+  /**
+   * A target tag that already points at another digest: `overwrite` (default) moves it, `skip`
+   * keeps it and leaves that item out, `fail` stops before anything is written (ExistingTagError).
+   */
+  onExistingTag?: OnExistingTag;
   /**
    * Run the full verification even when a stamp says this unchanged bundle passed it before
    * (see verified-stamp.ts).
@@ -266,10 +294,32 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
     // 3. Reachable, trusted, credentials accepted? (clear TLS/auth errors before any work)
     await registry.ping(call);
 
-    // 4. Differential bundle: every blob it leaves out must already be in the registry.
+    // 4. Target tags that point elsewhere: all found before any byte is written.
+    const onExisting = opts.onExistingTag ?? 'overwrite';
+    const existing = await resolveTargetTags(items, repoOf, limiter, call);
+    const conflictOf = tagConflicts(items, existing);
+    const conflicts = [...conflictOf.values()];
+    if (onExisting === 'fail') {
+      // Every tag must be known before anything is written.
+      for (const state of existing.values()) if ('error' in state) throw state.error;
+    }
+    if (onExisting === 'fail' && conflicts.length > 0) {
+      throw new ExistingTagError(formatRegistryTarget(opts.registry), conflicts);
+    }
+    for (const c of conflicts) {
+      emit({
+        type: 'warning',
+        message:
+          onExisting === 'skip'
+            ? `${c.target} points at ${c.existing}; keeping it (--on-existing-tag skip), ${c.source} is not pushed`
+            : `${c.target} points at ${c.existing}; ${opts.dryRun ? 'it would be moved' : 'moving it'} to ${c.bundled}`,
+      });
+    }
+
+    // 5. Differential bundle: every blob it leaves out must already be in the registry.
     await checkOmitted(opts, bundle, items, graphs, repoOf, book, limiter);
 
-    // 5. Copy.
+    // 6. Copy.
     const results = new Map<PushItem, PushItemResult>();
     const totals: CopyStats = {
       blobs: { copied: 0, skipped: 0, mounted: 0, bytes: 0 },
@@ -303,24 +353,25 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
       const repo = repoOf(item.repository);
       const graph = graphs.get(item) as ItemGraph;
       const s = stop.signal;
-      // The whole image is there when its tag (or, untagged, its digest) already names it.
-      const present = await limiter.run(async () => {
-        if (item.tag) {
-          try {
-            const at = (await repo.resolve(item.tag, { signal: s })).digest;
-            if (at === item.descriptor.digest) return true;
-            emit({
-              type: 'warning',
-              message: `${item.target} points at ${at}; ${opts.dryRun ? 'it would be moved' : 'moving it'} to ${item.descriptor.digest}`,
-            });
-            return false;
-          } catch (err) {
-            if (err instanceof NotFoundError) return false;
-            throw err;
-          }
-        }
-        return repo.exists(item.descriptor, { signal: s });
-      }, s);
+      const conflict = conflictOf.get(item);
+      if (conflict && onExisting === 'skip') {
+        bytesDone += graph.bytes;
+        finish(item, {
+          ...base(item),
+          status: 'skipped',
+          existingTag: { digest: conflict.existing, action: 'skip' },
+        });
+        return;
+      }
+      const moved = conflict
+        ? { existingTag: { digest: conflict.existing, action: 'overwrite' as const } }
+        : {};
+      // The whole image is there when its tag (resolved in the plan) or, untagged, its digest names it.
+      const state = existing.get(item);
+      if (state && 'error' in state) throw state.error;
+      const present = state
+        ? state.digest === item.descriptor.digest
+        : await limiter.run(() => repo.exists(item.descriptor, { signal: s }), s);
       if (present) {
         for (const b of graph.blobs) book.note(b.digest, item.repository);
         bytesDone += graph.bytes;
@@ -329,18 +380,18 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
         return;
       }
       if (opts.dryRun) {
-        finish(item, { ...base(item), status: 'planned' });
+        finish(item, { ...base(item), ...moved, status: 'planned' });
         return;
       }
       const dst = bookedOf(item.repository);
-      const moved = new Map<string, number>();
+      const sent = new Map<string, number>();
       let itemBytes = 0;
       const onProgress = (e: CopyEvent) => {
         if (e.type === 'blob-bytes') {
-          const prev = moved.get(e.desc.digest) ?? 0;
+          const prev = sent.get(e.desc.digest) ?? 0;
           bytesDone += e.bytes - prev;
           itemBytes += e.bytes - prev;
-          moved.set(e.desc.digest, e.bytes);
+          sent.set(e.desc.digest, e.bytes);
           progress();
         } else if (e.type === 'blob-skipped' || e.type === 'blob-mounted') {
           bytesDone += e.desc.size;
@@ -365,7 +416,7 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
       totals.blobs.bytes += r.blobs.bytes;
       totals.manifests.copied += r.manifests.copied;
       totals.manifests.skipped += r.manifests.skipped;
-      finish(item, { ...base(item), status: 'pushed', bytes: itemBytes });
+      finish(item, { ...base(item), ...moved, status: 'pushed', bytes: itemBytes });
     };
 
     // Images run side by side (bounded); every transfer goes through the one limiter.
@@ -424,6 +475,7 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
         bytes: totals.blobs.bytes,
         durationMs: Date.now() - started,
         verifyMs,
+        existingTags: conflicts.map((c) => ({ ...c, action: onExisting === 'skip' ? 'skip' : 'overwrite' })),
       },
     };
     return result;
