@@ -59,12 +59,13 @@ export async function makeCA(dir: string, name = 'Lading Test CA'): Promise<Test
 
 /**
  * Issues an EC P-256 leaf certificate signed by `ca`, named `<name>.pem` / `<name>.key` in the CA's dir.
- * `hosts` become subjectAltNames (IP SAN for addresses, DNS SAN otherwise); usage picks the extended key usage.
+ * `hosts` become subjectAltNames (IP SAN for addresses, DNS SAN otherwise); usage picks the extended key usage
+ * (server: serverAuth, client: clientAuth for mutual TLS, signing: none).
  */
 export async function issueCert(
   ca: TestCA,
   name: string,
-  opts: { hosts?: string[]; usage?: 'server' | 'signing' } = {},
+  opts: { hosts?: string[]; usage?: 'server' | 'client' | 'signing' } = {},
 ): Promise<IssuedCert> {
   const hosts = opts.hosts ?? [];
   const keyFile = join(ca.dir, `${name}.key`);
@@ -74,6 +75,8 @@ export async function issueCert(
   const ext = ['basicConstraints=critical,CA:FALSE'];
   if (opts.usage === 'signing') {
     ext.push('keyUsage=critical,digitalSignature');
+  } else if (opts.usage === 'client') {
+    ext.push('keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth');
   } else {
     ext.push('keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=serverAuth');
   }

@@ -1,5 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import { LadingCommand } from '@lading/cli';
-import { openBundle } from '@lading/core';
+import { InvalidInputError, openBundle } from '@lading/core';
 import { Args, Flags } from '@oclif/core';
 import { bundleLocationFlags, openBundleLocation } from '../lib/bundle-location.ts';
 import {
@@ -33,11 +34,15 @@ pointing at --registry HOST[:PORT][/PREFIX] with the path rules of push (source 
   k3s              registries.yaml for k3s / RKE2 (a rewrite rule for the prefix)
   registries-conf  a registries.conf.d drop-in for CRI-O, podman, skopeo
   idms             an OpenShift ImageDigestMirrorSet
-Without --output the files are printed with "# ==> path <==" headers; with --output they are written under DIR.`;
+Without --output the files are printed with "# ==> path <==" headers; with --output they are written under DIR.
+Entries are https unless --plain-http. --ca-cert FILE ships the registry's CA (e.g. the one that signed
+serve --tls-cert) with the files, where each runtime reads it: certs.d/<host>/ca.crt for containerd and for
+containers (CRI-O, podman, skopeo), a file named in ca_file for k3s; --ca-file only names a CA already on the nodes.`;
 
   static override examples = [
     '<%= config.bin %> mirror-config shop.tar --registry harbor.local/airgap --format containerd --output ./mirror',
     '<%= config.bin %> mirror-config shop.tar --registry 10.0.0.5:5000 --format registries-conf --plain-http',
+    '<%= config.bin %> mirror-config shop.tar --registry loader.site:5443 --format k3s --ca-cert site-ca.pem --output ./mirror',
   ];
 
   static override args = {
@@ -55,6 +60,11 @@ Without --output the files are printed with "# ==> path <==" headers; with --out
     }),
     format: Flags.option({ options: MIRROR_FORMATS, required: true, description: 'configuration format' })(),
     'ca-file': Flags.string({ description: "path of the registry's CA certificate ON THE NODES" }),
+    'ca-cert': Flags.string({
+      description:
+        "the registry's CA certificate (PEM, read here): written with the files and referenced in them",
+      exclusive: ['plain-http'],
+    }),
     'plain-http': Flags.boolean({ description: 'the registry speaks plain HTTP, no TLS (labs, tests)' }),
     output: Flags.string({
       char: 'o',
@@ -92,7 +102,24 @@ Without --output the files are printed with "# ==> path <==" headers; with --out
     } finally {
       await location.close();
     }
+    let caCert: string | undefined;
+    if (flags['ca-cert']) {
+      caCert = await readFile(flags['ca-cert'], 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw new InvalidInputError(
+          `--ca-cert ${flags['ca-cert']}: cannot read it (${err.code ?? err.message})`,
+          {
+            hint: "give the path of the registry's CA certificate (PEM) on this machine",
+          },
+        );
+      });
+      if (!caCert.includes('-----BEGIN CERTIFICATE-----')) {
+        throw new InvalidInputError(`--ca-cert ${flags['ca-cert']} holds no PEM certificate`, {
+          hint: 'give the CA certificate in PEM format (-----BEGIN CERTIFICATE-----)',
+        });
+      }
+    }
     const config = mirrorConfig(flags.format, {
+      ...(caCert ? { caCert } : {}),
       target,
       images,
       name,

@@ -4,7 +4,9 @@ import { Args, Flags } from '@oclif/core';
 import { bundleLocationFlags, openBundleLocation } from '../lib/bundle-location.ts';
 import {
   parseServeAddress,
+  readServeTls,
   type ServeAddress,
+  type ServeTls,
   startBundleRegistry,
   verifyBeforeUse,
 } from '../lib/serve/index.ts';
@@ -28,11 +30,19 @@ Images appear under their source path with the host dropped (docker.io/library/n
 library/nginx:1.27.3), charts under charts/<name>:<version>. Manifests by tag or digest, blobs with Range,
 tags list and catalog; anything that writes gets 405. A blob is served only in the repositories whose images
 reference it. The bundle is verified first (--key) unless --skip-verify is given. Runs until SIGINT/SIGTERM.
-Plain HTTP only: clients need e.g. --tls-verify=false (skopeo) or an insecure-registry setting.`;
+
+TLS: --tls-cert and --tls-key (PEM) serve HTTPS (TLS 1.2 or later) with the site's certificate, so nodes
+verify it against the site CA (mirror-config --ca-file/--ca-cert writes the matching https entries).
+--client-ca adds mutual TLS: only clients presenting a certificate that CA signed are served. Without
+--tls-cert the endpoint is plain HTTP and clients need e.g. --tls-verify=false (skopeo) or an
+insecure-registry setting.`;
 
   static override examples = [
     '<%= config.bin %> serve shop-2.4.0.tar --key release.pub',
     'skopeo copy --src-tls-verify=false docker://127.0.0.1:5000/library/nginx:1.27.3 oci:nginx:1.27.3',
+    '<%= config.bin %> serve shop-2.4.0.tar --key release.pub --address 0.0.0.0:5443 --tls-cert loader.site.pem --tls-key loader.site.key',
+    'skopeo copy --src-cert-dir /etc/containers/certs.d/loader.site:5443 docker://loader.site:5443/library/nginx:1.27.3 oci:nginx:1.27.3',
+    '<%= config.bin %> serve shop-2.4.0.tar --key release.pub --tls-cert loader.pem --tls-key loader.key --client-ca nodes-ca.pem',
   ];
 
   static override args = {
@@ -55,19 +65,32 @@ Plain HTTP only: clients need e.g. --tls-verify=false (skopeo) or an insecure-re
       description: 'serve without verifying the bundle first',
       exclusive: ['key'],
     }),
+    'tls-cert': Flags.string({
+      description: 'serve HTTPS with this certificate (PEM, with its intermediates)',
+      dependsOn: ['tls-key'],
+    }),
+    'tls-key': Flags.string({ description: 'private key (PEM) of --tls-cert', dependsOn: ['tls-cert'] }),
+    'client-ca': Flags.string({
+      description: 'mutual TLS: serve only clients with a certificate this CA (PEM) signed',
+      dependsOn: ['tls-cert'],
+    }),
     ...bundleLocationFlags,
   };
 
   async run(): Promise<ServeResult> {
     const { args, flags } = await this.parse(Serve);
     const address = parseServeAddress(flags.address);
+    const tls =
+      flags['tls-cert'] && flags['tls-key']
+        ? await readServeTls({ cert: flags['tls-cert'], key: flags['tls-key'], clientCa: flags['client-ca'] })
+        : undefined;
     const location = await openBundleLocation(args.bundle, {
       endpoint: flags.endpoint,
       region: flags.region,
       signal: this.signal,
     });
     try {
-      return await this.serve(location.input, args.bundle, address, flags);
+      return await this.serve(location.input, args.bundle, address, tls, flags);
     } finally {
       await location.close();
     }
@@ -77,6 +100,7 @@ Plain HTTP only: clients need e.g. --tls-verify=false (skopeo) or an insecure-re
     input: BundleInput,
     display: string,
     address: ServeAddress,
+    tls: ServeTls | undefined,
     flags: { key?: string | undefined; 'skip-verify': boolean },
   ): Promise<ServeResult> {
     const report = await verifyBeforeUse(input, {
@@ -89,7 +113,10 @@ Plain HTTP only: clients need e.g. --tls-verify=false (skopeo) or an insecure-re
     else this.progress.line(`warning: serving ${display} without verifying it (--skip-verify)`);
     const target = await BundleTarget.open(input, { signal: this.signal });
     try {
-      const registry = await startBundleRegistry(target, address, { signal: this.signal });
+      const registry = await startBundleRegistry(target, address, {
+        signal: this.signal,
+        ...(tls ? { tls } : {}),
+      });
       const images = registry.catalog.images;
       // Readiness line: on stdout for people, on stderr with --json (stdout holds the result).
       const ready = `serving ${images.length} image(s) and chart(s) from ${display} at ${registry.url}`;
@@ -97,7 +124,7 @@ Plain HTTP only: clients need e.g. --tls-verify=false (skopeo) or an insecure-re
       else {
         this.log(ready);
         for (const i of images)
-          this.log(`  ${registry.url.replace(/^http:\/\//, '')}/${i.served}  ${i.digest}`);
+          this.log(`  ${registry.url.replace(/^https?:\/\//, '')}/${i.served}  ${i.digest}`);
         this.log('press Ctrl-C to stop');
       }
       await new Promise<void>((resolve) => {

@@ -22,6 +22,8 @@ export function idmsConfig(input: MirrorInput): MirrorConfig {
     instructions:
       'oc apply -f the file. IDMS mirrors pulls by digest; Lading keeps digests unchanged, so every image in ' +
       'the bundle resolves.' +
-      (input.caFile ? ' Add the registry CA to the cluster image config (additionalTrustedCA).' : ''),
+      (input.caFile || input.caCert
+        ? ' Add the registry CA to the cluster image config (additionalTrustedCA).'
+        : ''),
   };
 }

@@ -9,6 +9,12 @@ export interface MirrorInput {
   images: readonly string[];
   /** Path of the registry's CA certificate on the nodes, when it is private. */
   caFile?: string;
+  /**
+   * The registry's CA certificate itself (PEM): written beside the configuration where each
+   * runtime reads it (containerd and containers certs.d, a file for k3s), and referenced there
+   * unless `caFile` names another path.
+   */
+  caCert?: string;
   /** Plain HTTP registry (tests, labs). */
   plainHttp?: boolean;
   /** Bundle name, used to name generated objects. */

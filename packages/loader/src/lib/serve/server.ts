@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -55,15 +57,63 @@ export interface ServeStats {
   blobs: number;
 }
 
+export class ServeTlsError extends InvalidInputError {
+  override readonly code = 'INVALID_TLS_FILES';
+}
+
+/** TLS for `serve`: the site's certificate (PEM chain) and key, and optionally the CA of accepted client certificates. */
+export interface ServeTls {
+  cert: string;
+  key: string;
+  /** mTLS: only clients with a certificate this CA signed are served. */
+  clientCa?: string;
+}
+
 export interface ServeOptions {
   /** Called once per finished request (method, path, status) — for logs. */
   onRequest?: (r: { method: string; path: string; status: number; bytes: number }) => void;
+  /** Serve HTTPS (TLS 1.2+) instead of plain HTTP. */
+  tls?: ServeTls;
+}
+
+/** Read `--tls-cert`, `--tls-key` and `--client-ca` (PEM files); a missing or unreadable file is exit 2 naming it. */
+export async function readServeTls(files: {
+  cert: string;
+  key: string;
+  clientCa?: string | undefined;
+}): Promise<ServeTls> {
+  const read = async (path: string, flag: string, what: string): Promise<string> => {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      throw new ServeTlsError(
+        `${flag} ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+        {
+          hint: `give the path of ${what} in PEM format`,
+        },
+      );
+    }
+    if (!text.includes('-----BEGIN ')) {
+      throw new ServeTlsError(`${flag} ${path} is not a PEM file`, {
+        hint: `give ${what} in PEM format (-----BEGIN …)`,
+      });
+    }
+    return text;
+  };
+  const tls: ServeTls = {
+    cert: await read(files.cert, '--tls-cert', 'the server certificate (with its intermediates)'),
+    key: await read(files.key, '--tls-key', "the certificate's private key"),
+  };
+  if (files.clientCa)
+    tls.clientCa = await read(files.clientCa, '--client-ca', 'the CA certificate of the clients');
+  return tls;
 }
 
 export interface BundleRegistry {
   catalog: ServeCatalog;
   server: Server;
-  /** `http://host:port` as bound (the real port when 0 was asked for). */
+  /** `http://host:port` (`https://` with TLS) as bound (the real port when 0 was asked for). */
   url: string;
   address: ServeAddress;
   stats: ServeStats;
@@ -169,7 +219,7 @@ export async function startBundleRegistry(
   const catalog = await ServeCatalog.build(target, opts.signal ? { signal: opts.signal } : {});
   const stats: ServeStats = { requests: 0, bytes: 0, manifests: 0, blobs: 0 };
   const handler = makeHandler(catalog, stats, opts);
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     handler(req, res).catch((err: unknown) => {
       if (!res.headersSent) {
         sendError(res, 500, { code: 'UNKNOWN', message: (err as Error).message ?? String(err) });
@@ -177,7 +227,8 @@ export async function startBundleRegistry(
         res.destroy(err as Error);
       }
     });
-  });
+  };
+  const server: Server = opts.tls ? tlsServer(opts.tls, listener) : createServer(listener);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
@@ -200,7 +251,7 @@ export async function startBundleRegistry(
     server,
     stats,
     address: { host: bound.address, port: bound.port },
-    url: `http://${host}:${bound.port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${host}:${bound.port}`,
     close() {
       closed ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -211,6 +262,25 @@ export async function startBundleRegistry(
       return closed;
     },
   };
+}
+
+function tlsServer(tls: ServeTls, listener: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  try {
+    return createTlsServer(
+      {
+        cert: tls.cert,
+        key: tls.key,
+        minVersion: 'TLSv1.2',
+        // HTTP/1.1 only, like the plain server (ALPN would otherwise be empty anyway).
+        ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+      },
+      listener,
+    );
+  } catch (err) {
+    throw new ServeTlsError(`--tls-cert and --tls-key cannot be used: ${(err as Error).message}`, {
+      hint: 'the key must be the private key of the certificate, both PEM; --client-ca must hold a CA certificate',
+    });
+  }
 }
 
 function makeHandler(

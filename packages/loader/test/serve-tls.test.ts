@@ -1,0 +1,318 @@
+/**
+ * `serve --tls-cert/--tls-key [--client-ca]` checked with skopeo, TLS verification on, against a
+ * CA the test makes with openssl (testkit); and mirror-config's https entries with the CA (--ca-cert)
+ * used by skopeo as a real mirror. The original sources are 127.0.0.2:<closed port>: only the
+ * mirror can answer.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BundleTarget } from '@lading/core';
+import { freePort, issueCert, makeCA, type TestCA, tmpDir } from '@lading/testkit';
+import { mirrorConfig, writeMirrorFiles } from '../src/lib/mirror-config/index.ts';
+import { parseRegistryTarget } from '../src/lib/registry-target.ts';
+import { type BundleRegistry, readServeTls, startBundleRegistry } from '../src/lib/serve/index.ts';
+import {
+  buildTestBundle,
+  CLI,
+  cliBuilt,
+  hasSkopeo,
+  run,
+  runAsync,
+  type TestBundle,
+} from './serve-fixtures.ts';
+
+const sha256 = (b: string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+describe('serve over TLS, checked with skopeo (verification on)', function () {
+  this.timeout(300_000);
+  let dir: { path: string; cleanup(): Promise<void> };
+  let tb: TestBundle;
+  let target: BundleTarget;
+  let ca: TestCA;
+  let server: { certFile: string; keyFile: string };
+  let client: { certFile: string; keyFile: string };
+  /** A containers cert dir holding only the CA. */
+  let caDir: string;
+  /** A containers cert dir holding the CA and the client's certificate and key (mTLS). */
+  let clientDir: string;
+  let deadHost: string;
+  const open: BundleRegistry[] = [];
+
+  before(async function () {
+    if (!hasSkopeo()) this.skip();
+    dir = await tmpDir('lading-serve-tls-');
+    deadHost = `127.0.0.2:${await freePort()}`;
+    const rename: Record<string, string> = {};
+    for (const r of [
+      'demo/app:1.0',
+      'demo/legacy:2.0',
+      'demo/multi:3.0',
+      'demo/base-a:1',
+      'demo/base-b:1',
+      'demo/big:1.0',
+    ]) {
+      rename[r] = `${deadHost}/${r}`;
+    }
+    tb = await buildTestBundle(dir.path, { renameImages: rename, largeLayerBytes: 256 * 1024 });
+    target = await BundleTarget.open(tb.path);
+    ca = await makeCA(join(dir.path, 'ca'), 'Lading Site CA');
+    server = await issueCert(ca, 'loader', { hosts: ['127.0.0.1', 'localhost'], usage: 'server' });
+    client = await issueCert(ca, 'node1', { usage: 'client' });
+    caDir = join(dir.path, 'certs-ca');
+    await mkdir(caDir);
+    await copyFile(ca.caFile, join(caDir, 'ca.crt'));
+    clientDir = join(dir.path, 'certs-client');
+    await mkdir(clientDir);
+    await copyFile(ca.caFile, join(clientDir, 'ca.crt'));
+    await copyFile(client.certFile, join(clientDir, 'client.cert'));
+    await copyFile(client.keyFile, join(clientDir, 'client.key'));
+  });
+  after(async () => {
+    for (const r of open) await r.close();
+    await target?.close();
+    await dir?.cleanup();
+  });
+
+  async function serve(clientCa?: string): Promise<{ reg: BundleRegistry; host: string }> {
+    const tls = await readServeTls({ cert: server.certFile, key: server.keyFile, clientCa });
+    const reg = await startBundleRegistry(target, { host: '127.0.0.1', port: 0 }, { tls });
+    open.push(reg);
+    assert.match(reg.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    return { reg, host: reg.url.slice('https://'.length) };
+  }
+  const app = () => tb.images.find((i) => i.ref === 'demo/app:1.0')!;
+
+  it('skopeo verifies the certificate against the site CA (--cert-dir) and reads every digest', async () => {
+    const { host } = await serve();
+    for (const img of tb.images) {
+      const r = await runAsync('skopeo', [
+        'inspect',
+        '--raw',
+        '--cert-dir',
+        caDir,
+        `docker://${host}/${img.ref}`,
+      ]);
+      assert.equal(r.status, 0, `${img.ref}: ${r.stderr}`);
+      assert.equal(sha256(r.stdout), img.digest, img.ref);
+    }
+    const out = join(dir.path, 'copied');
+    const c = await runAsync('skopeo', [
+      'copy',
+      '--src-cert-dir',
+      caDir,
+      `docker://${host}/demo/app:1.0`,
+      `oci:${out}:app`,
+    ]);
+    assert.equal(c.status, 0, c.stderr);
+    const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as {
+      manifests: Array<{ digest: string }>;
+    };
+    assert.equal(index.manifests[0]?.digest, app().digest);
+  });
+
+  it('control: without the CA, skopeo refuses the certificate (verification really is on)', async () => {
+    const { host } = await serve();
+    const empty = join(dir.path, 'certs-empty');
+    await mkdir(empty, { recursive: true });
+    const r = await runAsync('skopeo', [
+      'inspect',
+      '--raw',
+      '--cert-dir',
+      empty,
+      `docker://${host}/demo/app:1.0`,
+    ]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /certificate|x509/i);
+  });
+
+  it('--client-ca: a client without a certificate is refused, one the CA signed is served', async () => {
+    const { host } = await serve(ca.caFile);
+    const without = await runAsync('skopeo', [
+      'inspect',
+      '--raw',
+      '--cert-dir',
+      caDir,
+      `docker://${host}/demo/app:1.0`,
+    ]);
+    assert.notEqual(without.status, 0);
+    assert.match(without.stderr, /certificate|tls/i);
+    const other = await makeCA(join(dir.path, 'other-ca'), 'Another CA');
+    const stranger = await issueCert(other, 'stranger', { usage: 'client' });
+    const strangerDir = join(dir.path, 'certs-stranger');
+    await mkdir(strangerDir, { recursive: true });
+    await copyFile(ca.caFile, join(strangerDir, 'ca.crt'));
+    await copyFile(stranger.certFile, join(strangerDir, 'client.cert'));
+    await copyFile(stranger.keyFile, join(strangerDir, 'client.key'));
+    const wrong = await runAsync('skopeo', [
+      'inspect',
+      '--raw',
+      '--cert-dir',
+      strangerDir,
+      `docker://${host}/demo/app:1.0`,
+    ]);
+    assert.notEqual(wrong.status, 0);
+    const ok = await runAsync('skopeo', [
+      'inspect',
+      '--raw',
+      '--cert-dir',
+      clientDir,
+      `docker://${host}/demo/app:1.0`,
+    ]);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal(sha256(ok.stdout), app().digest);
+  });
+
+  it('mirror-config registries-conf --ca-cert: https mirror and certs.d/<host>/ca.crt that skopeo uses as written', async () => {
+    const { host } = await serve();
+    const caPem = await readFile(ca.caFile, 'utf8');
+    const config = mirrorConfig('registries-conf', {
+      target: parseRegistryTarget(host),
+      images: tb.images.map((i) => `${deadHost}/${i.ref}`),
+      caCert: caPem,
+      name: 'testkit',
+    });
+    const out = join(dir.path, 'mirror-rc');
+    const written = await writeMirrorFiles(out, config.files);
+    const conf = written.find((w) => w.endsWith('.conf'))!;
+    assert.doesNotMatch(await readFile(conf, 'utf8'), /insecure/);
+    assert.equal(await readFile(join(out, 'certs.d', host, 'ca.crt'), 'utf8'), caPem);
+    for (const img of tb.images) {
+      const r = await runAsync('skopeo', [
+        '--registries-conf',
+        conf,
+        'inspect',
+        '--raw',
+        '--cert-dir',
+        join(out, 'certs.d', host),
+        `docker://${deadHost}/${img.ref}`,
+      ]);
+      assert.equal(r.status, 0, `${img.ref}: ${r.stderr}`);
+      assert.equal(sha256(r.stdout), img.digest, img.ref);
+    }
+  });
+
+  it('mirror-config containerd and k3s --ca-cert: https entries referencing the CA they ship', () => {
+    const caPem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const images = ['docker.io/library/nginx:1.27.3', 'quay.io/acme/api:1.0'];
+    const c = mirrorConfig('containerd', {
+      target: parseRegistryTarget('loader.site:5443'),
+      images,
+      caCert: caPem,
+      name: 's',
+    });
+    const toml = c.files.find((f) => f.path === 'certs.d/docker.io/hosts.toml')!.content;
+    assert.match(toml, /\[host\."https:\/\/loader\.site:5443"\]/);
+    assert.match(toml, /ca = "\/etc\/containerd\/certs\.d\/docker\.io\/ca\.crt"/);
+    assert.doesNotMatch(toml, /skip_verify/);
+    assert.equal(c.files.find((f) => f.path === 'certs.d/quay.io/ca.crt')?.content, caPem);
+    const k = mirrorConfig('k3s', {
+      target: parseRegistryTarget('loader.site:5443'),
+      images,
+      caCert: caPem,
+      name: 's',
+    });
+    const yaml = k.files.find((f) => f.path === 'registries.yaml')!.content;
+    assert.match(yaml, /- https:\/\/loader\.site:5443/);
+    assert.match(yaml, /ca_file: \/etc\/rancher\/k3s\/registry-ca-loader\.site-5443\.crt/);
+    assert.equal(k.files.find((f) => f.path === 'registry-ca-loader.site-5443.crt')?.content, caPem);
+  });
+
+  describe('the CLI', () => {
+    before(async function () {
+      if (!(await cliBuilt())) this.skip();
+    });
+
+    it('serve --tls-cert --tls-key prints an https address that skopeo verifies; stops on SIGTERM', async () => {
+      const port = await freePort();
+      const child = spawn(
+        process.execPath,
+        [
+          CLI,
+          'serve',
+          tb.path,
+          '--key',
+          tb.publicKey,
+          '--address',
+          `127.0.0.1:${port}`,
+          '--tls-cert',
+          server.certFile,
+          '--tls-key',
+          server.keyFile,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stdout = '';
+      let stderr = '';
+      const done = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (c) => {
+          stdout += c;
+          if (/press Ctrl-C/.test(stdout)) resolve();
+        });
+        child.stderr.on('data', (c) => {
+          stderr += c;
+        });
+        void done.then(() => reject(new Error(`serve exited: ${stderr}`)));
+      });
+      assert.match(stdout, new RegExp(`at https://127\\.0\\.0\\.1:${port}`));
+      const r = await runAsync('skopeo', [
+        'inspect',
+        '--raw',
+        '--cert-dir',
+        caDir,
+        `docker://127.0.0.1:${port}/demo/app:1.0`,
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(sha256(r.stdout), app().digest);
+      child.kill('SIGTERM');
+      assert.equal(await done, 0, stderr);
+    });
+
+    it('exit 2: --tls-cert without --tls-key, a key that is not PEM, a key of another certificate', async () => {
+      const alone = run(process.execPath, [
+        CLI,
+        'serve',
+        tb.path,
+        '--skip-verify',
+        '--tls-cert',
+        server.certFile,
+      ]);
+      assert.equal(alone.status, 2, alone.stderr);
+      assert.match(alone.stderr, /--tls-key/);
+      const junk = join(dir.path, 'junk.key');
+      await writeFile(junk, 'not a key\n');
+      const bad = run(process.execPath, [
+        CLI,
+        'serve',
+        tb.path,
+        '--skip-verify',
+        '--address',
+        '127.0.0.1:0',
+        '--tls-cert',
+        server.certFile,
+        '--tls-key',
+        junk,
+      ]);
+      assert.equal(bad.status, 2, bad.stderr);
+      assert.match(bad.stderr, /--tls-key .*junk\.key is not a PEM file/);
+      const mismatch = run(process.execPath, [
+        CLI,
+        'serve',
+        tb.path,
+        '--skip-verify',
+        '--address',
+        '127.0.0.1:0',
+        '--tls-cert',
+        server.certFile,
+        '--tls-key',
+        client.keyFile,
+      ]);
+      assert.equal(mismatch.status, 2, mismatch.stderr);
+      assert.match(mismatch.stderr, /--tls-cert and --tls-key cannot be used/);
+      assert.doesNotMatch(mismatch.stderr, /\n\s+at /);
+    });
+  });
+});
