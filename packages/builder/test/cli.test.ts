@@ -13,7 +13,9 @@ const pexec = promisify(execFile);
 
 /**
  * The real `lading-build` binary (bin/run.js loads dist/, built here first) against loopback
- * servers: exit codes, --json documents, inspect, images, split and publish.
+ * servers: exit codes, --json documents, inspect, images, split and publish. The registry is the
+ * real Distribution; the S3 server is testkit's stand-in (`@lading/testkit/s3`, our own S3 subset),
+ * and publish is also run against s3rver, a third party's S3 server, in test/s3rver.test.ts.
  */
 describe('lading-build CLI (built binary)', function () {
   this.timeout(300_000);
@@ -263,12 +265,21 @@ describe('lading-build CLI (built binary)', function () {
     const sumsHex = createHash('sha256').update(sums.stdout).digest('hex');
     assert.equal(info.metadata[META_SUMS_SHA256], sumsHex);
     assert.equal(j.sumsDigest, `sha256:${sumsHex}`);
+    const seen = s3.requests.length;
     const again = await runCli(
       ['publish', bundle, 's3://dropzone/releases/', '--endpoint', s3.endpoint, '--json'],
       s3env,
     );
     assert.equal(again.code, 0, again.stderr);
     assert.equal((JSON.parse(again.stdout) as typeof j).objects[0]!.skipped, true);
+    // What the server saw: reads only, no byte of the bundle sent again.
+    const ops = s3.requests.slice(seen).map((q) => q.op);
+    assert.ok(ops.length > 0, 'the second run asked the store');
+    assert.deepEqual(
+      ops.filter((op) => !['HeadObject', 'HeadBucket', 'ListObjectsV2', 'ListMultipartUploads'].includes(op)),
+      [],
+      ops.join(', '),
+    );
   });
 
   it('publish of a split bundle uploads every part and the parts file', async () => {

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { writeKeyPair } from '@lading/core';
 import {
+  isolatedEnv,
   type RegistryServer,
   seedRegistry,
   startRegistry,
@@ -156,7 +157,7 @@ export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = 
   try {
     const { stdout, stderr } = await pexec(process.execPath, [BIN, ...args], {
       cwd,
-      env: { ...process.env, NODE_OPTIONS: '', ...env },
+      env: { ...isolatedEnv(), NODE_OPTIONS: '', ...env },
       maxBuffer: 64 * 1024 * 1024,
     });
     return { code: 0, stdout, stderr };

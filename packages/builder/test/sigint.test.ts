@@ -3,14 +3,20 @@ import { spawn } from 'node:child_process';
 import { readdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server, Socket } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { isolatedEnv } from '@lading/testkit';
 import { BIN, ensureBuilt, type Fixture, ROOT, runCli, startFixture } from './helpers.ts';
 
+interface SlowProxy {
+  server: Server;
+  host: string;
+  /** Resolves once the proxy has forwarded `n` bytes of answers to the client. */
+  forwarded(n: number): Promise<void>;
+}
+
 /** A TCP proxy that forwards the registry's answers at a bounded rate (so a pull takes seconds). */
-async function slowProxy(
-  target: { host: string; port: number },
-  bytesPerSecond: number,
-): Promise<{ server: Server; host: string }> {
+async function slowProxy(target: { host: string; port: number }, bytesPerSecond: number): Promise<SlowProxy> {
+  let total = 0;
+  const waiting: { n: number; resolve: () => void }[] = [];
   const server = createServer((client) => {
     const upstream = new Socket();
     upstream.connect(target.port, target.host);
@@ -18,6 +24,11 @@ async function slowProxy(
     upstream.on('data', (chunk: Buffer) => {
       upstream.pause();
       client.write(chunk, () => setTimeout(() => upstream.resume(), (chunk.length / bytesPerSecond) * 1000));
+      total += chunk.length;
+      for (const w of waiting.filter((x) => total >= x.n)) {
+        waiting.splice(waiting.indexOf(w), 1);
+        w.resolve();
+      }
     });
     upstream.on('end', () => client.end());
     const close = () => {
@@ -30,13 +41,18 @@ async function slowProxy(
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const addr = server.address() as { port: number };
-  return { server, host: `127.0.0.1:${addr.port}` };
+  return {
+    server,
+    host: `127.0.0.1:${addr.port}`,
+    forwarded: (n) =>
+      total >= n ? Promise.resolve() : new Promise((resolve) => waiting.push({ n, resolve })),
+  };
 }
 
 describe('lading-build create: SIGINT (built binary)', function () {
   this.timeout(300_000);
   let fx: Fixture;
-  let proxy: { server: Server; host: string };
+  let proxy: SlowProxy;
 
   before(async () => {
     await ensureBuilt();
@@ -71,16 +87,16 @@ describe('lading-build create: SIGINT (built binary)', function () {
       '--plain-http-host',
       proxy.host,
     ];
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' } });
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...isolatedEnv(), NODE_OPTIONS: '' } });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    // wait until the pull has started (the plan line), then let some bytes flow
-    for (let i = 0; i < 200 && !/image\(s\)/.test(stderr); i++) await sleep(50);
-    assert.match(stderr, /image\(s\)/);
-    await sleep(1500);
+    // Interrupt in the middle of the pull: once 1.5 MiB of the registry's answers went through (the
+    // small image whole, part of the 4 MiB layer). A run that ends first fails below on its exit code.
+    await Promise.race([proxy.forwarded(1.5 * 1024 * 1024), exited]);
+    assert.match(stderr, /image\(s\)/, 'the plan line came before the pull');
     child.kill('SIGINT');
     const code = await exited;
     assert.equal(code, 130, `SIGINT exits 130: ${stderr}`);

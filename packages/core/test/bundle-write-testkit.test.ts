@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type TestImage, writeTestImages } from '@lading/testkit';
+import { needs, type TestImage, writeTestImages } from '@lading/testkit';
 import { generateKeyPair, type LadingJson, loadPrivateKey, writeBundle } from '../src/bundle/index.ts';
 import { asDigest, type Digest, digestOf } from '../src/digest/index.ts';
 import type { Descriptor } from '../src/model/index.ts';
@@ -17,7 +17,7 @@ describe('bundle writer with @lading/testkit images', function () {
   let layout: string;
 
   before(async function () {
-    if (run('skopeo', ['--version']).status !== 0) this.skip();
+    needs(this, run('skopeo', ['--version']).status === 0, 'skopeo');
     dir = await mkdtemp(join(tmpdir(), 'lading-bwtk-'));
     layout = join(dir, 'layout');
     images = await writeTestImages(layout, { largeLayerBytes: 4 * 1024 * 1024 });

@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { needs } from '@lading/testkit';
 import {
   type BundleProgress,
   copyVerified,
@@ -454,7 +455,7 @@ describe('bundle writer', function () {
   });
 
   it('skopeo reads the bundle as an oci-archive and copies the image with the same digests', async function () {
-    if (run('skopeo', ['--version']).status !== 0) this.skip();
+    needs(this, run('skopeo', ['--version']).status === 0, 'skopeo');
     const res = await write('bundle.tar');
     const ref = images[0]!.ref;
     const inspect = run('skopeo', ['inspect', '--raw', `oci-archive:${res.path}:${ref}`]);

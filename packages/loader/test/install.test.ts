@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BundleTarget, discoverChartImages, packChart, readChartArchive } from '@lading/core';
-import { tmpDir } from '@lading/testkit';
+import { needs, tmpDir } from '@lading/testkit';
 import { parse } from 'yaml';
 import { parseValuesPath, planInstall, relocationValues } from '../src/lib/install/index.ts';
 import { parseRegistryTarget } from '../src/lib/registry-target.ts';
@@ -182,7 +182,7 @@ describe('install', function () {
     let rec: string;
     let n = 0;
     before(async function () {
-      if (!(await cliBuilt())) this.skip();
+      needs(this, await cliBuilt(), 'the built lading-load (pnpm exec turbo run build)');
     });
     beforeEach(async () => {
       rec = join(dir.path, `rec-${++n}`);

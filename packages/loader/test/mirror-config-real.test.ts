@@ -9,9 +9,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BundleTarget } from '@lading/core';
-import { freePort, type RegistryServer, seedRegistry, startRegistry, tmpDir } from '@lading/testkit';
+import { freePort, needs, type RegistryServer, seedRegistry, startRegistry, tmpDir } from '@lading/testkit';
 import { parse } from 'yaml';
-import { formatMirrorConfig, mirrorConfig, writeMirrorFiles } from '../src/lib/mirror-config/index.ts';
+import { mirrorConfig, writeMirrorFiles } from '../src/lib/mirror-config/index.ts';
 import { parseRegistryTarget } from '../src/lib/registry-target.ts';
 import { type BundleRegistry, startBundleRegistry } from '../src/lib/serve/index.ts';
 import {
@@ -36,7 +36,7 @@ describe('mirror-config registries-conf, checked with skopeo through a real mirr
   let registry: RegistryServer | undefined;
 
   before(async function () {
-    if (!hasSkopeo()) this.skip();
+    needs(this, hasSkopeo(), 'skopeo');
     dir = await tmpDir('lading-mirror-');
     deadHost = `127.0.0.2:${await freePort()}`;
     const rename: Record<string, string> = {};
@@ -119,21 +119,9 @@ describe('mirror-config registries-conf, checked with skopeo through a real mirr
     assert.notEqual((await inspect(wfile!, `${deadHost}/demo/app:1.0`)).status, 0);
   });
 
-  it('formatMirrorConfig prints every file under a header plus the instructions', () => {
-    const c = mirrorConfig('containerd', {
-      target: parseRegistryTarget('harbor.local/airgap'),
-      images: ['docker.io/library/nginx:1', 'quay.io/a/b:2'],
-      name: 'x',
-    });
-    const text = formatMirrorConfig(c);
-    assert.match(text, /^# ==> certs\.d\/docker\.io\/hosts\.toml <==$/m);
-    assert.match(text, /^# ==> certs\.d\/quay\.io\/hosts\.toml <==$/m);
-    assert.match(text, /config_path/);
-  });
-
   describe('the CLI', () => {
     before(async function () {
-      if (!(await cliBuilt())) this.skip();
+      needs(this, await cliBuilt(), 'the built lading-load (pnpm exec turbo run build)');
     });
 
     it('prints files with headers; --json gives {format, files, instructions}; --output writes them', async () => {

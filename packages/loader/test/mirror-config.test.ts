@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { mirrorConfig } from '../src/lib/mirror-config/index.ts';
+import { formatMirrorConfig, mirrorConfig } from '../src/lib/mirror-config/index.ts';
 import {
   PathCollisionError,
   parseRegistryTarget,
@@ -98,5 +98,17 @@ describe('mirror-config', () => {
       text,
       /prefix = "quay\.io"\nlocation = "quay\.io"\n\n\[\[registry\.mirror\]\]\nlocation = "harbor\.local\/airgap"/,
     );
+  });
+
+  it('formatMirrorConfig prints every file under a header plus the instructions', () => {
+    const c = mirrorConfig('containerd', {
+      target: parseRegistryTarget('harbor.local/airgap'),
+      images: ['docker.io/library/nginx:1', 'quay.io/a/b:2'],
+      name: 'x',
+    });
+    const text = formatMirrorConfig(c);
+    assert.match(text, /^# ==> certs\.d\/docker\.io\/hosts\.toml <==$/m);
+    assert.match(text, /^# ==> certs\.d\/quay\.io\/hosts\.toml <==$/m);
+    assert.match(text, /config_path/);
   });
 });

@@ -18,7 +18,7 @@ import {
   packChart,
   writeBundle,
 } from '@lading/core';
-import { type RegistryServer, type TestImage, writeTestImages } from '@lading/testkit';
+import { isolatedEnv, type RegistryServer, type TestImage, writeTestImages } from '@lading/testkit';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(here, '../../..');
@@ -211,9 +211,14 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Run `lading-load ARGS` (the built CLI) as a child process. */
 /** Where the CLI runs of these tests keep verification stamps (one folder per test process). */
 export const STATE_DIR = join(tmpdir(), `lading-push-state-${process.pid}`);
+// A root hook: the stamps folder goes when the mocha run ends (this module loads once per run).
+after(async () => {
+  await rm(STATE_DIR, { recursive: true, force: true });
+});
+
+/** Run `lading-load ARGS` (the built CLI) as a child process. */
 
 export function runCli(
   args: string[],
@@ -223,9 +228,7 @@ export function runCli(
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: REPO_ROOT,
       env: {
-        ...process.env,
-        REGISTRY_AUTH_FILE: '/nonexistent/lading-push-test/auth.json',
-        DOCKER_CONFIG: '/nonexistent/lading-push-test',
+        ...isolatedEnv(),
         // Verification stamps go to the test's own folder, not the user's home.
         LADING_STATE_DIR: STATE_DIR,
         ...opts.env,

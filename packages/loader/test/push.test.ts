@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openBundle } from '@lading/core';
-import { type RegistryServer, skopeo, skopeoDigest, startRegistry } from '@lading/testkit';
+import { type RegistryServer, registryRequests, skopeo, skopeoDigest, startRegistry } from '@lading/testkit';
 import type { PushResult } from '../src/lib/push/index.ts';
 import {
   type BundleEntry,
@@ -139,6 +139,7 @@ describe('lading-load push', function () {
     it('a re-push of the unchanged bundle skips everything (one HEAD per image)', async () => {
       const { args, env } = registryFlags(reg);
       const blobsBefore = await storedBlobCount(reg);
+      const logged = (await registryRequests(reg)).length;
       const t0 = Date.now();
       const r = await runCli(
         ['push', all, '--key', f.pub, '--registry', `${reg.host}/airgap`, ...args, '--json'],
@@ -154,6 +155,16 @@ describe('lading-load push', function () {
       assert.equal(res.summary.blobs.pushed, 0);
       assert.equal(res.summary.manifests.pushed, 0);
       assert.equal(await storedBlobCount(reg), blobsBefore);
+      // What the registry saw (its own log): one HEAD of a manifest per image or chart, nothing else
+      // besides the /v2/ ping (a 401 challenge is not logged).
+      const seen = (await registryRequests(reg, logged)).filter((q) => q.uri !== '/v2/');
+      assert.deepEqual(
+        seen.map((q) => `${q.method} ${q.status}`),
+        res.items.map(() => 'HEAD 200'),
+        JSON.stringify(seen.map((q) => `${q.method} ${q.uri}`)),
+      );
+      assert.ok(seen.every((q) => /^\/v2\/airgap\/.+\/manifests\/[^/]+$/.test(q.uri)));
+      assert.equal(new Set(seen.map((q) => q.uri)).size, res.items.length, 'a different manifest for each');
       // The first push verified the whole bundle and left a stamp; this one rechecked the
       // signature and metadata of the unchanged file only.
       assert.equal(res.verification, 'stamp');

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BundleTarget, generateKeyPair } from '@lading/core';
-import { freePort, tmpDir } from '@lading/testkit';
+import { freePort, needs, tmpDir } from '@lading/testkit';
 import {
   acceptedTypes,
   type BundleRegistry,
@@ -95,7 +95,7 @@ describe('serve: a read-only registry straight from the bundle', function () {
   let host: string;
 
   before(async function () {
-    if (!hasSkopeo()) this.skip();
+    needs(this, hasSkopeo(), 'skopeo');
     dir = await tmpDir('lading-serve-');
     tb = await buildTestBundle(dir.path, {
       chart: true,
@@ -330,7 +330,8 @@ describe('serve: the CLI', function () {
   let tb: TestBundle;
 
   before(async function () {
-    if (!hasSkopeo() || !(await cliBuilt())) this.skip();
+    needs(this, hasSkopeo(), 'skopeo');
+    needs(this, await cliBuilt(), 'the built lading-load (pnpm exec turbo run build)');
     dir = await tmpDir('lading-serve-cli-');
     tb = await buildTestBundle(dir.path);
   });

@@ -1,4 +1,5 @@
 export { type IssuedCert, issueCert, makeCA, makeTestCA, type TestCA } from './ca.ts';
+export { isolatedEnv, isolateProcessEnv } from './env.ts';
 export {
   DEFAULT_LARGE_LAYER_BYTES,
   MT,
@@ -7,10 +8,13 @@ export {
   type WriteTestImagesOptions,
   writeTestImages,
 } from './images.ts';
+export { inCI, needs } from './needs.ts';
 export {
+  type LoggedRequest,
   REGISTRY_BIN,
   type RegistryMode,
   type RegistryServer,
+  registryRequests,
   type StartRegistryOptions,
   startRegistry,
 } from './registry.ts';

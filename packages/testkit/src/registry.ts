@@ -53,11 +53,14 @@ export interface StartRegistryOptions {
 const USER = 'lading';
 const RO_USER = 'reader';
 
+/** The user agent of the start-up probe, left out of `registryRequests`. */
+const PROBE_AGENT = 'lading-testkit-probe';
+
 async function probe(url: string, ca: Buffer | undefined): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(
       url,
-      { method: 'GET', timeout: 2000, ...(ca ? { ca } : {}) },
+      { method: 'GET', timeout: 2000, headers: { 'user-agent': PROBE_AGENT }, ...(ca ? { ca } : {}) },
       (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
@@ -236,4 +239,47 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Re
     await stopAll();
     throw err;
   }
+}
+
+/** One request as the registry itself logged it. */
+export interface LoggedRequest {
+  method: string;
+  /** Path and query, as sent: `/v2/NAME/manifests/REF`. */
+  uri: string;
+  status: number;
+  userAgent: string;
+}
+
+const LOG_FIELD =
+  /(http\.request\.(?:method|uri|useragent|id)|http\.response\.status)=("(?:[^"\\]|\\.)*"|\S*)/g;
+
+/**
+ * Every request the registry answered, oldest first, read from its own log (what the server saw,
+ * not what a client reports). Distribution logs a request when its handler returns, so a response
+ * without a streamed body (HEAD, manifests, errors) is in the log before the client has it; a 401
+ * challenge is not logged as a response. The testkit's own start-up probe is left out. `since`
+ * drops the first entries: take `(await registryRequests(reg)).length` before the step under test.
+ */
+export async function registryRequests(
+  reg: Pick<RegistryServer, 'logFile'>,
+  since = 0,
+): Promise<LoggedRequest[]> {
+  const out: LoggedRequest[] = [];
+  for (const line of (await readFile(reg.logFile, 'utf8')).split('\n')) {
+    if (!line.includes('msg="response completed')) continue;
+    const f: Record<string, string> = {};
+    for (const m of line.matchAll(LOG_FIELD)) {
+      const v = m[2] ?? '';
+      f[m[1]!] = v.startsWith('"') ? (JSON.parse(v) as string) : v;
+    }
+    const userAgent = f['http.request.useragent'] ?? '';
+    if (userAgent === PROBE_AGENT) continue;
+    out.push({
+      method: f['http.request.method'] ?? '',
+      uri: f['http.request.uri'] ?? '',
+      status: Number(f['http.response.status']),
+      userAgent,
+    });
+  }
+  return out.slice(since);
 }
