@@ -33,6 +33,15 @@ Registries: credentials come from the containers auth.json and the Docker config
 credential helpers), never from the spec; chart repositories use the same credentials, by host. Free space is
 checked in the cache before downloading and at the output before writing; the error says how much is needed.
 
+Supply-chain artifacts: for every bundled manifest, cosign's sha256-<hex>.sig/.att/.sbom tags and OCI referrers
+(the referrers API, or the referrers tag schema) are carried too and listed in lading.json extras[] (extras: false
+in the spec, or on one image, leaves them out). The spec's verify: rules name images (globs) and vendor public keys:
+each matched image needs a valid cosign or Sigstore-bundle signature by one of the keys over its own digest, or
+create stops before any bundle file appears (exit 3) naming image, rule and reason. A platform filter that drops
+entries of an index writes a new index, so its digest changes (the summary says upstream -> bundled); a
+digest-pinned index cannot be filtered (exit 2: pin the platform manifest digests it names instead).
+See docs/provenance.md.
+
 To split an existing bundle again without rebuilding it, use \`lading-build split\`.`;
 
   static override examples = [
@@ -155,6 +164,21 @@ export function formatCreateSummary(s: CreateSummary): string {
     ...(s.loader
       ? [`  standalone loader ${s.loader.path} (${formatBytes(s.loader.size)}, sha256 ${s.loader.sha256})`]
       : []),
+    ...s.imageList.flatMap((i) => {
+      const out: string[] = [];
+      if (i.digest !== i.upstreamDigest) {
+        out.push(
+          `  ${i.ref}: filtered index, digest changed: upstream ${i.upstreamDigest} -> bundled ${i.digest}`,
+        );
+      }
+      if (i.extras > 0 || i.rules.length > 0) {
+        const sigs = i.signatures.length
+          ? `, ${i.signatures.length} upstream signature(s) verified by ${i.rules.join(', ')}`
+          : '';
+        out.push(`  ${i.ref}: ${i.extras} supply-chain artifact(s)${sigs}`);
+      }
+      return out;
+    }),
     `  SHA256SUMS ${s.sumsDigest}`,
     `  time ${formatDuration(Math.round(s.seconds * 1000))}`,
   ];

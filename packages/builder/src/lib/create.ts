@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { dirname } from 'node:path';
 import {
   type BundleProgress,
+  type BundleSignature,
   type CopyEvent,
   copyStandaloneLoader,
   type Descriptor,
@@ -22,6 +23,7 @@ import {
 } from '@lading/core';
 import { type FetchedChart, fetchChart } from './charts.ts';
 import { DeferredLayers } from './deferred.ts';
+import { collectExtras, withHeld } from './extras.ts';
 import { isManifestNode } from './graph.ts';
 import { collectImages, type PulledImage, pullImages } from './images.ts';
 import { buildIndex, buildLadingJson, specFiles } from './manifest.ts';
@@ -107,6 +109,12 @@ export interface CreateSummary {
     platforms: string[];
     size: number;
     from?: string[];
+    /** Supply-chain artifacts carried with it. */
+    extras: number;
+    /** Upstream signatures checked by `verify:` rules. */
+    signatures: BundleSignature[];
+    /** The `verify:` rules that covered it. */
+    rules: string[];
   }>;
   chartList: Array<{ name: string; version: string; source: string; digest: string; images: string[] }>;
   cache: string;
@@ -234,6 +242,11 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
       ...so,
     });
 
+    // Supply-chain artifacts (signatures, SBOMs, referrers) into the cache, and the spec's
+    // `verify:` rules checked: a missing or bad signature stops here, before any bundle file.
+    const collected = await collectExtras(images, { spec, sources, cache, ...so, onMessage: say });
+    const extras = collected.images;
+
     // 3. What goes in: every node of every image and chart once, minus what the base has
     //    (manifests and indexes always stay: small, and they let the loader tag without the base).
     const all = new Map<string, Descriptor>();
@@ -241,6 +254,10 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
     for (const img of images) {
       summed += img.size;
       for (const b of img.blobs) all.set(b.digest, b);
+      for (const b of extras.get(img.ref)?.blobs ?? []) {
+        summed += b.size;
+        all.set(b.digest, b);
+      }
     }
     for (const c of charts) {
       for (const b of c.blobs) {
@@ -262,6 +279,7 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
     const ladingJson = buildLadingJson({
       spec,
       images,
+      extras,
       charts,
       created,
       since: base
@@ -293,7 +311,7 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
       ladingJson,
       index,
       files,
-      blobs: { fetcher: cache, descriptors: blobs, copy: defer.copier(cache) },
+      blobs: { fetcher: cache, descriptors: blobs, copy: withHeld(defer.copier(cache), collected.held) },
       limiter,
       ...(key ? { key } : {}),
       epoch,
@@ -336,6 +354,9 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
         platforms: i.platforms,
         size: i.size,
         ...(i.from ? { from: i.from } : {}),
+        extras: i.extras?.length ?? 0,
+        signatures: i.signatures ?? [],
+        rules: extras.get(i.ref)?.rules ?? [],
       })),
       chartList: written.ladingJson.charts.map((c) => ({
         name: c.name,

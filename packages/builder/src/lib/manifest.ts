@@ -12,6 +12,7 @@ import {
   MediaType,
 } from '@lading/core';
 import type { FetchedChart } from './charts.ts';
+import type { ImageExtras } from './extras.ts';
 import type { PulledImage } from './images.ts';
 import type { Spec } from './spec/index.ts';
 
@@ -75,6 +76,8 @@ function releasesOf(spec: Spec, charts: readonly FetchedChart[]): BundleRelease[
 export interface LadingJsonInput {
   spec: Spec;
   images: readonly PulledImage[];
+  /** Per image reference: its supply-chain artifacts and checked signatures. */
+  extras?: ReadonlyMap<string, ImageExtras>;
   charts: readonly FetchedChart[];
   /** ISO time (from the bundle epoch). */
   created: string;
@@ -93,6 +96,11 @@ export function buildLadingJson(input: LadingJsonInput): LadingJson {
       size: i.size,
     };
     if (i.from.length > 0) e.from = i.from;
+    const x = input.extras?.get(i.ref);
+    if (x?.extras.length) e.extras = x.extras;
+    if (x?.signatures.length) e.signatures = x.signatures;
+    if (x?.upstreamIndex)
+      e.upstreamIndex = { mediaType: x.upstreamIndex.mediaType, size: x.upstreamIndex.size };
     return e;
   });
   const chartEntries: BundleChart[] = charts.map((c) => {

@@ -1,14 +1,35 @@
 import {
   type Descriptor,
   fetchAll,
+  formatPlatform,
+  InvalidInputError,
   matchesAny,
   type OciLayout,
   parseManifest,
   parsePlatform,
+  parseReference,
   retryTransient,
 } from '@lading/core';
 import type { ImageRequest } from './images.ts';
 import type { SourceRegistries } from './sources.ts';
+
+/**
+ * A platform filter on an index pinned by digest: the bundle would hold a new index with another
+ * digest, and the pinned one would not exist at the site (registries refuse an index whose
+ * children are absent, so the upstream index cannot travel sparse). Exit 2, naming the kept
+ * platform manifests to pin instead.
+ */
+export class PinnedIndexFilterError extends InvalidInputError {
+  override readonly code = 'PINNED_INDEX_FILTERED';
+  constructor(ref: string, kept: Array<{ ref: string; platform: string }>, total: number) {
+    super(
+      `${ref} is pinned by digest to an index of ${total} platform manifests, and the platform filter keeps ${kept.length}: the filtered index would get a new digest and the pinned one would not exist at the site`,
+      {
+        hint: `pin the platform manifests instead: ${kept.map((k) => `${k.ref} (${k.platform})`).join(', ')}; or list every platform of this image on it`,
+      },
+    );
+  }
+}
 
 /**
  * Before downloading: how many bytes the images need and how many of them the cache lacks (for
@@ -40,11 +61,26 @@ export async function planPull(
       const { repository, reference } = sources.open(req.ref);
       const root = await repository.resolve(reference, so);
       const wanted = req.platforms?.map(parsePlatform);
+      const pinned = parseReference(req.ref).digest !== undefined;
       const visit = async (d: Descriptor): Promise<void> => {
         sizes.set(d.digest, d.size);
         const bytes = await retryTransient(() => fetchAll(repository, d, { ...so, source: req.ref }), so);
         const parsed = parseManifest(bytes, d.mediaType, req.ref);
         if (parsed.kind === 'index') {
+          if (wanted && d.digest === root.digest && pinned) {
+            const kept = parsed.index.manifests.filter((c) => matchesAny(wanted, c.platform));
+            if (kept.length > 0 && kept.length < parsed.index.manifests.length) {
+              const repo = req.ref.slice(0, req.ref.lastIndexOf('@'));
+              throw new PinnedIndexFilterError(
+                req.ref,
+                kept.map((c) => ({
+                  ref: `${repo}@${c.digest}`,
+                  platform: c.platform ? formatPlatform(c.platform) : '?',
+                })),
+                parsed.index.manifests.length,
+              );
+            }
+          }
           for (const child of parsed.index.manifests) {
             if (wanted && !matchesAny(wanted, child.platform)) continue;
             await visit(child);

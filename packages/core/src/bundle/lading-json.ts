@@ -4,6 +4,30 @@ import { digestSchema } from '../model/index.ts';
 
 /** `lading.json`, the bundle manifest (DESIGN.md §2), schemaVersion 1. Extend, never rename. */
 
+const extraEntry = z.object({
+  kind: z.enum(['sig', 'att', 'sbom', 'referrer']),
+  digest: digestSchema,
+  mediaType: z.string(),
+  size: z.number().int().nonnegative(),
+  artifactType: z.string().optional(),
+  /** cosign tag scheme: `sha256-<hex>.sig|.att|.sbom` (pushed under the same tag). */
+  tag: z.string().optional(),
+  /** The manifest of the image it is about (a referrer's `subject`; the digest a cosign tag names). */
+  subject: digestSchema,
+});
+
+const signatureEntry = z.object({
+  /** Index of the spec's `verify:` rule that asked for it. */
+  rule: z.number().int().nonnegative(),
+  /** The manifest digest the signature covers. */
+  digest: digestSchema,
+  /** sha256 fingerprint of the key that verified it (DER SubjectPublicKeyInfo). */
+  key: digestSchema,
+  /** The manifest carrying the signature (an `extras[]` entry). */
+  signature: digestSchema,
+  scheme: z.enum(['cosign', 'sigstore-bundle']),
+});
+
 const imageEntry = z.object({
   ref: z.string().min(1),
   digest: digestSchema,
@@ -13,6 +37,18 @@ const imageEntry = z.object({
   size: z.number().int().nonnegative(),
   /** Charts that asked for this image (discovery), when any. */
   from: z.array(z.string()).optional(),
+  /**
+   * Supply-chain artifacts carried with the image (DESIGN.md §7): cosign tag-scheme `.sig`,
+   * `.att`, `.sbom` manifests and OCI referrers, each about one manifest of the image (`subject`).
+   */
+  extras: z.array(extraEntry).optional(),
+  /** Upstream signatures checked at build time by the spec's `verify:` rules. */
+  signatures: z.array(signatureEntry).optional(),
+  /**
+   * A platform filter wrote a new index: the upstream index's own bytes are carried too (blob
+   * `upstreamDigest`), so anyone can check the bundled index is a subset of what was signed.
+   */
+  upstreamIndex: z.object({ mediaType: z.string(), size: z.number().int().nonnegative() }).optional(),
 });
 
 const chartEntry = z.object({
@@ -72,3 +108,5 @@ export type BundleChart = z.infer<typeof chartEntry>;
 export type BundleRelease = z.infer<typeof releaseEntry>;
 export type BundleFile = z.infer<typeof fileEntry>;
 export type BundleSince = z.infer<typeof sinceEntry>;
+export type BundleExtra = z.infer<typeof extraEntry>;
+export type BundleSignature = z.infer<typeof signatureEntry>;

@@ -14,5 +14,6 @@ export {
 } from './cosign.ts';
 export { discoverExtras, type ExtraKind, type ExtraSource, type FoundExtra } from './discover.ts';
 export { ImageKeyError, UpstreamSignatureError } from './errors.ts';
+export { imageGlobProblem, matchesImageGlob } from './glob.ts';
 export { type ImageKey, imageKeyFromPem, loadImageKey } from './keys.ts';
 export { verifySigstoreBundle } from './sigstore.ts';

@@ -10,4 +10,5 @@ export type {
   SpecFile,
   SpecImage,
   SpecRelease,
+  SpecVerifyRule,
 } from './types.ts';

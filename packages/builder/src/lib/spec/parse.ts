@@ -4,6 +4,8 @@ import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import {
   classifyVersionConstraint,
   formatReference,
+  imageGlobProblem,
+  imageKeyFromPem,
   parseChartYaml,
   parseReference,
   readChartArchive,
@@ -14,7 +16,15 @@ import type { z } from 'zod';
 import { SpecError, type SpecProblem } from './errors.ts';
 import { formatPath, type PathSegment, positionOf } from './positions.ts';
 import { KNOWN_KEYS, type RawSpec, specSchema } from './schema.ts';
-import type { Spec, SpecChart, SpecChartSource, SpecFile, SpecImage, SpecRelease } from './types.ts';
+import type {
+  Spec,
+  SpecChart,
+  SpecChartSource,
+  SpecFile,
+  SpecImage,
+  SpecRelease,
+  SpecVerifyRule,
+} from './types.ts';
 
 /** Specs are small; anything larger is refused before parsing. */
 export const MAX_SPEC_BYTES = 1024 * 1024;
@@ -68,6 +78,7 @@ function knownKeysAt(path: readonly PathSegment[]): string[] {
   if (path[0] === 'images') return KNOWN_KEYS.image;
   if (path[0] === 'charts') return KNOWN_KEYS.chart;
   if (path[0] === 'releases') return KNOWN_KEYS.release;
+  if (path[0] === 'verify') return KNOWN_KEYS.verify;
   return [];
 }
 
@@ -325,6 +336,7 @@ async function normalise(raw: RawSpec, file: string, ctx: Ctx): Promise<Spec> {
     seenImages.set(normalized, i);
     const out: SpecImage = { ref, normalized };
     if (typeof img !== 'string' && img.platforms) out.platforms = img.platforms;
+    if (typeof img !== 'string' && img.extras !== undefined) out.extras = img.extras;
     images.push(out);
   });
 
@@ -387,8 +399,30 @@ async function normalise(raw: RawSpec, file: string, ctx: Ctx): Promise<Spec> {
     if (f) files.push(f);
   }
 
+  const verify: SpecVerifyRule[] = [];
+  for (const [i, rule] of (raw.verify ?? []).entries()) {
+    rule.images.forEach((g, j) => {
+      const why = imageGlobProblem(g);
+      if (why) ctx.problems.add(['verify', i, 'images', j], why);
+    });
+    const keys: SpecFile[] = [];
+    for (const [j, k] of rule.keys.entries()) {
+      const f = await specFile(ctx, k, ['verify', i, 'keys', j]);
+      if (!f) continue;
+      try {
+        imageKeyFromPem(await readFile(f.source, 'utf8'), k);
+        keys.push(f);
+      } catch (err) {
+        ctx.problems.add(['verify', i, 'keys', j], (err as Error).message);
+      }
+    }
+    verify.push({ index: i, images: rule.images, keys });
+  }
+
   ctx.problems.throwIfAny();
   return {
+    extras: raw.extras ?? true,
+    verify,
     file,
     dir: ctx.dir,
     apiVersion: raw.apiVersion,

@@ -42,6 +42,10 @@ export const imageObjectSchema = z
   .strictObject({
     ref: refSchema,
     platforms: platformsSchema.optional(),
+    extras: z.boolean().optional().meta({
+      description:
+        "Carry this image's signatures, attestations, SBOMs and OCI referrers (default: the spec's extras, true).",
+    }),
   })
   .meta({ description: 'An image with its own platform filter.' });
 
@@ -121,6 +125,21 @@ export const releaseSchema = z
   })
   .meta({ description: 'A release `lading-load install` installs, in order.' });
 
+export const verifyRuleSchema = z
+  .strictObject({
+    images: z.array(z.string().min(1)).min(1, { error: 'list at least one image glob' }).meta({
+      description:
+        'Globs over full normalised references (docker.io/bitnami/*, ghcr.io/acme/**): * stays within one path segment, ** crosses them. A glob without a tag or digest matches every tag and digest of the repository.',
+    }),
+    keys: z.array(relPathSchema).min(1, { error: 'list at least one public key' }).meta({
+      description:
+        'PEM public keys, relative to the spec (ECDSA P-256/P-384, RSA >= 2048, Ed25519): one valid signature by any of them is enough.',
+    }),
+  })
+  .meta({
+    description: 'Images that must carry a valid upstream signature (cosign, or a Sigstore bundle referrer).',
+  });
+
 export const specSchema = z
   .strictObject({
     apiVersion: z
@@ -148,6 +167,16 @@ export const specSchema = z
       .array(relPathSchema)
       .optional()
       .meta({ description: 'Extra files packed into files/ (docs, tools).' }),
+    extras: z.boolean().optional().meta({
+      description:
+        "Carry each image's supply-chain artifacts: cosign .sig/.att/.sbom tags and OCI referrers (default true).",
+    }),
+    verify: z
+      .array(verifyRuleSchema)
+      .optional()
+      .meta({
+        description: 'Upstream signatures checked at build time; create stops (exit 3) when one is missing.',
+      }),
   })
   .meta({
     title: 'Lading bundle spec (lading.yaml)',
@@ -163,4 +192,5 @@ export const KNOWN_KEYS = {
   image: Object.keys(imageObjectSchema.shape),
   chart: Object.keys(chartSchema.shape),
   release: Object.keys(releaseSchema.shape),
+  verify: Object.keys(verifyRuleSchema.shape),
 };

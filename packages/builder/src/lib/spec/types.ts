@@ -13,6 +13,19 @@ export interface Spec {
   charts: SpecChart[];
   releases: SpecRelease[];
   files: SpecFile[];
+  /** Carry supply-chain artifacts (`extras:`, default true); an image may override it. */
+  extras: boolean;
+  /** `verify:` rules, in order. */
+  verify: SpecVerifyRule[];
+}
+
+export interface SpecVerifyRule {
+  /** Position in `verify:`, for messages (`verify[0]`). */
+  index: number;
+  /** Globs over full normalised references. */
+  images: string[];
+  /** PEM public keys (checked when the spec is read). */
+  keys: SpecFile[];
 }
 
 export interface SpecImage {
@@ -22,6 +35,8 @@ export interface SpecImage {
   normalized: string;
   /** This image's own platform filter (overrides the spec's). */
   platforms?: string[];
+  /** This image's own `extras:` (overrides the spec's). */
+  extras?: boolean;
 }
 
 export type SpecChartSource =
