@@ -171,12 +171,9 @@ export const specSchema = z
       description:
         "Carry each image's supply-chain artifacts: cosign .sig/.att/.sbom tags and OCI referrers (default true).",
     }),
-    verify: z
-      .array(verifyRuleSchema)
-      .optional()
-      .meta({
-        description: 'Upstream signatures checked at build time; create stops (exit 3) when one is missing.',
-      }),
+    verify: z.array(verifyRuleSchema).optional().meta({
+      description: 'Upstream signatures checked at build time; create stops (exit 3) when one is missing.',
+    }),
   })
   .meta({
     title: 'Lading bundle spec (lading.yaml)',
