@@ -12,7 +12,7 @@ import {
   type ReferencePusher,
   type Target,
 } from '../src/content/index.ts';
-import { type CopyEvent, copy, copyGraph, PlatformNotFoundError } from '../src/copy/index.ts';
+import { type CopyEvent, copy, copyGraph, copyGraphs, PlatformNotFoundError } from '../src/copy/index.ts';
 import { DigestMismatchError } from '../src/digest/index.ts';
 import { AbortedError } from '../src/errors/index.ts';
 import { OciLayout } from '../src/layout/index.ts';
@@ -184,6 +184,40 @@ describe('copy', () => {
     }
     assert.ok(await dst.exists(imgs.app.config));
     assert.equal((await dst.resolve('mirror/app:1.0')).digest, imgs.app.desc.digest);
+  });
+
+  it('returns every node it visited; with walkExisting also below a manifest the destination holds', async () => {
+    const dst = await fresh();
+    const layers = new Set<string>(imgs.app.layers.map((l) => l.digest));
+    const leaveOut = (d: Descriptor) => layers.has(d.digest);
+    const all = [imgs.app.desc.digest, imgs.app.config.digest, ...layers].sort();
+    const first = await copy(src, 'demo/app:1.0', dst, 'app:1.0', { leaveOut });
+    assert.equal(first.nodes[0]?.digest, imgs.app.desc.digest, 'the root first');
+    assert.deepEqual(first.nodes.map((d) => d.digest).sort(), all, 'left-out layers are listed too');
+    const plain = await copy(src, 'demo/app:1.0', dst, 'app:1.0', { leaveOut });
+    assert.deepEqual(
+      plain.nodes.map((d) => d.digest),
+      [imgs.app.desc.digest],
+      'an existing manifest hides its subgraph without walkExisting',
+    );
+    const counting = new Instrumented(src);
+    const again = await copy(counting, 'demo/app:1.0', dst, 'app:1.0', { leaveOut, walkExisting: true });
+    assert.deepEqual(again.nodes.map((d) => d.digest).sort(), all);
+    assert.equal(counting.fetches.get(imgs.app.desc.digest), undefined, 'read from the destination');
+    assert.equal(again.manifests.skipped, 1);
+  });
+
+  it('copyGraphs copies several roots in one walk: a shared layer once, every node listed once', async () => {
+    const dst = await fresh();
+    const counting = new Instrumented(src);
+    const res = await copyGraphs(counting, dst, [imgs.baseA.desc, imgs.baseB.desc], { concurrency: 2 });
+    assert.equal(counting.fetches.get(imgs.shared.digest), 1);
+    const digests = res.nodes.map((d) => d.digest);
+    assert.equal(new Set(digests).size, digests.length, 'each node once');
+    assert.ok(digests.includes(imgs.shared.digest));
+    assert.equal(res.stats.manifests.copied, 2);
+    await assertComplete(dst, imgs.baseA.desc);
+    await assertComplete(dst, imgs.baseB.desc);
   });
 
   it('copies Docker-typed images unchanged', async () => {

@@ -8,7 +8,6 @@ import {
 } from '@lading/core';
 import type { FetchedChart } from './charts.ts';
 import { DeferredLayers } from './deferred.ts';
-import { graphOf } from './graph.ts';
 import type { SourceRegistries } from './sources.ts';
 import type { Spec } from './spec/index.ts';
 
@@ -93,12 +92,14 @@ export async function pullImage(req: ImageRequest, opts: PullOptions): Promise<P
   const result = await copy(repository, reference, opts.cache, req.ref, {
     ...so,
     ...(opts.defer ? { leaveOut: DeferredLayers.defers } : {}),
+    // the cache is local: list every node even below manifests it already holds
+    walkExisting: true,
     limiter: opts.limiter,
     label: req.ref,
     ...(req.platforms ? { platforms: req.platforms.map(parsePlatform) } : {}),
     ...(opts.onEvent ? { onProgress: opts.onEvent } : {}),
   });
-  const blobs = await graphOf(opts.cache, result.descriptor, so);
+  const blobs = result.nodes;
   // Name the source of every layer (the copy left them out, or skipped a whole graph whose root
   // the cache holds), so the bundle writer can pull what the cache lacks.
   opts.defer?.remember(blobs, repository, req.ref);

@@ -42,6 +42,8 @@ export interface CopyResult extends CopyStats {
   mediaType: string;
   /** The platforms copied (`os/arch[/variant]`), as the index or the image config names them. */
   platforms: string[];
+  /** Every node of the graph visited (see `GraphRun.nodes`; complete with `walkExisting`). */
+  nodes: Descriptor[];
 }
 
 const IMAGE_CONFIG_TYPES: readonly string[] = [MediaType.ociConfig, MediaType.dockerConfig];
@@ -92,9 +94,20 @@ export async function copy(
   let root: Descriptor = { mediaType: upstream.mediaType, digest: upstream.digest, size: upstream.size };
   let source: ReadOnlyStorage = src;
   let platforms: string[] = [];
+  // Documents read here are handed to the walk (not fetched twice); with `walkExisting` they are
+  // read from the destination when it holds them.
+  const documents = new Map<string, Buffer>();
+  const read = async (d: Descriptor, source: string): Promise<Buffer> => {
+    const bytes =
+      opts.walkExisting && (await dst.exists(d, { signal }))
+        ? await fetchAll(dst, d, { signal, source })
+        : await retryTransient(() => fetchAll(src, d, { signal, source }), { signal });
+    documents.set(d.digest, bytes);
+    return bytes;
+  };
 
   if (isIndexType(upstream.mediaType)) {
-    const bytes = await retryTransient(() => fetchAll(src, root, { signal, source: srcRef }), { signal });
+    const bytes = await read(root, srcRef);
     const parsed = parseManifest(bytes, upstream.mediaType, srcRef);
     if (parsed.kind !== 'index') throw new InvalidManifestError(srcRef, 'expected an index');
     const children = parsed.index.manifests;
@@ -116,17 +129,12 @@ export async function copy(
     }
     platforms = unique(kept.flatMap((c) => (c.platform ? [formatPlatform(c.platform)] : [])));
   } else if (isManifestType(upstream.mediaType)) {
-    const bytes = await retryTransient(() => fetchAll(src, root, { signal, source: srcRef }), { signal });
+    const bytes = await read(root, srcRef);
     const parsed = parseManifest(bytes, upstream.mediaType, srcRef);
     if (parsed.kind !== 'manifest') throw new InvalidManifestError(srcRef, 'expected a manifest');
     const config = parsed.manifest.config;
     if (IMAGE_CONFIG_TYPES.includes(config.mediaType)) {
-      const platform = platformOfConfig(
-        await retryTransient(
-          () => fetchAll(src, config, { signal, source: `${srcRef} config ${config.digest}` }),
-          { signal },
-        ),
-      );
+      const platform = platformOfConfig(await read(config, `${srcRef} config ${config.digest}`));
       if (platform) {
         platforms = [formatPlatform(platform)];
         if (wanted && !matchesAny(wanted, platform)) {
@@ -137,7 +145,10 @@ export async function copy(
   }
 
   const tagRef = dstRef && !isDigest(dstRef) ? dstRef : undefined;
-  const run = await runGraph(source, dst, root, graphOpts, tagRef ? { rootReference: tagRef } : {});
+  const run = await runGraph(source, dst, root, graphOpts, {
+    documents,
+    ...(tagRef ? { rootReference: tagRef } : {}),
+  });
   if (tagRef && !run.rootTagged) await dst.tag(root, tagRef, { signal });
   return {
     descriptor: root,
@@ -145,6 +156,7 @@ export async function copy(
     upstreamDigest: upstream.digest,
     mediaType: root.mediaType,
     platforms,
+    nodes: run.nodes,
     ...run.stats,
   };
 }

@@ -51,6 +51,13 @@ export interface CopyGraphOptions extends CallOptions {
    * fetch and a new upload (default 3). Verification failures are never retried.
    */
   retries?: number;
+  /**
+   * A manifest already at the destination is read from there and its children are still visited
+   * (each copied when missing, e.g. a cache that lost a config), so the result lists every node
+   * of the graph (`GraphRun.nodes`). For destinations that are cheap to read (a layout, a bundle);
+   * without it an existing manifest is skipped with its subgraph.
+   */
+  walkExisting?: boolean;
 }
 
 type Outcome = 'copied' | 'skipped' | 'mounted';
@@ -78,10 +85,18 @@ function isPrematureClose(err: unknown): boolean {
 export interface GraphHooks {
   /** Push the root manifest under this reference when the destination can (`pushReference`). */
   rootReference?: string;
+  /** Manifests (and configs) the caller already read, by digest: used instead of fetching them. */
+  documents?: ReadonlyMap<string, Buffer>;
 }
 
 export interface GraphRun {
   stats: CopyStats;
+  /**
+   * Every node this walk visited, each once, roots first then children depth-first: indexes,
+   * manifests, configs, layers (left-out and skipped ones too). Below a manifest that was already
+   * at the destination only with `walkExisting`.
+   */
+  nodes: Descriptor[];
   /** Whether the root was pushed with its reference already (no separate tag needed). */
   rootTagged: boolean;
 }
@@ -89,6 +104,7 @@ export interface GraphRun {
 class GraphCopier {
   readonly stats = emptyStats();
   readonly memo = new Map<string, Promise<void>>();
+  readonly nodes: Descriptor[] = [];
   /** The work this walk started itself (not joined), awaited on failure before returning. */
   readonly work = new Set<Promise<unknown>>();
   rootTagged = false;
@@ -120,6 +136,7 @@ class GraphCopier {
   node(desc: Descriptor, isRoot: boolean): Promise<void> {
     let p = this.memo.get(desc.digest);
     if (!p) {
+      this.nodes.push({ mediaType: desc.mediaType, digest: desc.digest, size: desc.size });
       p = this.copyNode(desc, isRoot);
       this.memo.set(desc.digest, p);
     }
@@ -162,6 +179,8 @@ class GraphCopier {
         if (manifest) this.stats.manifests.skipped++;
         else this.stats.blobs.skipped++;
         this.emit(manifest ? 'manifest-skipped' : 'blob-skipped', desc, desc.size, { reason: 'in-flight' });
+        // another walk copied it: this walk still lists (and checks) what lies below
+        if (manifest && this.opts.walkExisting) await this.children(desc);
       }
       return;
     }
@@ -169,15 +188,27 @@ class GraphCopier {
 
   private async copyManifest(desc: Descriptor, isRoot: boolean): Promise<Outcome> {
     const { signal } = this;
-    const bytes = await this.limiter.run(async () => {
-      if (await this.dst.exists(desc, { signal })) return undefined;
-      return this.attempt(() => fetchAll(this.src, desc, { signal, source: this.sourceName(desc) }));
+    const walkExisting = this.opts.walkExisting === true;
+    const found = await this.limiter.run(async () => {
+      if (await this.dst.exists(desc, { signal })) {
+        if (!walkExisting) return { exists: true, bytes: undefined };
+        const local =
+          this.hooks.documents?.get(desc.digest) ??
+          (await fetchAll(this.dst, desc, { signal, source: this.sourceName(desc) }));
+        return { exists: true, bytes: local };
+      }
+      const fetched =
+        this.hooks.documents?.get(desc.digest) ??
+        (await this.attempt(() => fetchAll(this.src, desc, { signal, source: this.sourceName(desc) })));
+      return { exists: false, bytes: fetched };
     }, signal);
-    if (!bytes) {
+    if (found.exists) {
+      if (found.bytes) await this.visitChildren(desc, found.bytes);
       this.stats.manifests.skipped++;
       this.emit('manifest-skipped', desc, desc.size, { reason: 'exists' });
       return 'skipped';
     }
+    const bytes = found.bytes as Buffer;
     const parsed = parseManifest(bytes, desc.mediaType, this.sourceName(desc));
     // children first, without holding a slot (a parent waiting in a slot could starve them)
     await Promise.all(successors(parsed).map((child) => this.node(child, false)));
@@ -231,6 +262,21 @@ class GraphCopier {
     }, signal);
   }
 
+  /** Visit the children of a manifest the destination holds (read from there). */
+  private async children(desc: Descriptor): Promise<void> {
+    const { signal } = this;
+    const bytes = await this.limiter.run(
+      () => fetchAll(this.dst, desc, { signal, source: this.sourceName(desc) }),
+      signal,
+    );
+    await this.visitChildren(desc, bytes);
+  }
+
+  private async visitChildren(desc: Descriptor, bytes: Buffer): Promise<void> {
+    const parsed = parseManifest(bytes, desc.mediaType, this.sourceName(desc));
+    await Promise.all(successors(parsed).map((child) => this.node(child, false)));
+  }
+
   /** Run `fn`, again when it fails transiently (see `retries`). */
   private attempt<T>(fn: () => Promise<T>): Promise<T> {
     return retryTransient(fn, { retries: this.opts.retries ?? 3, signal: this.signal });
@@ -279,11 +325,14 @@ class GraphCopier {
   }
 }
 
-/** Walk and copy a graph; on failure stop every branch and wait for them before throwing. */
+/**
+ * Walk and copy a graph, or several sharing one walk (`roots`: a node reachable from two roots is
+ * copied once); on failure stop every branch and wait for them before throwing.
+ */
 export async function runGraph(
   src: ReadOnlyStorage,
   dst: Storage,
-  root: Descriptor,
+  root: Descriptor | readonly Descriptor[],
   opts: CopyGraphOptions,
   hooks: GraphHooks = {},
 ): Promise<GraphRun> {
@@ -293,7 +342,8 @@ export async function runGraph(
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const copier = new GraphCopier(src, dst, opts, hooks, ctrl.signal);
   try {
-    await copier.node(root, true);
+    if (Array.isArray(root)) await Promise.all(root.map((r: Descriptor) => copier.node(r, false)));
+    else await copier.node(root as Descriptor, true);
   } catch (err) {
     ctrl.abort(err);
     // let every started branch settle, so nothing writes after we return
@@ -309,7 +359,7 @@ export async function runGraph(
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
   }
-  return { stats: copier.stats, rootTagged: copier.rootTagged };
+  return { stats: copier.stats, nodes: copier.nodes, rootTagged: copier.rootTagged };
 }
 
 /**
@@ -325,4 +375,19 @@ export async function copyGraph(
   opts: CopyGraphOptions = {},
 ): Promise<CopyStats> {
   return (await runGraph(src, dst, root, opts)).stats;
+}
+
+/**
+ * Copy several graphs in one walk (e.g. every blob of a bundle, or an image plus the artifacts
+ * whose `subject` points at it): shared nodes once, the first failure stops the rest. Returns the
+ * counters and every node visited (see `GraphRun.nodes`).
+ */
+export async function copyGraphs(
+  src: ReadOnlyStorage,
+  dst: Storage,
+  roots: readonly Descriptor[],
+  opts: CopyGraphOptions = {},
+): Promise<{ stats: CopyStats; nodes: Descriptor[] }> {
+  const run = await runGraph(src, dst, roots, opts);
+  return { stats: run.stats, nodes: run.nodes };
 }
