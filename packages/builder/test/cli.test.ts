@@ -129,8 +129,9 @@ describe('lading-build CLI (built binary)', function () {
       env,
     );
     assert.equal(r.code, 4, r.stderr);
-    const e = JSON.parse(r.stdout) as { code: string; message: string };
+    const e = (JSON.parse(r.stdout) as { error: { code: string; message: string; exitCode: number } }).error;
     assert.match(e.message, /demo\/nope/);
+    assert.equal(e.exitCode, 4);
     await assert.rejects(stat(join(fx.dir, 'm.tar')));
   });
 

@@ -126,7 +126,7 @@ describe('lading-load fetch (against the loopback S3 stand-in)', function () {
       env,
     );
     assert.equal(r.status, ExitCode.remote, r.stderr);
-    const j = JSON.parse(r.stdout);
+    const j = JSON.parse(r.stdout).error;
     assert.equal(j.code, 'S3_NO_SUCH_KEY');
     assert.ok(j.message.includes(`s3://${BUCKET}/releases/nope.tar`));
     const b = await cliAsync(

@@ -43,3 +43,4 @@ export {
   type TokenServerOptions,
   type TokenUser,
 } from './token-server.ts';
+export { startTripwire, type Tripwire, type TripwireOptions } from './tripwire.ts';

@@ -5,6 +5,7 @@ import { type CreateSummary, createBundle } from '../lib/create.ts';
 
 export default class Create extends LadingCommand<CreateSummary> {
   static override plainHttpFlag = '--plain-http-host HOST';
+  static override rerunNote = 'the content cache keeps what was downloaded';
   static override summary = 'Build a signed, checksummed offline bundle from a lading.yaml spec.';
 
   static override description =
@@ -150,6 +151,10 @@ To split an existing bundle again without rebuilding it, use \`lading-build spli
       },
     });
     progress.done();
+    if (flags['split-size'] && summary.files.length === 1)
+      progress.line(
+        `note: the bundle (${formatBytes(summary.bytes)}) is not larger than --split-size ${flags['split-size']}: ONE part was written`,
+      );
     this.log(formatCreateSummary(summary));
     return summary;
   }

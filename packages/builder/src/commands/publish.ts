@@ -3,6 +3,7 @@ import { Args, Flags } from '@oclif/core';
 import { type PublishBundleResult, publishBundle } from '../lib/publish.ts';
 
 export default class Publish extends LadingCommand<PublishBundleResult> {
+  static override rerunNote = 'an unfinished multipart upload is resumed';
   static override summary =
     'Upload a bundle (or all its parts and the parts file) to S3 or an S3-compatible store.';
 

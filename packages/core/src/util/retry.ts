@@ -1,4 +1,5 @@
-import { abortable, isTransientError } from '../errors/index.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AbortedError, isTransientError } from '../errors/index.ts';
 
 /**
  * Run `fn`, and again after a growing, jittered pause when it fails transiently (5xx after the
@@ -16,7 +17,13 @@ export async function retryTransient<T>(
     } catch (err) {
       if (n >= retries || opts.signal?.aborted || !isTransientError(err)) throw err;
       const delay = Math.min(4000, 250 * 2 ** n) * (0.5 + Math.random() / 2);
-      await abortable(new Promise((r) => setTimeout(r, delay).unref()), opts.signal);
+      // A referenced timer: when the pause is all that is left to wait for, the process must wait
+      // for it (an unref'd one let Node exit in the middle of a push with status 13).
+      try {
+        await sleep(delay, undefined, opts.signal ? { signal: opts.signal } : undefined);
+      } catch {
+        throw new AbortedError('operation aborted while waiting to retry', { cause: opts.signal?.reason });
+      }
     }
   }
 }

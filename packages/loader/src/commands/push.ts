@@ -1,4 +1,4 @@
-import { formatBytes, formatDuration, LadingCommand } from '@lading/cli';
+import { formatBytes, formatDuration, type JsonError, LadingCommand } from '@lading/cli';
 import { InvalidInputError, type LadingError } from '@lading/core';
 import { Args, Flags } from '@oclif/core';
 import { bundleLocationFlags } from '../lib/bundle-location.ts';
@@ -8,8 +8,9 @@ import { ON_EXISTING_TAG, type OnExistingTag } from '../lib/push/plan.ts';
 import { assertComplete, type PushEvent, type PushResult, pushBundle } from '../lib/push/push.ts';
 import { parseRegistryTarget } from '../lib/registry-target.ts';
 
-export default class Push extends LadingCommand<PushResult> {
+export default class Push extends LadingCommand<PushResult & { error?: JsonError }> {
   static override plainHttpFlag = '--plain-http';
+  static override rerunNote = 'what already reached the registry is skipped';
   static override summary = 'Verify a bundle, then push its images and charts into a registry.';
 
   static override description =
@@ -105,7 +106,7 @@ Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or ma
     }),
   };
 
-  async run(): Promise<PushResult> {
+  async run(): Promise<PushResult & { error?: JsonError }> {
     const { args, flags } = await this.parse(Push);
     const target = parseRegistryTarget(flags.registry);
     if (!flags.key && !flags['skip-verify']) throw new UnverifiedPushError(args.bundle);
@@ -223,7 +224,10 @@ Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or ma
       // --continue-on-error: the result (with every failure) is still the output; the exit code says it failed.
       const e = err as LadingError;
       process.exitCode = e.exitCode;
-      if (!this.jsonEnabled()) process.stderr.write(`Error: ${e.describe()}\n`);
+      const error = this.errorJson(e);
+      if (!this.jsonEnabled())
+        process.stderr.write(`Error: ${error.message}${error.hint ? `\n  hint: ${error.hint}` : ''}\n`);
+      return { ...result, error };
     }
     return result;
   }

@@ -115,8 +115,8 @@ Exit codes: 0 verified; 3 verification failed (every bad member is named on stde
   }
 
   protected override toErrorJson(err: unknown): unknown {
-    const base = super.toErrorJson(err);
-    if (err instanceof BundleVerifyFailedError) return { ...err.result, error: base };
-    return base;
+    // A failed verification: the report, with "ok": false and the error in the one shape.
+    if (err instanceof BundleVerifyFailedError) return { ...err.result, error: this.errorJson(err) };
+    return super.toErrorJson(err);
   }
 }
