@@ -23,7 +23,8 @@ already exists (an extension of the DESIGN.md CLI surface).`;
   static override flags = {
     size: Flags.string({
       required: true,
-      description: 'part size, e.g. 4GiB, 700MB (KB/MB/GB powers of 1000, K/M/G and KiB/MiB/GiB of 1024)',
+      description:
+        'part size, e.g. 4GiB, 700MB (KB/MB/GB powers of 1000, K/M/G and KiB/MiB/GiB of 1024); at most 1000 parts',
     }),
     output: Flags.string({
       char: 'o',
@@ -40,6 +41,10 @@ already exists (an extension of the DESIGN.md CLI surface).`;
       overwrite: flags.force,
       signal: this.signal,
     });
+    if (result.parts.length === 1)
+      this.progress.line(
+        `note: the bundle (${formatBytes(result.size)}) is not larger than --size ${flags.size}: ONE part was written`,
+      );
     this.log(`${result.parts.length} part(s), ${formatBytes(result.size)}: ${result.parts.join(', ')}`);
     this.log(`parts checksum file: ${result.checksumFile}`);
     return result;

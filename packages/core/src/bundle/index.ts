@@ -3,6 +3,7 @@ export * from './keys.ts';
 export * from './lading-json.ts';
 export * from './loader-artifact.ts';
 export * from './parts.ts';
+export { MAX_PARTS, TooManyPartsError } from './placed-output.ts';
 export * from './reader.ts';
 export * from './sbom.ts';
 export * from './signing.ts';

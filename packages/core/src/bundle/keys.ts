@@ -6,7 +6,7 @@ import {
   type KeyObject,
   randomBytes,
 } from 'node:crypto';
-import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Digest } from '../digest/index.ts';
 import { InvalidInputError } from '../errors/index.ts';
@@ -52,27 +52,104 @@ export function generateKeyPair(opts: { passphrase?: string } = {}): GeneratedKe
 }
 
 /**
- * Write `PREFIX.key` (mode 0600) and `PREFIX.pub`. Refuses to replace existing files unless
- * `overwrite`. Each file appears complete or not at all.
+ * Write `PREFIX.key` (mode 0600) and `PREFIX.pub`. A PREFIX that already ends in `.key` or `.pub`
+ * loses it (`release.key` → `release.key` and `release.pub`, not `release.key.key`); missing
+ * folders are created (0700). Refuses to replace existing files unless `overwrite`, and then
+ * writes neither. Each file appears complete or not at all. File-system failures are
+ * InvalidInputError naming the path.
  */
 export async function writeKeyPair(
   prefix: string,
   opts: { passphrase?: string; overwrite?: boolean } = {},
-): Promise<{ privateKeyPath: string; publicKeyPath: string; fingerprint: Digest }> {
+): Promise<{ privateKeyPath: string; publicKeyPath: string; fingerprint: Digest; createdDir?: string }> {
+  const base = keyPrefix(prefix);
+  const privateKeyPath = `${base}.key`;
+  const publicKeyPath = `${base}.pub`;
+  const overwrite = opts.overwrite ?? false;
+  if (!overwrite) {
+    for (const p of [privateKeyPath, publicKeyPath]) {
+      if (await exists(p))
+        throw new KeyError(
+          'KEY_EXISTS',
+          p,
+          `${p} already exists`,
+          'choose another --output, or --force to replace it',
+        );
+    }
+  }
+  const dir = dirname(privateKeyPath);
+  let createdDir: string | undefined;
+  try {
+    createdDir = await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw fsError(err, dir, 'create the folder');
+  }
   const pair = generateKeyPair(opts.passphrase === undefined ? {} : { passphrase: opts.passphrase });
-  const privateKeyPath = `${prefix}.key`;
-  const publicKeyPath = `${prefix}.pub`;
-  await writeAtomic(privateKeyPath, pair.privateKeyPem, 0o600, opts.overwrite ?? false);
-  await writeAtomic(publicKeyPath, pair.publicKeyPem, 0o644, opts.overwrite ?? false);
-  return { privateKeyPath, publicKeyPath, fingerprint: publicKeyFingerprint(pair.publicKeyPem) };
+  await writeAtomic(privateKeyPath, pair.privateKeyPem, 0o600, overwrite);
+  await writeAtomic(publicKeyPath, pair.publicKeyPem, 0o644, overwrite);
+  return {
+    privateKeyPath,
+    publicKeyPath,
+    fingerprint: publicKeyFingerprint(pair.publicKeyPem),
+    ...(createdDir ? { createdDir } : {}),
+  };
+}
+
+/** `release.key`, `release.pub` and `release` all name the pair `release`. */
+function keyPrefix(prefix: string): string {
+  if (!prefix || prefix.endsWith('/') || basename(prefix) === '.' || basename(prefix) === '..')
+    throw new KeyError(
+      'KEY_PREFIX_INVALID',
+      prefix,
+      `"${prefix}" is a folder, not a key file prefix`,
+      'give a path prefix such as keys/release: it writes keys/release.key and keys/release.pub',
+    );
+  const m = /^(.+)\.(key|pub)$/.exec(prefix);
+  return m ? (m[1] as string) : prefix;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function fsError(err: unknown, path: string, what: string): Error {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  const why =
+    code === 'EACCES' || code === 'EPERM'
+      ? 'permission denied'
+      : code === 'ENOTDIR' || code === 'EEXIST'
+        ? 'a file is in the way'
+        : code === 'EROFS'
+          ? 'read-only file system'
+          : code === 'ENOSPC'
+            ? 'no space left'
+            : ((err as Error)?.message ?? String(err));
+  return new KeyError(
+    'KEY_WRITE_FAILED',
+    path,
+    `cannot ${what} ${path}: ${why}`,
+    'choose another --output',
+    err,
+  );
 }
 
 async function writeAtomic(path: string, text: string, mode: number, overwrite: boolean): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
-  await writeFile(tmp, text, { mode, flag: 'wx', flush: true });
+  try {
+    await writeFile(tmp, text, { mode, flag: 'wx', flush: true });
+  } catch (err) {
+    throw fsError(err, path, 'write');
+  }
   try {
     if (overwrite) {
-      await rename(tmp, path);
+      await rename(tmp, path).catch((err: unknown) => {
+        throw fsError(err, path, 'write');
+      });
     } else {
       // link() fails with EEXIST instead of replacing: no race between check and rename.
       await link(tmp, path).catch((err: NodeJS.ErrnoException) => {
@@ -81,10 +158,10 @@ async function writeAtomic(path: string, text: string, mode: number, overwrite: 
             'KEY_EXISTS',
             path,
             `${path} already exists`,
-            'choose another prefix or remove it',
+            'choose another --output, or --force to replace it',
           );
         }
-        throw err;
+        throw fsError(err, path, 'write');
       });
     }
   } finally {

@@ -1,6 +1,8 @@
 import { type FileHandle, mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Digest } from '../digest/index.ts';
+import { InvalidInputError } from '../errors/index.ts';
+import { formatBytes } from '../util/index.ts';
 import { partName, partsChecksumName } from './format.ts';
 import { exists, OutputExistsError, place, removeStaleTemps, syncDir, tmpName } from './output-files.ts';
 import { parseSize } from './size.ts';
@@ -22,7 +24,30 @@ interface PartFileOut {
   tmp: string;
   start: number;
   size: number;
-  fh: FileHandle;
+  /** Open (or opening) while recently written (at most MAX_OPEN_PARTS at once). */
+  fh: Promise<FileHandle> | undefined;
+  /** Writes in flight on `fh`: it is not closed under them. */
+  busy: number;
+  lastUse: number;
+}
+
+/** Part names have three digits (NAME.tar.000 … NAME.tar.999). */
+export const MAX_PARTS = 1000;
+/** Part files open at once for writing; the others are closed until written again. */
+const MAX_OPEN_PARTS = 16;
+
+/** A part size that would cut `size` bytes into more than MAX_PARTS parts (exit 2). */
+export class TooManyPartsError extends InvalidInputError {
+  override readonly code = 'TOO_MANY_PARTS';
+  constructor(size: number, splitSize: number) {
+    const parts = Math.ceil(size / splitSize);
+    super(
+      `a part size of ${formatBytes(splitSize)} would cut the ${formatBytes(size)} bundle into ${parts.toLocaleString('en')} parts; at most ${MAX_PARTS} are possible (NAME.tar.000 to NAME.tar.999)`,
+      {
+        hint: `give a part size of at least ${formatBytes(Math.ceil(size / MAX_PARTS))}, e.g. 4GiB (FAT32 disks) or 700MB (CDs)`,
+      },
+    );
+  }
 }
 
 export class PlacedOutput {
@@ -35,12 +60,16 @@ export class PlacedOutput {
   /** Every byte below it is written and final (see `settle`). */
   private frontier = 0;
   private closed = false;
+  private uses = 0;
 
   constructor(path: string, size: number, opts: OutputOptions = {}) {
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`invalid output size ${size}`);
     this.path = resolve(path);
     this.size = size;
-    if (opts.splitSize !== undefined) parseSize(opts.splitSize);
+    if (opts.splitSize !== undefined) {
+      parseSize(opts.splitSize);
+      if (Math.ceil(size / opts.splitSize) > MAX_PARTS) throw new TooManyPartsError(size, opts.splitSize);
+    }
     this.splitSize = opts.splitSize;
     this.overwrite = opts.overwrite ?? false;
   }
@@ -75,8 +104,11 @@ export class PlacedOutput {
       const size = Math.min(cut, this.size - start);
       const tmp = tmpName(final);
       const fh = await open(tmp, 'wx', 0o644);
-      this.parts.push({ final, tmp, start, size, fh });
+      const part: PartFileOut = { final, tmp, start, size, fh: Promise.resolve(fh), busy: 0, lastUse: 0 };
+      this.parts.push(part);
       await fh.truncate(size);
+      // Opened again when written: never one descriptor per part (a split into hundreds of parts).
+      if (count > 1) await this.closePart(part);
     }
     this.hasher = new TailHasher(this.parts.map((p) => ({ path: p.tmp, size: p.size })));
   }
@@ -93,10 +125,15 @@ export class PlacedOutput {
       const at = position + off;
       const part = this.parts[this.splitSize === undefined ? 0 : Math.floor(at / this.splitSize)]!;
       const n = Math.min(data.length - off, part.start + part.size - at);
-      let w = 0;
-      while (w < n) {
-        const { bytesWritten } = await part.fh.write(data, off + w, n - w, at - part.start + w);
-        w += bytesWritten;
+      const fh = await this.acquire(part);
+      try {
+        let w = 0;
+        while (w < n) {
+          const { bytesWritten } = await fh.write(data, off + w, n - w, at - part.start + w);
+          w += bytesWritten;
+        }
+      } finally {
+        part.busy--;
       }
       off += n;
     }
@@ -124,10 +161,8 @@ export class PlacedOutput {
     let sumsTmp: string | undefined;
     try {
       const digests = await this.hasher!.finish();
-      for (const p of this.parts) {
-        await p.fh.sync();
-        await p.fh.close();
-      }
+      // The hasher fdatasynced every part as it read it back; close what is still open.
+      for (const p of this.parts) await this.closePart(p);
       let checksumFile: string | undefined;
       if (this.splitSize !== undefined) {
         checksumFile = partsChecksumName(this.path);
@@ -179,8 +214,36 @@ export class PlacedOutput {
     const parts = this.parts;
     this.parts = [];
     for (const p of parts) {
-      await p.fh.close().catch(() => {});
+      await this.closePart(p).catch(() => {});
       await rm(p.tmp, { force: true });
     }
+  }
+
+  /** The part's open handle (opened again if it was closed), marked busy. */
+  private async acquire(part: PartFileOut): Promise<FileHandle> {
+    part.busy++;
+    part.lastUse = ++this.uses;
+    if (!part.fh) {
+      const open_ = this.parts.filter((p) => p.fh !== undefined);
+      if (open_.length >= MAX_OPEN_PARTS) {
+        const idle = open_.filter((p) => p.busy === 0).sort((a, b) => a.lastUse - b.lastUse)[0];
+        if (idle) void this.closePart(idle).catch(() => {});
+      }
+      part.fh ??= open(part.tmp, 'r+');
+    }
+    try {
+      return await part.fh;
+    } catch (err) {
+      part.busy--;
+      part.fh = undefined;
+      throw err;
+    }
+  }
+
+  private async closePart(part: PartFileOut): Promise<void> {
+    const fh = part.fh;
+    if (!fh) return;
+    part.fh = undefined;
+    await (await fh).close();
   }
 }

@@ -40,7 +40,10 @@ const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads
 const fs = process.getBuiltinModule('node:fs');
 const crypto = process.getBuiltinModule('node:crypto');
 const { files, syncEvery, chunk } = workerData;
-const fds = files.map((f) => fs.openSync(f.path, 'r'));
+// One file open at a time: a bundle cut into many parts must not hold a descriptor per part.
+const fds = files.map(() => -1);
+function fdOf(i) { if (fds[i] < 0) fds[i] = fs.openSync(files[i].path, 'r'); return fds[i]; }
+function closeFd(i) { if (fds[i] >= 0) { fs.fdatasyncSync(fds[i]); fs.closeSync(fds[i]); fds[i] = -1; } }
 const whole = crypto.createHash('sha256');
 const per = files.map(() => crypto.createHash('sha256'));
 const buf = Buffer.allocUnsafe(chunk);
@@ -48,15 +51,15 @@ let done = 0, target = 0, idx = 0, off = 0, unsynced = 0;
 function pump() {
   while (done < target) {
     const f = files[idx];
-    if (off >= f.size) { idx++; off = 0; continue; }
+    if (off >= f.size) { closeFd(idx); idx++; off = 0; continue; }
     const n = Math.min(buf.length, target - done, f.size - off);
-    const r = fs.readSync(fds[idx], buf, 0, n, off);
+    const r = fs.readSync(fdOf(idx), buf, 0, n, off);
     if (r <= 0) throw new Error('reading ' + f.path + ' at byte ' + off + ' found the end of the file (it shrank while being written)');
     const s = buf.subarray(0, r);
     whole.update(s);
     per[idx].update(s);
     done += r; off += r; unsynced += r;
-    if (unsynced >= syncEvery) { fs.fdatasyncSync(fds[idx]); unsynced = 0; }
+    if (unsynced >= syncEvery) { fs.fdatasyncSync(fdOf(idx)); unsynced = 0; }
   }
 }
 parentPort.on('message', (m) => {
@@ -67,7 +70,7 @@ parentPort.on('message', (m) => {
     } else if (m.type === 'finish') {
       target = m.to;
       pump();
-      for (const fd of fds) { fs.fdatasyncSync(fd); fs.closeSync(fd); }
+      for (let i = 0; i < fds.length; i++) closeFd(i);
       parentPort.postMessage({ type: 'done', digest: whole.digest('hex'), files: per.map((h) => h.digest('hex')) });
     }
   } catch (err) {

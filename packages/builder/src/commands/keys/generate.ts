@@ -25,7 +25,8 @@ The private key is encrypted (AES-256-CBC) when ${KEY_PASSPHRASE_ENV} is set; th
     output: Flags.string({
       char: 'o',
       required: true,
-      description: 'path prefix of the key files (PREFIX.key, PREFIX.pub)',
+      description:
+        'path prefix of the key files: PREFIX.key and PREFIX.pub (a trailing .key or .pub is dropped; missing folders are created)',
     }),
     force: Flags.boolean({ char: 'f', description: 'replace existing key files' }),
   };
@@ -38,6 +39,7 @@ The private key is encrypted (AES-256-CBC) when ${KEY_PASSPHRASE_ENV} is set; th
       ...(encrypted ? { passphrase } : {}),
       overwrite: flags.force,
     });
+    if (written.createdDir) this.log(`created folder ${written.createdDir}`);
     this.log(`private key: ${written.privateKeyPath}${encrypted ? ' (encrypted)' : ''}`);
     this.log(`public key:  ${written.publicKeyPath}`);
     this.log(`fingerprint: ${written.fingerprint}`);
