@@ -151,6 +151,12 @@ describe('tar safety', () => {
         py: `ti = tarfile.TarInfo('files/' + 'a'*150 + '/../../../x'); d = b'pwned'; ti.size = len(d); t.addfile(ti, io.BytesIO(d))`,
       },
       {
+        name: 'a type-0 member whose name ends in / with data (GNU tar reads a file)',
+        member: 'files/evil/',
+        kind: 'unsafe',
+        py: `ti = tarfile.TarInfo('files/evil/'); ti.type = tarfile.REGTYPE; d = b'pwned'; ti.size = len(d); t.addfile(ti, io.BytesIO(d))`,
+      },
+      {
         name: 'duplicate name',
         member: 'lading.json',
         kind: 'duplicate',

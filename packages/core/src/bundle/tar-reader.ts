@@ -415,8 +415,12 @@ export async function* readTar(
     longName = undefined;
     longLink = undefined;
     const type = typeOf(typeflag, name);
-    // Links, devices, FIFOs and directories carry no data, whatever the size field says.
-    const dataSize = type === 'file' || type === 'other' ? size : 0;
+    // Links, devices, FIFOs and directories carry no data, whatever the size field says — except
+    // a regular-file header (type 0) whose name ends in `/`: GNU tar reads its data as a file, so
+    // the walker skips that data too (both readers see the same member list) and the safety check
+    // refuses the member (tar-safety.ts).
+    const fileTyped = typeflag === '0' || typeflag === '\0' || typeflag === '7';
+    const dataSize = type === 'file' || type === 'other' || (fileTyped && type === 'directory') ? size : 0;
     const dataOffset = input.position;
     const mode = numeric(block, 100, 8, 'mode', offset, source);
     if (input.size !== undefined && dataOffset + dataSize > input.size) {

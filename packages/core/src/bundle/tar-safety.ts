@@ -57,14 +57,18 @@ export function memberNameProblem(name: string): string | undefined {
 
 /** Why a tar entry is unsafe (its type or its name), or undefined when it is fine. */
 export function entryProblem(
-  entry: Pick<TarHeader, 'name' | 'type' | 'typeflag' | 'linkname'>,
+  entry: Pick<TarHeader, 'name' | 'type' | 'typeflag' | 'linkname'> & { size?: number },
 ): string | undefined {
   const nameProblem = memberNameProblem(entry.name);
   if (nameProblem) return nameProblem;
   switch (entry.type) {
     case 'file':
-    case 'directory':
       return undefined;
+    case 'directory':
+      // A type-0 header named `x/` with data: GNU tar extracts a file, we would see a directory.
+      return (entry.size ?? 0) > 0
+        ? `a file member (type ${JSON.stringify(entry.typeflag)}) whose name ends in "/" and holds ${entry.size} bytes: tar reads it as a file, not a directory`
+        : undefined;
     case 'symlink':
       return `symbolic link to ${JSON.stringify(entry.linkname)}`;
     case 'hardlink':
