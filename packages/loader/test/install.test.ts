@@ -9,7 +9,13 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BundleTarget, discoverChartImages, packChart, readChartArchive } from '@lading/core';
+import {
+  BundleTarget,
+  discoverChartImages,
+  generateKeyPair,
+  packChart,
+  readChartArchive,
+} from '@lading/core';
 import { needs, tmpDir } from '@lading/testkit';
 import { parse } from 'yaml';
 import { parseValuesPath, planInstall, relocationValues } from '../src/lib/install/index.ts';
@@ -189,8 +195,10 @@ describe('install', function () {
       await mkdir(rec);
     });
 
-    function install(args: string[], env: Record<string, string> = {}) {
-      return run(process.execPath, [CLI, 'install', tb.path, ...args], {
+    /** Runs install; without --key in args, with --skip-verify (the refusal test passes `verify: 'none'`). */
+    function install(args: string[], env: Record<string, string> = {}, verify: 'auto' | 'none' = 'auto') {
+      const skip = verify === 'auto' && !args.includes('--key') ? ['--skip-verify'] : [];
+      return run(process.execPath, [CLI, 'install', tb.path, ...args, ...skip], {
         env: { ...process.env, HELM_RECORD_DIR: rec, ...env },
       });
     }
@@ -306,6 +314,18 @@ describe('install', function () {
       assert.equal(plan.releases.length, 3);
       assert.equal(plan.commands.length, 3);
       assert.match(plan.releases[0].relocationYaml, /repository: acme\/webapp/);
+    });
+
+    it('refuses without --key or --skip-verify (exit 2), runs no helm; a wrong key → exit 3', async () => {
+      const none = install(['--registry', 'reg.local', '--helm', helm], {}, 'none');
+      assert.equal(none.status, 2, none.stderr);
+      assert.match(none.stderr, /--key/);
+      assert.match(none.stderr, /--skip-verify/);
+      const other = join(dir.path, 'other.pub');
+      await writeFile(other, generateKeyPair().publicKeyPem);
+      const wrong = install(['--registry', 'reg.local', '--helm', helm, '--key', other]);
+      assert.equal(wrong.status, 3, wrong.stderr);
+      assert.deepEqual(await recorded(), [], 'helm never ran');
     });
 
     it('unknown profile → exit 2 listing the profiles; unknown release → exit 2', () => {

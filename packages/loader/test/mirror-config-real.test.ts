@@ -129,6 +129,8 @@ describe('mirror-config registries-conf, checked with skopeo through a real mirr
         CLI,
         'mirror-config',
         tb.path,
+        '--key',
+        tb.publicKey,
         '--registry',
         'harbor.local/airgap',
         '--format',
@@ -144,6 +146,8 @@ describe('mirror-config registries-conf, checked with skopeo through a real mirr
         CLI,
         'mirror-config',
         tb.path,
+        '--key',
+        tb.publicKey,
         '--registry',
         'harbor.local',
         '--format',
@@ -163,6 +167,8 @@ describe('mirror-config registries-conf, checked with skopeo through a real mirr
         CLI,
         'mirror-config',
         tb.path,
+        '--key',
+        tb.publicKey,
         '--registry',
         'harbor.local:8443/airgap',
         '--format',
@@ -181,11 +187,24 @@ describe('mirror-config registries-conf, checked with skopeo through a real mirr
       assert.ok((await stat(join(out, 'certs.d', deadHost, 'hosts.toml'))).isFile());
     });
 
+    it('refuses without --key or --skip-verify (exit 2); --skip-verify reads the bundle unverified', () => {
+      const args = ['mirror-config', tb.path, '--registry', 'harbor.local', '--format', 'k3s'];
+      const none = run(process.execPath, [CLI, ...args]);
+      assert.equal(none.status, 2, none.stderr);
+      assert.match(none.stderr, /--key/);
+      assert.equal(none.stdout, '', 'nothing printed from an unverified bundle');
+      const skip = run(process.execPath, [CLI, ...args, '--skip-verify']);
+      assert.equal(skip.status, 0, skip.stderr);
+      assert.match(skip.stdout, /registries\.yaml/);
+    });
+
     it('bad --registry or --format: exit 2', () => {
       const bad = run(process.execPath, [
         CLI,
         'mirror-config',
         tb.path,
+        '--key',
+        tb.publicKey,
         '--registry',
         'https://x',
         '--format',
@@ -196,6 +215,8 @@ describe('mirror-config registries-conf, checked with skopeo through a real mirr
         CLI,
         'mirror-config',
         tb.path,
+        '--key',
+        tb.publicKey,
         '--registry',
         'x.local',
         '--format',

@@ -34,6 +34,7 @@ interface InstallFlags {
   'plain-http': boolean;
   'chart-source': 'registry' | 'bundle';
   key?: string | undefined;
+  'skip-verify': boolean;
 }
 
 export default class Install extends LadingCommand<InstallResult> {
@@ -47,12 +48,13 @@ files (from the bundle's files/), the --profile's value set, your --values files
 values that point every image found in the chart at the registry (global.imageRegistry and the exact values
 paths recorded when the bundle was built). --dry-run prints the plan (helm command lines and the generated
 values) without running helm. helm comes from --helm PATH or PATH; log in to an authenticated registry first
-(helm registry login). Give --key to verify the bundle before anything is read from it.`;
+(helm registry login). The bundle is verified with --key before anything is read from it (its lading.json says
+which charts, values and namespaces helm gets); --skip-verify installs from an unverified bundle at your own risk.`;
 
   static override examples = [
     '<%= config.bin %> install shop.tar --registry harbor.local/airgap --profile prod-ha --key release.pub',
-    '<%= config.bin %> install shop.tar --registry harbor.local/airgap --dry-run',
-    '<%= config.bin %> install shop.tar --registry harbor.local/airgap --release web --values site.yaml',
+    '<%= config.bin %> install shop.tar --registry harbor.local/airgap --dry-run --key release.pub',
+    '<%= config.bin %> install shop.tar --registry harbor.local/airgap --release web --values site.yaml --key release.pub',
   ];
 
   static override args = {
@@ -88,7 +90,15 @@ values) without running helm. helm comes from --helm PATH or PATH; log in to an 
       default: 'registry',
       description: 'where helm takes the charts from',
     })(),
-    key: Flags.string({ char: 'k', description: 'verify the bundle with this release public key first' }),
+    key: Flags.string({
+      char: 'k',
+      description:
+        'release public key (PEM): the bundle is verified with it first (required unless --skip-verify)',
+    }),
+    'skip-verify': Flags.boolean({
+      description: 'install from the bundle without verifying it first (at your own risk)',
+      exclusive: ['key'],
+    }),
     ...bundleLocationFlags,
   };
 
@@ -115,11 +125,13 @@ values) without running helm. helm comes from --helm PATH or PATH; log in to an 
     target: RegistryTarget,
     flags: InstallFlags,
   ): Promise<InstallResult> {
-    const report = flags.key
-      ? await verifyBeforeUse(location.input, { command: 'install', key: flags.key, signal: this.signal })
-      : undefined;
-    if (!report)
-      this.progress.line('note: the bundle was not verified (give --key release.pub to verify it first)');
+    const report = await verifyBeforeUse(location.input, {
+      command: 'install',
+      ...(flags.key ? { key: flags.key } : {}),
+      skipVerify: flags['skip-verify'],
+      signal: this.signal,
+    });
+    if (!report) this.progress.line('warning: installing from an unverified bundle (--skip-verify)');
     const bundle = await BundleTarget.open(location.input, { signal: this.signal });
     const workDir = flags['dry-run']
       ? join(tmpdir(), 'lading-install-XXXXXX')

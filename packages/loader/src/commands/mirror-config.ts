@@ -37,12 +37,13 @@ pointing at --registry HOST[:PORT][/PREFIX] with the path rules of push (source 
 Without --output the files are printed with "# ==> path <==" headers; with --output they are written under DIR.
 Entries are https unless --plain-http. --ca-cert FILE ships the registry's CA (e.g. the one that signed
 serve --tls-cert) with the files, where each runtime reads it: certs.d/<host>/ca.crt for containerd and for
-containers (CRI-O, podman, skopeo), a file named in ca_file for k3s; --ca-file only names a CA already on the nodes.`;
+containers (CRI-O, podman, skopeo), a file named in ca_file for k3s; --ca-file only names a CA already on the nodes.
+The bundle is verified with --key first (its lading.json names the images); --skip-verify uses it unverified.`;
 
   static override examples = [
-    '<%= config.bin %> mirror-config shop.tar --registry harbor.local/airgap --format containerd --output ./mirror',
-    '<%= config.bin %> mirror-config shop.tar --registry 10.0.0.5:5000 --format registries-conf --plain-http',
-    '<%= config.bin %> mirror-config shop.tar --registry loader.site:5443 --format k3s --ca-cert site-ca.pem --output ./mirror',
+    '<%= config.bin %> mirror-config shop.tar --key release.pub --registry harbor.local/airgap --format containerd --output ./mirror',
+    '<%= config.bin %> mirror-config shop.tar --key release.pub --registry 10.0.0.5:5000 --format registries-conf --plain-http',
+    '<%= config.bin %> mirror-config shop.tar --key release.pub --registry loader.site:5443 --format k3s --ca-cert site-ca.pem --output ./mirror',
   ];
 
   static override args = {
@@ -70,7 +71,15 @@ containers (CRI-O, podman, skopeo), a file named in ca_file for k3s; --ca-file o
       char: 'o',
       description: 'write the files under this folder instead of printing them',
     }),
-    key: Flags.string({ char: 'k', description: 'verify the bundle with this release public key first' }),
+    key: Flags.string({
+      char: 'k',
+      description:
+        'release public key (PEM): the bundle is verified with it first (required unless --skip-verify)',
+    }),
+    'skip-verify': Flags.boolean({
+      description: 'read the bundle without verifying it first (at your own risk)',
+      exclusive: ['key'],
+    }),
     ...bundleLocationFlags,
   };
 
@@ -85,13 +94,12 @@ containers (CRI-O, podman, skopeo), a file named in ca_file for k3s; --ca-file o
     let images: string[];
     let name: string;
     try {
-      if (flags.key) {
-        await verifyBeforeUse(location.input, {
-          command: 'mirror-config',
-          key: flags.key,
-          signal: this.signal,
-        });
-      }
+      await verifyBeforeUse(location.input, {
+        command: 'mirror-config',
+        ...(flags.key ? { key: flags.key } : {}),
+        skipVerify: flags['skip-verify'],
+        signal: this.signal,
+      });
       const bundle = await openBundle(location.input, { signal: this.signal });
       try {
         images = bundle.ladingJson.images.map((i) => i.ref);
