@@ -31,7 +31,7 @@ async function problemsOf(file: string): Promise<string[]> {
 }
 
 describe('spec: lading.yaml', () => {
-  it('parses and normalises the DESIGN.md example', async () => {
+  it('parses and normalises the docs/spec-file.md example', async () => {
     const s = await parseSpec(join(VALID, 'lading.yaml'));
     assert.equal(s.file, join(VALID, 'lading.yaml'));
     assert.equal(s.dir, VALID);

@@ -4,7 +4,7 @@ import { Progress } from './progress.ts';
 
 /**
  * The base of every Lading command: `--json` prints the command's typed result as one JSON
- * document on stdout; errors map to DESIGN.md exit codes (LadingError.exitCode, 2 for usage);
+ * document on stdout; errors map to the exit codes in README.md (LadingError.exitCode, 2 for usage);
  * SIGINT/SIGTERM abort the command's AbortSignal so temp files are cleaned up.
  */
 export abstract class LadingCommand<T> extends Command {

@@ -31,7 +31,7 @@ describe('s3 url', () => {
     assert.throws(() => parseS3Url('s3://drop', { requireKey: true }), InvalidS3UrlError);
   });
 
-  it('joins prefix and file name as DESIGN.md §4 says', () => {
+  it('joins prefix and file name as README.md says for publish', () => {
     assert.equal(joinS3Key('', 'b.tar'), 'b.tar');
     assert.equal(joinS3Key('rel', 'b.tar'), 'rel/b.tar');
     assert.equal(joinS3Key('rel/', 'b.tar'), 'rel/b.tar');

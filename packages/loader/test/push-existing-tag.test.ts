@@ -11,7 +11,7 @@ import {
 } from './push-helpers.ts';
 
 /**
- * `push --on-existing-tag overwrite|skip|fail` (DESIGN.md §8) against a real Distribution registry:
+ * `push --on-existing-tag overwrite|skip|fail` (`lading-load push --help`) against a real Distribution registry:
  * release 1 is pushed, then release 2 whose `demo/app:1.0` and `demo/legacy:2.0` name other digests.
  */
 describe('lading-load push --on-existing-tag', function () {

@@ -15,7 +15,7 @@ import {
   storedRepositories,
 } from './push-helpers.ts';
 
-/** Where an entry lands under `prefix` (DESIGN.md §4): source host dropped. */
+/** Where an entry lands under `prefix` (README.md, image paths at the target): source host dropped. */
 function targetOf(host: string, prefix: string, ref: string): string {
   const p = prefix ? `${prefix}/` : '';
   if (ref.startsWith('charts/')) return `${host}/${p}${ref}`;

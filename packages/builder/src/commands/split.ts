@@ -9,7 +9,7 @@ export default class Split extends LadingCommand<SplitResult> {
     `Writes NAME.tar.000, NAME.tar.001, … plus NAME.tar.sha256 (coreutils format over the parts) beside
 the bundle, or under --output. The parts concatenated are the bundle, byte for byte; every Lading reader accepts the
 first part directly. The bundle itself is left in place. The same as \`create --split-size\` for a bundle that
-already exists (an extension of the DESIGN.md CLI surface).`;
+already exists.`;
 
   static override examples = [
     '<%= config.bin %> split dist/shop-2.4.0.tar --size 700MB',

@@ -23,7 +23,7 @@ import type { SourceRegistries } from './sources.ts';
 import type { Spec, SpecVerifyRule } from './spec/index.ts';
 
 /**
- * Supply-chain artifacts of the pulled images (DESIGN.md §7): found in the source repository for
+ * Supply-chain artifacts of the pulled images (docs/bundle-format.md §6.2): found in the source repository for
  * every bundled manifest (the image, each kept platform manifest, and the upstream index when a
  * platform filter rewrote it), copied into the cache (without following their `subject`), and
  * checked against the spec's `verify:` rules. Nothing is written to the bundle here: the caller

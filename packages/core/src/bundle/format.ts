@@ -1,5 +1,5 @@
 /**
- * The bundle format (DESIGN.md §2, a contract): a POSIX tar holding an OCI image layout at its
+ * The bundle format (docs/bundle-format.md, a contract): a POSIX tar holding an OCI image layout at its
  * root, metadata members first, then files/, then every blob once.
  */
 

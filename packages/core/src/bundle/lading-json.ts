@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Digest } from '../digest/index.ts';
 import { digestSchema } from '../model/index.ts';
 
-/** `lading.json`, the bundle manifest (DESIGN.md §2), schemaVersion 1. Extend, never rename. */
+/** `lading.json`, the bundle manifest (docs/bundle-format.md §6), schemaVersion 1. Extend, never rename. */
 
 const extraEntry = z.object({
   kind: z.enum(['sig', 'att', 'sbom', 'referrer']),
@@ -38,7 +38,7 @@ const imageEntry = z.object({
   /** Charts that asked for this image (discovery), when any. */
   from: z.array(z.string()).optional(),
   /**
-   * Supply-chain artifacts carried with the image (DESIGN.md §7): cosign tag-scheme `.sig`,
+   * Supply-chain artifacts carried with the image (docs/bundle-format.md §6.2): cosign tag-scheme `.sig`,
    * `.att`, `.sbom` manifests and OCI referrers, each about one manifest of the image (`subject`).
    */
   extras: z.array(extraEntry).optional(),

@@ -24,7 +24,7 @@ import {
 } from './tar-writer.ts';
 
 /**
- * Writes a bundle (DESIGN.md §2): members in the contract order (oci-layout, lading.json,
+ * Writes a bundle (docs/bundle-format.md): members in the contract order (oci-layout, lading.json,
  * SHA256SUMS, SHA256SUMS.sig, index.json, sbom.cdx.json, files/…, blobs/sha256/…), byte-identical
  * for the same inputs and epoch. Every size is known before the first byte, so every member has
  * its offset: metadata is written first, then the blobs stream in several at once (one shared

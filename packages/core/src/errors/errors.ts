@@ -1,10 +1,10 @@
 /**
  * Typed errors. Callers tell errors apart by class or by `code`, never by message text.
- * Every error carries the process exit code DESIGN.md §4 assigns to its kind and, where we
+ * Every error carries the process exit code README.md (Exit codes) assigns to its kind and, where we
  * know one, a hint that suggests the fix.
  */
 
-/** Exit codes of both CLIs (DESIGN.md §4). */
+/** Exit codes of both CLIs (README.md, Exit codes). */
 export const ExitCode = {
   ok: 0,
   unexpected: 1,

@@ -1,7 +1,7 @@
 import type { Digest } from '../digest/index.ts';
 
 /**
- * A parsed, normalised image reference (DESIGN.md §5).
+ * A parsed, normalised image reference (Docker's normalisation; `parseReference` is public API, docs/CONVENTIONS.md).
  *
  * `registry` is Docker's "domain" (`docker.io`, `localhost:5000`, `[::1]:5000`) and `repository`
  * Docker's "path" (`library/nginx`). `tag` and `digest` are present only when the input had them;

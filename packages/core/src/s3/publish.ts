@@ -84,7 +84,7 @@ interface Plan {
 }
 
 /**
- * Upload files to `s3://bucket/prefix` as `prefix/<file name>` (DESIGN.md §4), one after the
+ * Upload files to `s3://bucket/prefix` as `prefix/<file name>` (README.md, Commands), one after the
  * other, each with parallel parts. See `publishFile`.
  */
 export async function publishFiles(

@@ -54,7 +54,7 @@ export function formatS3Url(url: S3Url): string {
   return `s3://${url.bucket}/${url.key}`;
 }
 
-/** The key of `name` under a prefix: '' → name, 'a/b' or 'a/b/' → 'a/b/name' (DESIGN.md §4). */
+/** The key of `name` under a prefix: '' → name, 'a/b' or 'a/b/' → 'a/b/name' (README.md, Commands). */
 export function joinS3Key(prefix: string, name: string): string {
   if (prefix === '') return name;
   return prefix.endsWith('/') ? `${prefix}${name}` : `${prefix}/${name}`;

@@ -40,7 +40,7 @@ export function formatRegistryTarget(t: RegistryTarget): string {
 }
 
 /**
- * Where a source image lands (DESIGN.md §4): the source host is dropped and the prefix put in
+ * Where a source image lands (README.md, image paths at the target): the source host is dropped and the prefix put in
  * front: `docker.io/library/nginx:1.27.3` → `harbor.local/airgap/library/nginx:1.27.3`.
  */
 export function targetRepository(target: RegistryTarget, source: Reference): string {

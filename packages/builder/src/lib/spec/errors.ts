@@ -29,7 +29,7 @@ export class SpecError extends InvalidInputError {
         ? (lines[0] as string)
         : `${file}: ${problems.length} problems\n${lines.map((l) => `  ${l}`).join('\n')}`,
       {
-        hint: 'fix the spec (lading.yaml, DESIGN.md §3); schema/lading.schema.json lets an editor check it as you type',
+        hint: 'fix the spec (every field is described in docs/spec-file.md); schema/lading.schema.json lets an editor check it as you type',
       },
     );
     this.file = file;

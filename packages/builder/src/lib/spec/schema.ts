@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * The shape of `lading.yaml` (DESIGN.md §3) as a zod schema: what the parser validates and what
+ * The shape of `lading.yaml` (docs/spec-file.md) as a zod schema: what the parser validates and what
  * the editor JSON Schema (schema/lading.schema.json) is generated from. Rules that need the file
  * system or the whole document (paths exist, releases name a chart, exactly one chart source,
  * semver versions, valid references) are checked by parse.ts after this.
@@ -178,7 +178,7 @@ export const specSchema = z
   .meta({
     title: 'Lading bundle spec (lading.yaml)',
     description:
-      'What lading-build puts in a bundle: images, Helm charts, releases and files. See DESIGN.md §3.',
+      'What lading-build puts in a bundle: images, Helm charts, releases and files. See docs/spec-file.md in the Lading repository.',
   });
 
 export type RawSpec = z.infer<typeof specSchema>;

@@ -1,4 +1,4 @@
-/** A spec after validation and normalisation (DESIGN.md §3). Paths are absolute. */
+/** A spec after validation and normalisation (docs/spec-file.md). Paths are absolute. */
 export interface Spec {
   /** Absolute path of the spec file. */
   file: string;

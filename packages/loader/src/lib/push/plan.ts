@@ -35,7 +35,7 @@ export interface PushItem {
   target: string;
 }
 
-/** What `push` does with a target tag that already points at another digest (DESIGN.md §8). */
+/** What `push` does with a target tag that already points at another digest (`lading-load push --help`). */
 export type OnExistingTag = 'overwrite' | 'skip' | 'fail';
 export const ON_EXISTING_TAG: readonly OnExistingTag[] = ['overwrite', 'skip', 'fail'];
 
@@ -66,7 +66,7 @@ function stripDescriptor(d: Descriptor): Descriptor {
 }
 
 /**
- * Map every index.json entry of the bundle to its target (DESIGN.md §4): images at
+ * Map every index.json entry of the bundle to its target (README.md, image paths at the target): images at
  * `<host>/<prefix>/<source repository>:<tag>` (source host dropped), charts at
  * `<host>/<prefix>/charts/<name>:<version>`. Throws PathCollisionError (exit 2) before anything
  * is written when two sources would share a repository, an image would land on a chart's path,
@@ -79,7 +79,7 @@ export function planPush(bundle: BundleTarget, target: RegistryTarget): PushItem
     descriptor: d,
   }));
   const imageRefs = new Set(bundle.bundle.ladingJson.images.map((i) => i.ref));
-  // `charts/<name>:<version>` (DESIGN.md §2); image refs are full references with a host.
+  // `charts/<name>:<version>` (docs/bundle-format.md §4); image refs are full references with a host.
   const isChart = (e: { ref: string; descriptor: Descriptor }) =>
     e.ref.startsWith('charts/') && (chartDigests.has(e.descriptor.digest) || !imageRefs.has(e.ref));
   const images = entries.filter((e) => e.ref && !isChart(e));

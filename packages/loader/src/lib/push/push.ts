@@ -177,7 +177,7 @@ async function recheckOpened(target: BundleTarget, publicKey: string): Promise<v
 }
 
 /**
- * Push a bundle into a registry (DESIGN.md §4): verify first; plan every target path (stop on
+ * Push a bundle into a registry (README.md, image paths at the target): verify first; plan every target path (stop on
  * collisions); check that blobs a differential bundle leaves out are in the registry; then copy
  * every image and chart straight from the tar: blobs before manifests, children before indexes,
  * the tag with the root manifest last. What the registry already has is skipped (an image whose

@@ -16,7 +16,7 @@ import { PathCollisionError } from '../registry-target.ts';
 
 /**
  * What `serve` offers, computed once from the bundle: every image and chart of index.json under
- * its source path with the host dropped (DESIGN.md §4: `docker.io/library/nginx:1.27.3` →
+ * its source path with the host dropped (README.md, image paths at the target: `docker.io/library/nginx:1.27.3` →
  * `library/nginx:1.27.3`; charts are `charts/<name>:<version>` already), and for each repository
  * the set of digests its roots reach. Blobs and manifests are served only in the repositories
  * whose images reference them, as a registry does — a client cannot fetch an unrelated layer
