@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * The error model of every command (issue 13): typed errors print "Error: … / hint: …" with
- * their DESIGN.md exit code, our own bugs exit 1 with where to report them and no stack trace,
+ * the exit code README.md gives them, our own bugs exit 1 with where to report them and no stack trace,
  * a command that stops with work pending is exit 1 (not Node's 13), and --json errors have one
  * shape: { "error": { name, code, message, hint?, exitCode } }.
  */
