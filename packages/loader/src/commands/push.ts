@@ -20,6 +20,8 @@ Target paths: the source host is dropped and --registry's prefix put in front, s
 
 Order and resume: blobs before manifests, child manifests before indexes, the tag with the root manifest last. Blob uploads are checked against their digest before the registry commits them. Whatever the registry already has is skipped (an image whose tag already names the bundled digest costs one HEAD request), so a push killed at any moment is completed by running it again, and re-pushing an unchanged bundle is nearly instant. A layer already sent to another repository in the same run is mounted from there instead of being sent again.
 
+Supply-chain artifacts (lading.json extras[]) go with their images: cosign signatures, attestations and SBOMs under the same sha256-<hex>.sig/.att/.sbom tags in the relocated repository, OCI referrers by digest with their subject; where the registry has no referrers API, the referrers tag schema index sha256-<hex> is extended with them. So cosign verify --key vendor.pub works against the target registry after the air gap (see docs/provenance.md).
+
 Verification stamp: after the full verification passes, push records the bundle file's identity (device, inode, size, mtime and ctime — the kernel changes ctime on every write) with the key and the SHA256SUMS digest under $LADING_STATE_DIR (default ~/.local/state/lading). A later push of the same, unwritten file checks the signature and the metadata again but skips re-hashing every member; the blobs it sends are still checked against their digests as they stream. --reverify always runs the full verification; lading-load verify never uses the stamp.
 
 Existing tags: a target tag that already points at another digest is listed before anything is written, in the output and in --json (summary.existingTags, and existingTag on the item). --on-existing-tag overwrite (the default) moves it to the bundled digest; skip keeps it and leaves that image or chart out of the push; fail stops before writing anything, naming every such tag (exit 4).
@@ -212,6 +214,14 @@ Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or ma
         (result.dryRun ? `, ${result.items.filter((i) => i.status === 'planned').length} to push` : '') +
         ` · blobs: ${s.blobs.pushed} pushed, ${s.blobs.mounted} mounted, ${s.blobs.skipped} skipped · ${formatBytes(s.bytes)} sent in ${formatDuration(s.durationMs)}${s.verifyMs ? ` (verification ${formatDuration(s.verifyMs)})` : ''}`,
     );
+    if (s.extras.pushed + s.extras.skipped > 0) {
+      this.log(
+        `supply-chain artifacts: ${s.extras.pushed} pushed, ${s.extras.skipped} already there` +
+          (s.extras.indexes
+            ? `, ${s.extras.indexes} referrers tag index(es) written (the registry has no referrers API)`
+            : ''),
+      );
+    }
     for (const t of s.existingTags) {
       const verb = t.action === 'skip' ? 'kept' : result.dryRun ? 'would move' : 'moved';
       this.log(

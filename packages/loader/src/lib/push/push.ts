@@ -31,6 +31,7 @@ import {
   PushIncompleteError,
   UnverifiedPushError,
 } from './errors.ts';
+import { type ExtrasPushCounts, pushExtras } from './extras.ts';
 import { BookedRepository, MountBook } from './mounts.ts';
 import {
   type ItemGraph,
@@ -67,6 +68,8 @@ export interface PushSummary {
   images: { total: number; pushed: number; skipped: number; failed: number };
   blobs: { pushed: number; mounted: number; skipped: number };
   manifests: { pushed: number; skipped: number };
+  /** Supply-chain artifacts (lading.json extras[]): pushed, already there, referrers tag indexes written. */
+  extras: ExtrasPushCounts;
   /** Blob bytes sent over the wire. */
   bytes: number;
   /** Whole run, verification included. */
@@ -454,6 +457,29 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
     throwIfAborted(signal);
     if (firstError !== undefined) throw firstError;
 
+    // 7. Supply-chain artifacts, after the images they are about (their subjects are there now).
+    const extrasCounts: ExtrasPushCounts = { pushed: 0, skipped: 0, indexes: 0 };
+    if (!opts.dryRun) {
+      for (const item of items) {
+        const r = results.get(item);
+        const extras = lading.images.find((i) => i.ref === item.source)?.extras;
+        if (!extras?.length || !r || r.status === 'failed' || r.existingTag?.action === 'skip') continue;
+        try {
+          const c = await pushExtras(bundle, repoOf(item.repository), extras, {
+            ...call,
+            source: item.source,
+          });
+          extrasCounts.pushed += c.pushed;
+          extrasCounts.skipped += c.skipped;
+          extrasCounts.indexes += c.indexes;
+        } catch (err) {
+          if (!opts.continueOnError) throw err;
+          r.status = 'failed';
+          r.error = errorInfo(err);
+        }
+      }
+    }
+
     const out = items.map((i) => results.get(i) as PushItemResult);
     const result: PushResult = {
       ok: out.every((r) => r.status !== 'failed'),
@@ -472,6 +498,7 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
         },
         blobs: { pushed: totals.blobs.copied, mounted: totals.blobs.mounted, skipped: totals.blobs.skipped },
         manifests: { pushed: totals.manifests.copied, skipped: totals.manifests.skipped },
+        extras: extrasCounts,
         bytes: totals.blobs.bytes,
         durationMs: Date.now() - started,
         verifyMs,

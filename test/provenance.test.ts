@@ -1,0 +1,190 @@
+/**
+ * Provenance end to end (issue 10 §1): cosign signatures and an SBOM referrer written from the
+ * public formats into a real Distribution 2.8 (no referrers API), carried by create with a
+ * verify: rule, pushed by push to another Distribution, and checked THERE with independent tools:
+ * skopeo fetches the `.sig` manifest and its payload, openssl verifies the vendor's signature over
+ * the payload, and the payload names the digest the target serves for the image.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createBundle } from '@lading/builder';
+import { type BundleImage, openBundle, writeKeyPair } from '@lading/core';
+import {
+  type RegistryServer,
+  seedRegistry,
+  skopeo,
+  skopeoRawManifest,
+  startRegistry,
+  type TestImage,
+  tmpDir,
+  writeTestImages,
+} from '@lading/testkit';
+import { attachReferrer, cosignSign, getManifest } from '@lading/testkit/cosign';
+import { pushBundle } from '../packages/loader/src/lib/push/index.ts';
+
+const pexec = promisify(execFile);
+const SBOM_TYPE = 'application/vnd.cyclonedx+json';
+
+describe('provenance: signatures and referrers travel to the target registry (Distribution 2.8 both sides)', function () {
+  this.timeout(300_000);
+  let tmp: Awaited<ReturnType<typeof tmpDir>>;
+  let src: RegistryServer;
+  let dst: RegistryServer;
+  let images: TestImage[];
+  let bundlePath: string;
+  let releasePub: string;
+  let lading: { images: BundleImage[] };
+  const vendor = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const img = (n: string) => images.find((i) => i.name === n)!;
+
+  before(async () => {
+    tmp = await tmpDir('lading-prov-e2e-');
+    [src, dst] = await Promise.all([startRegistry({ mode: 'http' }), startRegistry({ mode: 'http' })]);
+    images = (await writeTestImages(join(tmp.path, 'layout'), { largeLayerBytes: 1024 })).filter((i) =>
+      ['demo/app', 'demo/multi'].includes(i.name),
+    );
+    await seedRegistry(src, join(tmp.path, 'layout'), images);
+    const app = img('demo/app');
+    await cosignSign(src, 'demo/app', app.digest, vendor.privateKey);
+    await attachReferrer(
+      src,
+      'demo/app',
+      app,
+      SBOM_TYPE,
+      Buffer.from('{"bomFormat":"CycloneDX","specVersion":"1.5","version":1}'),
+    );
+    // cosign sign --recursive: the index and each platform manifest
+    await cosignSign(src, 'demo/multi', img('demo/multi').digest, vendor.privateKey);
+    for (const m of img('demo/multi').manifests!)
+      await cosignSign(src, 'demo/multi', m.digest, vendor.privateKey);
+    const pem = vendor.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    await writeFile(join(tmp.path, 'vendor.pub'), pem);
+    const keys = await writeKeyPair(join(tmp.path, 'release'));
+    releasePub = keys.publicKeyPath;
+    const spec = join(tmp.path, 'lading.yaml');
+    await writeFile(
+      spec,
+      `apiVersion: lading/v1
+name: prov
+version: 1.0.0
+images:
+  - ${src.host}/demo/app:1.0
+  - ref: ${src.host}/demo/multi:3.0
+    platforms: [linux/amd64, linux/arm64]
+verify:
+  - images: ["${src.host}/demo/**"]
+    keys: [vendor.pub]
+`,
+    );
+    const s = await createBundle({
+      spec,
+      output: join(tmp.path, 'prov.tar'),
+      key: keys.privateKeyPath,
+      cache: join(tmp.path, 'cache'),
+    });
+    bundlePath = s.path;
+    const b = await openBundle(bundlePath);
+    lading = b.ladingJson;
+    await b.close();
+  });
+  after(async () => {
+    await src?.stop();
+    await dst?.stop();
+    await tmp?.cleanup();
+  });
+
+  it('push writes the .sig under the same tag; skopeo and openssl verify the vendor signature at the target', async () => {
+    const r = await pushBundle({
+      bundle: bundlePath,
+      publicKey: releasePub,
+      registry: { host: dst.host, prefix: 'site' },
+      registryOptions: { plainHttp: true, keychain: { get: async () => undefined } },
+    });
+    assert.ok(r.summary.extras.pushed >= 2, JSON.stringify(r.summary.extras));
+    const app = img('demo/app');
+    const tag = `${app.digest.replace(':', '-')}.sig`;
+    // the target serves the image under the same digest
+    const served = await skopeoRawManifest(`${dst.host}/site/demo/app:1.0`, dst);
+    assert.equal(`sha256:${createHash('sha256').update(served).digest('hex')}`, app.digest);
+    // skopeo copies the signature artifact out of the target registry
+    const out = join(tmp.path, 'sig-dir');
+    await skopeo(['copy', `docker://${dst.host}/site/demo/app:${tag}`, `dir:${out}`], { src: dst });
+    const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as {
+      layers: { digest: string; annotations: Record<string, string> }[];
+    };
+    const layer = manifest.layers[0]!;
+    const payloadFile = join(out, layer.digest.slice(7));
+    const payload = JSON.parse(await readFile(payloadFile, 'utf8')) as {
+      critical: { image: { 'docker-manifest-digest': string } };
+    };
+    assert.equal(payload.critical.image['docker-manifest-digest'], app.digest);
+    const sigFile = join(tmp.path, 'payload.sig');
+    await writeFile(sigFile, Buffer.from(layer.annotations['dev.cosignproject.cosign/signature']!, 'base64'));
+    const { stdout } = await pexec('openssl', [
+      'dgst',
+      '-sha256',
+      '-verify',
+      join(tmp.path, 'vendor.pub'),
+      '-signature',
+      sigFile,
+      payloadFile,
+    ]);
+    assert.match(stdout, /Verified OK/);
+  });
+
+  it('the SBOM referrer is at the target with its subject, listed in the referrers tag schema index', async () => {
+    const app = img('demo/app');
+    const entry = lading.images
+      .find((i) => i.ref.endsWith('/demo/app:1.0'))!
+      .extras!.find((e) => e.kind === 'referrer')!;
+    const index = JSON.parse(
+      (await skopeoRawManifest(`${dst.host}/site/demo/app:${app.digest.replace(':', '-')}`, dst)).toString(
+        'utf8',
+      ),
+    ) as {
+      manifests: { digest: string; artifactType?: string }[];
+    };
+    assert.deepEqual(
+      index.manifests.map((m) => [m.digest, m.artifactType]),
+      [[entry.digest, SBOM_TYPE]],
+    );
+    const referrer = JSON.parse(
+      (await skopeoRawManifest(`${dst.host}/site/demo/app@${entry.digest}`, dst)).toString('utf8'),
+    ) as {
+      subject: { digest: string };
+    };
+    assert.equal(referrer.subject.digest, app.digest);
+  });
+
+  it('a filtered index: the platform manifests keep their digests and their signatures arrive; the index digest changes, its signature travels under the upstream tag', async () => {
+    const multi = lading.images.find((i) => i.ref.endsWith('/demo/multi:3.0'))!;
+    assert.notEqual(multi.digest, multi.upstreamDigest);
+    const kept = img('demo/multi').manifests!.filter((x) => multi.platforms.includes(x.platform));
+    assert.deepEqual(kept.map((m) => m.platform).sort(), ['linux/amd64', 'linux/arm64/v8']);
+    for (const m of kept) {
+      const sig = await getManifest(dst, 'site/demo/multi', `${m.digest.replace(':', '-')}.sig`);
+      assert.ok(sig, `signature of ${m.platform} ${m.digest} at the target`);
+    }
+    assert.ok(await getManifest(dst, 'site/demo/multi', `${multi.upstreamDigest.replace(':', '-')}.sig`));
+    assert.equal(
+      await getManifest(dst, 'site/demo/multi', `${multi.digest.replace(':', '-')}.sig`),
+      undefined,
+    );
+  });
+
+  it('a re-push sends no artifact again', async () => {
+    const r = await pushBundle({
+      bundle: bundlePath,
+      publicKey: releasePub,
+      registry: { host: dst.host, prefix: 'site' },
+      registryOptions: { plainHttp: true, keychain: { get: async () => undefined } },
+    });
+    assert.equal(r.summary.extras.pushed, 0);
+    assert.ok(r.summary.extras.skipped >= 2);
+    assert.equal(r.summary.extras.indexes, 0);
+  });
+});
