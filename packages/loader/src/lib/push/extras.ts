@@ -19,7 +19,7 @@ import {
 
 /**
  * Push an image's supply-chain artifacts (lading.json `extras[]`) into its relocated repository
- * (DESIGN.md §7): cosign tag-scheme artifacts under the same `sha256-<hex>.sig|.att|.sbom` tags,
+ * (docs/bundle-format.md §6.2): cosign tag-scheme artifacts under the same `sha256-<hex>.sig|.att|.sbom` tags,
  * referrers by digest with their `subject`, and — where the target has no referrers API — the
  * referrers tag schema index `sha256-<hex>` extended with them (what is there already is kept).
  * What the target already holds is skipped, so a re-push sends nothing.
