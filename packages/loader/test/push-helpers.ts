@@ -76,8 +76,12 @@ export interface BundleOpts {
   alias?: Array<[string, BundleEntry]>;
   /** A differential bundle: these blobs are left out and listed in since.omittedBlobs. */
   omit?: string[];
-  since?: { name: string; version: string };
+  since?: { name: string; version: string; digest?: string };
   version?: string;
+  /** Releases for lading.json and extra files (`name` in files/, `path` on disk). */
+  releases?: LadingJson['releases'];
+  files?: Array<{ name: string; path: string }>;
+  platforms?: string[];
   /** Write split parts of this many bytes (the returned path is the first part, NAME.000). */
   splitSize?: number;
 }
@@ -155,7 +159,7 @@ export async function makeFixture(largeLayerBytes = 4 * 1024 * 1024): Promise<Fi
         version: opts.version ?? '1.0.0',
         created: '2024-05-01T00:00:00Z',
         builder: { name: 'lading', version: '0.1.0' },
-        platforms: [],
+        platforms: opts.platforms ?? [],
         images: refs
           .filter(([, e]) => e.kind === 'image')
           .map(([ref, e]) => ({
@@ -175,14 +179,14 @@ export async function makeFixture(largeLayerBytes = 4 * 1024 * 1024): Promise<Fi
             digest: e.digest as Digest,
             images: [],
           })),
-        releases: [],
+        releases: opts.releases ?? [],
         files: [],
         ...(opts.omit
           ? {
               since: {
                 name: opts.since?.name ?? 'pushtest',
                 version: opts.since?.version ?? '0.9.0',
-                digest: `sha256:${'0'.repeat(64)}` as Digest,
+                digest: (opts.since?.digest ?? `sha256:${'0'.repeat(64)}`) as Digest,
                 omittedBlobs: [...omit] as Digest[],
               },
             }
@@ -195,6 +199,7 @@ export async function makeFixture(largeLayerBytes = 4 * 1024 * 1024): Promise<Fi
         ladingJson: lading,
         index: Buffer.from(JSON.stringify(index)),
         blobs: { fetcher: new DirFetcher(layout), descriptors },
+        ...(opts.files ? { files: opts.files } : {}),
         key: await loadPrivateKey(pair.privateKeyPem),
         epoch: 1_714_521_600,
       });

@@ -1,0 +1,4 @@
+export * from './compare.ts';
+export * from './model.ts';
+export * from './open.ts';
+export * from './render.ts';
