@@ -12,7 +12,15 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createBundle } from '@lading/builder';
-import { type BundleImage, openBundle, writeKeyPair } from '@lading/core';
+import {
+  type BundleImage,
+  BundleTarget,
+  type Digest,
+  discoverExtras,
+  openBundle,
+  Registry,
+  writeKeyPair,
+} from '@lading/core';
 import {
   type RegistryServer,
   seedRegistry,
@@ -25,6 +33,7 @@ import {
 } from '@lading/testkit';
 import { attachReferrer, cosignSign, getManifest } from '@lading/testkit/cosign';
 import { pushBundle } from '../packages/loader/src/lib/push/index.ts';
+import { startBundleRegistry } from '../packages/loader/src/lib/serve/index.ts';
 
 const pexec = promisify(execFile);
 const SBOM_TYPE = 'application/vnd.cyclonedx+json';
@@ -186,5 +195,64 @@ verify:
     assert.equal(r.summary.extras.pushed, 0);
     assert.ok(r.summary.extras.skipped >= 2);
     assert.equal(r.summary.extras.indexes, 0);
+  });
+
+  it('serve offers both schemes: the cosign tag, the referrers API and the referrers tag schema; skopeo and openssl verify there too', async () => {
+    const target = await BundleTarget.open(bundlePath);
+    const served = await startBundleRegistry(target, { host: '127.0.0.1', port: 0 });
+    const host = new URL(served.url).host;
+    const client = new Registry(host, { plainHttp: true, keychain: { get: async () => undefined } });
+    try {
+      const app = img('demo/app');
+      const repo = client.repository('demo/app');
+      const api = await repo.referrers(app.digest as Digest);
+      assert.deepEqual(
+        api?.map((d) => d.artifactType),
+        [SBOM_TYPE],
+      );
+      const tags: string[] = [];
+      for await (const t of repo.tags()) tags.push(t);
+      assert.ok(tags.includes(`${app.digest.replace(':', '-')}.sig`), tags.join(' '));
+      assert.ok(tags.includes(app.digest.replace(':', '-')), tags.join(' '));
+      const found = await discoverExtras(repo, [app.digest as Digest]);
+      assert.deepEqual(
+        found.map((e) => e.kind),
+        ['referrer', 'sig'],
+      );
+      const out = join(tmp.path, 'served-sig');
+      const fake = { host, url: served.url, mode: 'http' } as unknown as RegistryServer;
+      await skopeo(
+        [
+          'copy',
+          '--src-tls-verify=false',
+          `docker://${host}/demo/app:${app.digest.replace(':', '-')}.sig`,
+          `dir:${out}`,
+        ],
+        { src: fake },
+      );
+      const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as {
+        layers: { digest: string; annotations: Record<string, string> }[];
+      };
+      const layer = manifest.layers[0]!;
+      const sigFile = join(tmp.path, 'served.sig');
+      await writeFile(
+        sigFile,
+        Buffer.from(layer.annotations['dev.cosignproject.cosign/signature']!, 'base64'),
+      );
+      const { stdout } = await pexec('openssl', [
+        'dgst',
+        '-sha256',
+        '-verify',
+        join(tmp.path, 'vendor.pub'),
+        '-signature',
+        sigFile,
+        join(out, layer.digest.slice(7)),
+      ]);
+      assert.match(stdout, /Verified OK/);
+    } finally {
+      await client.close();
+      await served.close();
+      await target.close();
+    }
   });
 });

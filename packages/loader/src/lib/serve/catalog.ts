@@ -3,12 +3,16 @@ import {
   blobMemberName,
   type Descriptor,
   type Digest,
+  descriptorFor,
+  encodeJson,
   helmOciTag,
   isManifestOrIndexType,
   MAX_MANIFEST_BYTES,
+  MediaType,
   type ParsedManifest,
   parseManifest,
   parseReference,
+  referrersTag,
   successors,
   throwIfAborted,
 } from '@lading/core';
@@ -39,6 +43,8 @@ export interface ServedRepository {
   digests: Map<Digest, Descriptor>;
   /** The source references that landed here. */
   sources: string[];
+  /** Supply-chain referrers carried in the bundle: subject digest → referrer descriptors (the referrers API). */
+  referrers: Map<Digest, Descriptor[]>;
 }
 
 export interface ServedImage {
@@ -104,7 +110,7 @@ export class ServeCatalog {
       throwIfAborted(opts.signal);
       let repo = c.repositories.get(r.repository);
       if (!repo) {
-        repo = { name: r.repository, tags: new Map(), digests: new Map(), sources: [] };
+        repo = { name: r.repository, tags: new Map(), digests: new Map(), sources: [], referrers: new Map() };
         c.repositories.set(r.repository, repo);
       }
       if (!repo.sources.includes(ref)) repo.sources.push(ref);
@@ -119,7 +125,61 @@ export class ServeCatalog {
         mediaType: c.manifests.get(descriptor.digest)?.mediaType ?? descriptor.mediaType,
       });
     }
+    await c.addExtras(opts.signal);
     return c;
+  }
+
+  /**
+   * The images' supply-chain artifacts (lading.json `extras[]`) in their image's repository:
+   * cosign tags under their own tag, referrers for the referrers API and, for clients that only
+   * know the referrers tag schema, a `sha256-<hex>` index listing them (made here, in memory).
+   */
+  private async addExtras(signal?: AbortSignal): Promise<void> {
+    for (const img of this.target.bundle.ladingJson.images) {
+      if (!img.extras?.length) continue;
+      const repo = this.repositories.get(servedName(img.ref).repository);
+      if (!repo) continue;
+      for (const e of img.extras) {
+        const d: Descriptor = { mediaType: e.mediaType, digest: e.digest as Digest, size: e.size };
+        if (!this.target.bundle.hasBlob(d.digest)) continue;
+        await this.walkArtifact(repo, d, signal);
+        if (e.tag) repo.tags.set(e.tag, d.digest);
+        else {
+          const list = repo.referrers.get(e.subject as Digest) ?? [];
+          if (!list.some((x) => x.digest === d.digest))
+            list.push(e.artifactType ? { ...d, artifactType: e.artifactType } : d);
+          repo.referrers.set(e.subject as Digest, list);
+        }
+      }
+      for (const [subject, list] of repo.referrers) {
+        const tag = referrersTag(subject);
+        if (repo.tags.has(tag)) continue;
+        const bytes = encodeJson({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: list });
+        const desc = descriptorFor(bytes, MediaType.ociIndex);
+        const parsed = parseManifest(bytes, MediaType.ociIndex, `referrers of ${subject}`);
+        this.manifests.set(desc.digest, { descriptor: desc, mediaType: MediaType.ociIndex, bytes, parsed });
+        repo.digests.set(desc.digest, desc);
+        repo.tags.set(tag, desc.digest);
+      }
+    }
+  }
+
+  /** An artifact's nodes, without following its subject (the image it is about). */
+  private async walkArtifact(repo: ServedRepository, root: Descriptor, signal?: AbortSignal): Promise<void> {
+    const stack: Descriptor[] = [root];
+    while (stack.length > 0) {
+      const d = stack.pop() as Descriptor;
+      if (repo.digests.has(d.digest)) continue;
+      repo.digests.set(d.digest, d);
+      if (!isManifestOrIndexType(d.mediaType)) continue;
+      const m = await this.manifest(d, signal);
+      if (!m) continue;
+      stack.push(
+        ...(m.parsed.kind === 'index'
+          ? m.parsed.index.manifests
+          : [m.parsed.manifest.config, ...m.parsed.manifest.layers]),
+      );
+    }
   }
 
   private async walk(repo: ServedRepository, root: Descriptor, signal?: AbortSignal): Promise<void> {

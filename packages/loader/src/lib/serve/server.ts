@@ -336,6 +336,39 @@ function makeHandler(
       sent = sendJson(res, { name: repo.name, tags: p.page }, head);
       return;
     }
+    m = /^\/v2\/(.+)\/referrers\/([^/]+)$/.exec(path);
+    if (m) {
+      // OCI 1.1 referrers API: the carried referrers of a manifest (an empty index when none)
+      const repo = repository(res, catalog, m[1] as string, head);
+      if (!repo) return;
+      if (!isDigest(m[2] as string)) {
+        return sendError(
+          res,
+          400,
+          { code: 'DIGEST_INVALID', message: 'not a digest', detail: { digest: m[2] } },
+          head,
+        );
+      }
+      let list = repo.referrers.get(m[2] as Digest) ?? [];
+      const wanted = url.searchParams.get('artifactType');
+      if (wanted) {
+        list = list.filter((d) => d.artifactType === wanted);
+        res.setHeader('OCI-Filters-Applied', 'artifactType');
+      }
+      const body = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          manifests: list,
+        }),
+      );
+      res.statusCode = 200;
+      res.setHeader('Content-Type', 'application/vnd.oci.image.index.v1+json');
+      res.setHeader('Content-Length', body.length);
+      res.end(head ? undefined : body);
+      sent = head ? 0 : body.length;
+      return;
+    }
     m = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(path);
     if (m) {
       const repo = repository(res, catalog, m[1] as string, head);
