@@ -22,8 +22,8 @@ import {
   writeBundle,
 } from '@lading/core';
 import { type FetchedChart, fetchChart } from './charts.ts';
-import { DeferredLayers } from './deferred.ts';
-import { collectExtras, withHeld } from './extras.ts';
+import { collectExtras } from './extras.ts';
+import { FallbackFetcher } from './fallback.ts';
 import { isManifestNode } from './graph.ts';
 import { collectImages, type PulledImage, pullImages } from './images.ts';
 import { buildIndex, buildLadingJson, specFiles } from './manifest.ts';
@@ -204,7 +204,7 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
     );
     // The copy brings manifests and configs; layers stream from the registries straight into the
     // bundle (and the cache) when the bundle is written.
-    const defer = new DeferredLayers();
+    const blobSource = new FallbackFetcher(cache);
     let bytesDone = plan.totalBytes - plan.layerBytes - (plan.missingBytes - plan.missingLayerBytes);
     let imagesDone = 0;
     const report = () =>
@@ -230,7 +230,7 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
       sources,
       cache,
       limiter,
-      defer,
+      blobSource,
       onEvent,
       onImage: (img) => {
         imagesDone++;
@@ -246,6 +246,7 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
     // `verify:` rules checked: a missing or bad signature stops here, before any bundle file.
     const collected = await collectExtras(images, { spec, sources, cache, ...so, onMessage: say });
     const extras = collected.images;
+    blobSource.hold(collected.held);
 
     // 3. What goes in: every node of every image and chart once, minus what the base has
     //    (manifests and indexes always stay: small, and they let the loader tag without the base).
@@ -311,7 +312,7 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
       ladingJson,
       index,
       files,
-      blobs: { fetcher: cache, descriptors: blobs, copy: withHeld(defer.copier(cache), collected.held) },
+      blobs: { fetcher: blobSource, descriptors: blobs },
       limiter,
       ...(key ? { key } : {}),
       epoch,
@@ -343,7 +344,7 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
       bytes: written.size,
       blobBytes,
       dedupSavedBytes: summed - uniqueBytes,
-      downloadedBytes: images.reduce((n, i) => n + i.downloaded, 0) + defer.downloaded,
+      downloadedBytes: images.reduce((n, i) => n + i.downloaded, 0) + blobSource.downloaded,
       omittedBlobs: omitted.length,
       omittedBytes: omitted.reduce((n, d) => n + d.size, 0),
       platforms: spec.platforms ?? [],

@@ -1,6 +1,5 @@
 import {
   artifactNodes,
-  type BlobCopier,
   type BundleExtra,
   type BundleSignature,
   bytesStream,
@@ -176,13 +175,4 @@ export async function collectExtras(
     }),
   );
   return { images: out, held };
-}
-
-/** A bundle copier that writes held content itself and leaves the rest to `inner`. */
-export function withHeld(inner: BlobCopier, held: ReadonlyMap<string, Buffer>): BlobCopier {
-  return async (desc, write, opts) => {
-    const b = held.get(desc.digest);
-    if (b) await write(b, 0);
-    else await inner(desc, write, opts);
-  };
 }

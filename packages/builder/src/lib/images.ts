@@ -7,7 +7,7 @@ import {
   parsePlatform,
 } from '@lading/core';
 import type { FetchedChart } from './charts.ts';
-import { DeferredLayers } from './deferred.ts';
+import { FallbackFetcher } from './fallback.ts';
 import type { SourceRegistries } from './sources.ts';
 import type { Spec } from './spec/index.ts';
 
@@ -65,7 +65,7 @@ export interface PulledImage {
   /** Sum of the sizes of `blobs`. */
   size: number;
   from: string[];
-  /** Bytes downloaded for this image by the copy (0 when the cache had everything; deferred layers not counted). */
+  /** Bytes downloaded for this image by the copy (0 when the cache had everything; layers left to the bundle not counted). */
   downloaded: number;
 }
 
@@ -78,12 +78,12 @@ export interface PullOptions {
   onEvent?: (e: CopyEvent) => void;
   /** Called when an image is complete in the cache. */
   onImage?: (img: PulledImage) => void;
-  /** Leave layers to the bundle writer (see DeferredLayers); the copy brings the rest. */
-  defer?: DeferredLayers;
+  /** Leave layers to the bundle, which takes them through this fetcher; the copy brings the rest. */
+  blobSource?: FallbackFetcher;
 }
 
 /**
- * Copy one image registry → cache, tagged with its full reference there (with `defer`: all but
+ * Copy one image registry → cache, tagged with its full reference there (with `blobSource`: all but
  * its layers, which the bundle writer pulls).
  */
 export async function pullImage(req: ImageRequest, opts: PullOptions): Promise<PulledImage> {
@@ -91,7 +91,7 @@ export async function pullImage(req: ImageRequest, opts: PullOptions): Promise<P
   const so = opts.signal ? { signal: opts.signal } : {};
   const result = await copy(repository, reference, opts.cache, req.ref, {
     ...so,
-    ...(opts.defer ? { leaveOut: DeferredLayers.defers } : {}),
+    ...(opts.blobSource ? { leaveOut: FallbackFetcher.leavesOut } : {}),
     // the cache is local: list every node even below manifests it already holds
     walkExisting: true,
     limiter: opts.limiter,
@@ -102,7 +102,7 @@ export async function pullImage(req: ImageRequest, opts: PullOptions): Promise<P
   const blobs = result.nodes;
   // Name the source of every layer (the copy left them out, or skipped a whole graph whose root
   // the cache holds), so the bundle writer can pull what the cache lacks.
-  opts.defer?.remember(blobs, repository, req.ref);
+  opts.blobSource?.remember(blobs, repository);
   const img: PulledImage = {
     ref: req.ref,
     descriptor: { mediaType: result.mediaType, digest: result.digest, size: result.descriptor.size },

@@ -4,6 +4,8 @@ export * from './lading-json.ts';
 export * from './loader-artifact.ts';
 export * from './parts.ts';
 export { MAX_PARTS, TooManyPartsError } from './placed-output.ts';
+export * from './placed-bundle.ts';
+export * from './plan.ts';
 export * from './reader.ts';
 export * from './sbom.ts';
 export * from './signing.ts';

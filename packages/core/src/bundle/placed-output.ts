@@ -139,6 +139,27 @@ export class PlacedOutput {
     }
   }
 
+  /** Read `length` bytes at `position` of the output (across part boundaries as needed). */
+  async readAt(position: number, length: number): Promise<Buffer> {
+    if (this.closed) throw new Error('output already committed or discarded');
+    if (position < 0 || position + length > this.size) {
+      throw new RangeError(
+        `read of [${position}, ${position + length}) outside the output's ${this.size} bytes`,
+      );
+    }
+    const out = Buffer.allocUnsafe(length);
+    let off = 0;
+    while (off < length) {
+      const at = position + off;
+      const part = this.parts[this.splitSize === undefined ? 0 : Math.floor(at / this.splitSize)]!;
+      const n = Math.min(length - off, part.start + part.size - at);
+      const { bytesRead } = await part.fh.read(out, off, n, at - part.start);
+      if (bytesRead <= 0) throw new RangeError(`${part.tmp} ends before byte ${at - part.start + n}`);
+      off += bytesRead;
+    }
+    return out;
+  }
+
   /**
    * Every byte below `to` is written and final: the hasher may read it. The caller knows (a
    * member is complete); a retried transfer rewriting its own bytes above `to` is fine.
