@@ -153,9 +153,14 @@ export class PlacedOutput {
       const at = position + off;
       const part = this.parts[this.splitSize === undefined ? 0 : Math.floor(at / this.splitSize)]!;
       const n = Math.min(length - off, part.start + part.size - at);
-      const { bytesRead } = await part.fh.read(out, off, n, at - part.start);
-      if (bytesRead <= 0) throw new RangeError(`${part.tmp} ends before byte ${at - part.start + n}`);
-      off += bytesRead;
+      const fh = await this.acquire(part);
+      try {
+        const { bytesRead } = await fh.read(out, off, n, at - part.start);
+        if (bytesRead <= 0) throw new RangeError(`${part.tmp} ends before byte ${at - part.start + n}`);
+        off += bytesRead;
+      } finally {
+        part.busy--;
+      }
     }
     return out;
   }
