@@ -202,6 +202,7 @@ export class RegistryClient {
     };
     const authCtx = {
       host: this.host,
+      registryPlainHttp: this.scheme === 'http',
       scopes: spec.scopes,
       ...(spec.repository ? { repository: spec.repository } : {}),
       ...(signal ? { signal } : {}),
@@ -216,7 +217,9 @@ export class RegistryClient {
     for (;;) {
       attempt++;
       throwIfAborted(signal);
-      const onRegistry = url.host === new URL(this.baseUrl).host;
+      // Authorization goes only to the registry's own origin (scheme, host and port): not to a
+      // redirect target elsewhere, and not to the same host over plain HTTP after an https one.
+      const onRegistry = url.origin === new URL(this.baseUrl).origin;
       sentAuth = undefined;
       if (onRegistry) {
         try {
@@ -250,6 +253,7 @@ export class RegistryClient {
           // A loopback registry without TLS: like Docker and crane, go on over plain HTTP.
           switchedToHttp = true;
           this.scheme = 'http';
+          authCtx.registryPlainHttp = true;
           url = new URL(url.href.replace(/^https:/, 'http:'));
           attempt--;
           continue;

@@ -13,6 +13,8 @@ import { mergeScopes } from './scope.ts';
  */
 export interface AuthContext {
   host: string;
+  /** The registry itself speaks plain HTTP (then a plain-HTTP token realm may get credentials). */
+  registryPlainHttp?: boolean;
   repository?: string;
   scopes: readonly string[];
   signal?: AbortSignal;
@@ -60,6 +62,7 @@ export class Authorizer {
         service: h.service,
         scopes,
         registry: ctx.host,
+        registryPlainHttp: ctx.registryPlainHttp ?? false,
         ...(cred ? { credential: cred } : {}),
         ...(ctx.signal ? { signal: ctx.signal } : {}),
       }),
@@ -106,6 +109,7 @@ export class Authorizer {
           service,
           scopes,
           registry: ctx.host,
+          registryPlainHttp: ctx.registryPlainHttp ?? false,
           ...(cred ? { credential: cred } : {}),
           ...(ctx.signal ? { signal: ctx.signal } : {}),
         }),

@@ -15,6 +15,11 @@ export interface TokenRequest {
   credential?: Credential;
   /** Registry host, for error messages. */
   registry: string;
+  /**
+   * The registry itself speaks plain HTTP. Otherwise a realm over plain HTTP gets no credentials
+   * (a password or refresh token would cross the network in clear text): the request is refused.
+   */
+  registryPlainHttp?: boolean;
   signal?: AbortSignal;
   clientId?: string;
 }
@@ -79,6 +84,15 @@ export async function fetchToken(transport: Transport, req: TokenRequest): Promi
     });
   }
   const ctx = { registry: req.registry };
+  if (url.protocol === 'http:' && !req.registryPlainHttp && (hasPassword(cred) || cred?.identityToken)) {
+    throw new AuthError(
+      `the token realm ${url.origin} is plain HTTP while the registry uses HTTPS: Lading does not send credentials there in clear text`,
+      {
+        ...ctx,
+        hint: "the registry's token service must use https (its challenge names the realm); a plain-HTTP realm is accepted only for a plain-HTTP registry",
+      },
+    );
+  }
   let res: Awaited<ReturnType<Transport['request']>>;
   try {
     if (cred?.identityToken) {
