@@ -113,6 +113,13 @@ describe('bundle signing and keys', () => {
     // openssl reads it as aes-256-cbc encrypted PKCS#8 with the same passphrase.
     const r = openssl(['pkey', '-in', privateKeyPath, '-passin', 'pass:s3cret', '-noout'], dir);
     assert.equal(r.status, 0, r.out);
+    // PBES2 with PBKDF2-HMAC-SHA256 at >= 600,000 iterations (not OpenSSL's default 2,048).
+    const asn = openssl(['asn1parse', '-in', privateKeyPath], dir).out;
+    assert.match(asn, /PBES2/);
+    assert.match(asn, /hmacWithSHA256/);
+    assert.match(asn, /aes-256-cbc/);
+    const iterations = Number.parseInt(/PBKDF2[\s\S]*?INTEGER\s*:([0-9A-F]+)/.exec(asn)?.[1] ?? '0', 16);
+    assert.ok(iterations >= 600_000, `${iterations} iterations`);
 
     const key = await loadPrivateKey(privateKeyPath, 's3cret');
     assert.equal(publicKeyFingerprint(key), fingerprint);
@@ -195,6 +202,36 @@ describe('bundle signing and keys', () => {
       const r = openssl(['dgst', '-sha256', '-verify', 'k.pub', '-signature', 'data.sig', 'data'], dir);
       assert.equal(r.status, 0, `${curve}: ${r.out}`);
     }
+  });
+
+  it('refuses RSA keys under 2048 bits (private and public, exit 2); 2048 is accepted', async () => {
+    for (const bits of [1024, 2048]) {
+      execFileSync(
+        'openssl',
+        ['genpkey', '-algorithm', 'RSA', '-pkeyopt', `rsa_keygen_bits:${bits}`, '-out', `r${bits}.key`],
+        {
+          cwd: dir,
+        },
+      );
+      execFileSync('openssl', ['pkey', '-in', `r${bits}.key`, '-pubout', '-out', `r${bits}.pub`], {
+        cwd: dir,
+      });
+    }
+    for (const load of [
+      () => loadPrivateKey(join(dir, 'r1024.key')),
+      () => loadPublicKey(join(dir, 'r1024.pub')),
+    ]) {
+      await assert.rejects(
+        load(),
+        (err: unknown) =>
+          err instanceof KeyError &&
+          err.code === 'KEY_TOO_WEAK' &&
+          err.exitCode === 2 &&
+          /1024 bits/.test(err.message),
+      );
+    }
+    const key = await loadPrivateKey(join(dir, 'r2048.key'));
+    assert.equal(verifySignature(data, sign(data, key), await loadPublicKey(join(dir, 'r2048.pub'))), true);
   });
 
   it('rejects things that are not keys with INVALID_KEY / KEY_NOT_FOUND', async () => {

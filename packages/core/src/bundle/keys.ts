@@ -1,9 +1,11 @@
 import {
+  createCipheriv,
   createHash,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
   type KeyObject,
+  pbkdf2Sync,
   randomBytes,
 } from 'node:crypto';
 import { link, lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -12,9 +14,19 @@ import type { Digest } from '../digest/index.ts';
 import { InvalidInputError } from '../errors/index.ts';
 
 /**
- * Signing keys: ECDSA P-256 by default, private keys as PKCS#8 PEM (encrypted with aes-256-cbc
- * when a passphrase is given), public keys as SPKI PEM — what `openssl dgst -verify` reads.
+ * Signing keys: ECDSA P-256 by default, private keys as PKCS#8 PEM (encrypted when a passphrase is
+ * given: PBES2, PBKDF2-HMAC-SHA256 with `KEY_KDF_ITERATIONS` iterations, aes-256-cbc — what
+ * `openssl pkey -passin` reads), public keys as SPKI PEM — what `openssl dgst -verify` reads.
  */
+
+/**
+ * PBKDF2-HMAC-SHA256 iterations for an encrypted private key: OWASP's current guidance (600,000).
+ * Node's own PEM encryption uses OpenSSL's default of 2,048, too cheap to guess passphrases against.
+ */
+export const KEY_KDF_ITERATIONS = 600_000;
+
+/** RSA keys shorter than this are refused (NIST SP 800-131A). */
+export const MIN_RSA_BITS = 2048;
 
 /** The environment variable the CLIs read the private key passphrase from. */
 export const KEY_PASSPHRASE_ENV = 'LADING_KEY_PASSPHRASE';
@@ -43,12 +55,65 @@ export function generateKeyPair(opts: { passphrase?: string } = {}): GeneratedKe
   const { privateKey, publicKey } = generateKeyPairSync('ec', {
     namedCurve: 'prime256v1',
     publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding:
-      passphrase !== undefined && passphrase !== ''
-        ? { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }
-        : { type: 'pkcs8', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'der' },
   });
-  return { privateKeyPem: privateKey, publicKeyPem: publicKey };
+  const privateKeyPem =
+    passphrase !== undefined && passphrase !== ''
+      ? encryptPkcs8(privateKey, passphrase)
+      : pem('PRIVATE KEY', privateKey);
+  privateKey.fill(0);
+  return { privateKeyPem, publicKeyPem: publicKey };
+}
+
+function pem(label: string, der: Buffer): string {
+  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n');
+  return `-----BEGIN ${label}-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
+}
+
+// Minimal DER for EncryptedPrivateKeyInfo (RFC 5958) with PBES2 (RFC 8018).
+function derLen(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  const bytes: number[] = [];
+  for (let x = n; x > 0; x = Math.floor(x / 256)) bytes.unshift(x & 0xff);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+const tlv = (tag: number, ...body: Buffer[]) => {
+  const b = Buffer.concat(body);
+  return Buffer.concat([Buffer.from([tag]), derLen(b.length), b]);
+};
+const seq = (...body: Buffer[]) => tlv(0x30, ...body);
+const oid = (hex: string) => Buffer.from(hex, 'hex');
+const derUint = (v: number) => {
+  let hex = v.toString(16);
+  if (hex.length % 2) hex = `0${hex}`;
+  if (Number.parseInt(hex.slice(0, 2), 16) & 0x80) hex = `00${hex}`;
+  return tlv(0x02, Buffer.from(hex, 'hex'));
+};
+const OID_PBES2 = oid('06092a864886f70d01050d');
+const OID_PBKDF2 = oid('06092a864886f70d01050c');
+const OID_HMAC_SHA256 = oid('06082a864886f70d0209');
+const OID_AES256_CBC = oid('060960864801650304012a');
+
+/**
+ * Encrypt a PKCS#8 DER private key as `ENCRYPTED PRIVATE KEY` PEM: PBES2 with
+ * PBKDF2-HMAC-SHA256 (`iterations`, 16-byte random salt) and aes-256-cbc — readable by
+ * `openssl pkey -passin` and Node's createPrivateKey.
+ */
+export function encryptPkcs8(pkcs8Der: Buffer, passphrase: string, iterations = KEY_KDF_ITERATIONS): string {
+  const salt = randomBytes(16);
+  const iv = randomBytes(16);
+  const key = pbkdf2Sync(passphrase, salt, iterations, 32, 'sha256');
+  const cipher = createCipheriv('aes-256-cbc', key, iv);
+  const encrypted = Buffer.concat([cipher.update(pkcs8Der), cipher.final()]);
+  key.fill(0);
+  const algorithm = seq(
+    OID_PBES2,
+    seq(
+      seq(OID_PBKDF2, seq(tlv(0x04, salt), derUint(iterations), seq(OID_HMAC_SHA256, Buffer.from([5, 0])))),
+      seq(OID_AES256_CBC, tlv(0x04, iv)),
+    ),
+  );
+  return pem('ENCRYPTED PRIVATE KEY', seq(algorithm, tlv(0x04, encrypted)));
 }
 
 /**
@@ -209,6 +274,15 @@ function checkKeyType(key: KeyObject, file: string): void {
       file,
       `${file}: unsupported key type ${type ?? 'unknown'}`,
       'use an ECDSA (P-256 recommended) or RSA key; openssl dgst -sha256 must be able to verify with it',
+    );
+  }
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (type === 'rsa' && bits < MIN_RSA_BITS) {
+    throw new KeyError(
+      'KEY_TOO_WEAK',
+      file,
+      `${file}: an RSA key of ${bits} bits is too short (at least ${MIN_RSA_BITS})`,
+      'use lading-build keys generate (ECDSA P-256), or an RSA key of 2048 bits or more',
     );
   }
 }
