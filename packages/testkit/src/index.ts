@@ -9,6 +9,7 @@ export {
   writeTestImages,
 } from './images.ts';
 export { inCI, needs } from './needs.ts';
+export { type ProxyServer, type StartProxyOptions, startProxy, TINYPROXY_BIN } from './proxy.ts';
 export {
   type LoggedRequest,
   REGISTRY_BIN,

@@ -24,6 +24,9 @@ the output path, and a re-run downloads only what the cache still lacks (--cache
 Signing: --key release.key (from \`lading-build keys generate\`; ${KEY_PASSPHRASE_ENV} unlocks an encrypted key). An
 unsigned bundle is written only with --unsigned.
 
+Proxies: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (host, .suffix, host:port, IP, CIDR) apply to registries, token servers
+and chart repositories; a proxy that cannot be reached gives exit 4 naming it.
+
 Reproducible: with SOURCE_DATE_EPOCH set, the same spec and sources give a byte-identical bundle.
 
 Differential: --since OLD (the previous bundle, its first part, its folder, or its lading.json with SHA256SUMS beside

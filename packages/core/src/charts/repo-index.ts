@@ -1,12 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { rootCertificates } from 'node:tls';
 import semver from 'semver';
-import { Agent, type Dispatcher, interceptors, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { parse as parseYaml } from 'yaml';
 import { asDigest, type Digest, VerifyingStream } from '../digest/index.ts';
 import { AbortedError, InvalidInputError } from '../errors/index.ts';
+import { isTlsFailure, ProxyError, type RawResponse, Transport } from '../registry/index.ts';
 
 const MiB = 1024 * 1024;
 
@@ -34,7 +33,12 @@ export interface ChartRepoOptions {
   caFile?: string | string[];
   /** Skip TLS verification. Only when explicitly asked for. */
   insecure?: boolean;
-  /** Use this dispatcher (proxy, shared agent…) instead of building one from caFile/insecure. */
+  /**
+   * The HTTP transport (the registry client's: TLS trust, proxies, timeouts). By default one is
+   * built from caFile/insecure and the proxy environment, and closed after the request.
+   */
+  transport?: Transport;
+  /** Use this dispatcher instead of building one (tests). */
   dispatcher?: Dispatcher;
   signal?: AbortSignal;
 }
@@ -73,31 +77,10 @@ interface Prepared {
   base: URL;
   display: string;
   auth: string | undefined;
-  dispatcher: Dispatcher;
-  /** Closes the agent when we built it (the caller's dispatcher is left alone). */
+  passCredentials: boolean;
+  transport: Transport;
+  /** Closes the transport when we built it (the caller's is left alone). */
   close(): void;
-}
-
-/** A dispatcher that trusts the system CAs plus `caFile`, or nothing when `insecure`. */
-export function chartRepoDispatcher(opts: { caFile?: string | string[]; insecure?: boolean }): Dispatcher {
-  const connect: Record<string, unknown> = {};
-  const caFiles = typeof opts.caFile === 'string' ? [opts.caFile] : (opts.caFile ?? []);
-  if (caFiles.length > 0) {
-    const pems: string[] = [];
-    for (const caFile of caFiles) {
-      try {
-        pems.push(readFileSync(caFile, 'utf8'));
-      } catch (err) {
-        throw new InvalidInputError(`cannot read the CA file ${caFile}: ${(err as Error).message}`, {
-          hint: 'give a PEM file with the CA certificate(s) of the chart repository',
-          cause: err,
-        });
-      }
-    }
-    connect.ca = [...rootCertificates, ...pems];
-  }
-  if (opts.insecure) connect.rejectUnauthorized = false;
-  return new Agent({ connect });
 }
 
 function prepare(opts: ChartRepoOptions): Prepared {
@@ -129,93 +112,101 @@ function prepare(opts: ChartRepoOptions): Prepared {
     username !== undefined || password !== undefined
       ? `Basic ${Buffer.from(`${username ?? ''}:${password ?? ''}`).toString('base64')}`
       : undefined;
-  const own = opts.dispatcher ? undefined : chartRepoDispatcher(opts);
-  const raw = opts.dispatcher ?? (own as Dispatcher);
-  const dispatcher = raw.compose(interceptors.redirect({ maxRedirections: REDIRECTS }));
+  const own = opts.transport
+    ? undefined
+    : new Transport({
+        ...(opts.caFile !== undefined ? { caFile: opts.caFile } : {}),
+        ...(opts.insecure ? { insecure: true } : {}),
+        ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
+      });
+  const transport = opts.transport ?? (own as Transport);
   const close = (): void => {
     own?.close().catch(() => {});
   };
-  return { base, display: base.href.replace(/\/$/, ''), auth, dispatcher, close };
-}
-
-const TLS_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'ERR_SSL_WRONG_VERSION_NUMBER',
-  'EPROTO',
-]);
-
-function errCode(err: unknown): string | undefined {
-  let e: unknown = err;
-  for (let i = 0; i < 4 && e; i++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && !code.startsWith('UND_ERR_')) return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return (err as { code?: string }).code;
+  return {
+    base,
+    display: base.href.replace(/\/$/, ''),
+    auth,
+    passCredentials: opts.passCredentials === true,
+    transport,
+    close,
+  };
 }
 
 /** A typed error for a failed request to the repository. */
 function networkError(display: string, what: string, err: unknown, signal?: AbortSignal): Error {
+  if (err instanceof ChartRepoError || err instanceof AbortedError || err instanceof ProxyError) return err;
+  if (err instanceof InvalidInputError) return err;
   if (signal?.aborted || (err as Error)?.name === 'AbortError') {
     return new AbortedError(`${what}: aborted`, { cause: err });
   }
-  const code = errCode(err);
-  if (code && TLS_CODES.has(code)) {
-    return new ChartRepoTLSError(display, `${what}: TLS failed (${code}: ${(err as Error).message})`, {
-      cause: err,
-      hint: 'the repository certificate is not trusted: pass the CA that signed it (caFile / --ca-file); use insecure only to test',
-    });
+  const code = (err as { code?: string }).code;
+  if (isTlsFailure(err)) {
+    return new ChartRepoTLSError(
+      display,
+      `${what}: TLS failed (${code ? `${code}: ` : ''}${(err as Error).message})`,
+      {
+        cause: err,
+        hint: 'the repository certificate is not trusted: pass the CA that signed it (caFile / --ca-file); use insecure only to test',
+      },
+    );
   }
   return new ChartRepoError(display, `${what}: ${(err as Error).message}${code ? ` (${code})` : ''}`, {
     cause: err,
-    hint: 'check the URL, the network, and the proxy settings',
+    hint: 'check the URL, the network, and the proxy settings (HTTPS_PROXY, NO_PROXY)',
   });
 }
 
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
 async function get(
   p: Prepared,
-  url: URL,
+  first: URL,
   what: string,
   signal: AbortSignal | undefined,
-  sendAuth: boolean,
-): Promise<Dispatcher.ResponseData> {
-  const headers: Record<string, string> = { 'user-agent': 'lading', accept: '*/*' };
-  if (p.auth && sendAuth) headers.authorization = p.auth;
-  let res: Dispatcher.ResponseData;
-  try {
-    res = await request(url, { method: 'GET', headers, dispatcher: p.dispatcher, signal: signal ?? null });
-  } catch (err) {
-    throw networkError(p.display, what, err, signal);
+): Promise<RawResponse> {
+  let url = first;
+  let res: RawResponse;
+  for (let hop = 0; ; hop++) {
+    const headers: Record<string, string> = { accept: '*/*' };
+    // Credentials go to the repository's own origin, elsewhere only with passCredentials.
+    if (p.auth && (p.passCredentials || url.origin === p.base.origin)) headers.authorization = p.auth;
+    try {
+      res = await p.transport.request({ method: 'GET', url, headers, ...(signal ? { signal } : {}) });
+    } catch (err) {
+      throw networkError(p.display, what, err, signal);
+    }
+    const location = res.headers.location;
+    if (!REDIRECT_STATUSES.has(res.status) || typeof location !== 'string') break;
+    discard(res.body);
+    if (hop >= REDIRECTS) {
+      throw new ChartRepoError(p.display, `${what}: more than ${REDIRECTS} redirects`, {
+        status: res.status,
+      });
+    }
+    url = new URL(location, url);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new ChartRepoError(p.display, `${what}: redirected to a non-HTTP URL ${url.protocol}`);
+    }
   }
-  if (res.statusCode >= 200 && res.statusCode < 300) return res;
+  if (res.status >= 200 && res.status < 300) return res;
   res.body.resume();
-  if (res.statusCode === 401 || res.statusCode === 403) {
+  if (res.status === 401 || res.status === 403) {
     throw new ChartRepoAuthError(
       p.display,
-      `${what}: ${res.statusCode === 401 ? 'authentication required or refused' : 'access denied'} (HTTP ${res.statusCode})`,
+      `${what}: ${res.status === 401 ? 'authentication required or refused' : 'access denied'} (HTTP ${res.status})`,
       {
-        status: res.statusCode,
+        status: res.status,
         hint: p.auth
           ? 'the username or password is wrong, or the account may not read this repository'
           : 'the repository needs credentials: give a username and password',
       },
     );
   }
-  throw new ChartRepoError(p.display, `${what}: HTTP ${res.statusCode}`, {
-    status: res.statusCode,
+  throw new ChartRepoError(p.display, `${what}: HTTP ${res.status}`, {
+    status: res.status,
     hint:
-      res.statusCode === 404
-        ? 'check the repository URL (it is the folder that holds index.yaml)'
-        : undefined,
+      res.status === 404 ? 'check the repository URL (it is the folder that holds index.yaml)' : undefined,
   });
 }
 
@@ -314,10 +305,9 @@ export async function fetchRepoIndex(
   const url = new URL('index.yaml', p.base);
   let body: Buffer;
   try {
-    const res = await get(p, url, 'GET index.yaml', opts.signal, true);
+    const res = await get(p, url, 'GET index.yaml', opts.signal);
     body = await readLimited(res.body, opts.maxIndexBytes ?? MAX_INDEX_BYTES, p.display, 'index.yaml');
   } catch (err) {
-    if (err instanceof ChartRepoError || err instanceof AbortedError) throw err;
     throw networkError(p.display, 'reading index.yaml', err, opts.signal);
   } finally {
     p.close();
@@ -467,11 +457,10 @@ export async function downloadChart(
   const url = chartArchiveUrl(p.base.href, entry);
   const signal = opts.signal ?? repo.signal;
   const limit = opts.maxSize ?? MAX_CHART_ARCHIVE_BYTES;
-  const sendAuth = repo.passCredentials === true || url.origin === p.base.origin;
   const what = `GET ${entry.name}-${entry.version} (${url.href})`;
-  let res: Dispatcher.ResponseData;
+  let res: RawResponse;
   try {
-    res = await get(p, url, what, signal, sendAuth);
+    res = await get(p, url, what, signal);
   } catch (err) {
     p.close();
     throw err;

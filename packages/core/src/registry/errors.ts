@@ -5,6 +5,7 @@ import {
   RemoteError,
   VerificationError,
 } from '../errors/index.ts';
+import { ProxyError } from './proxy.ts';
 
 /**
  * Typed errors of the registry client. Each names the registry host and, where known, the
@@ -318,7 +319,12 @@ export function isPlainHttpServer(err: unknown): boolean {
 
 /** Map a network-level failure (no HTTP answer) to a typed error. */
 export function errorFromNetwork(err: unknown, ctx: RegistryErrorContext, signal?: AbortSignal): Error {
-  if (err instanceof RegistryError || err instanceof NotFoundError || err instanceof VerificationError) {
+  if (
+    err instanceof RegistryError ||
+    err instanceof NotFoundError ||
+    err instanceof VerificationError ||
+    err instanceof ProxyError
+  ) {
     return err;
   }
   if (err instanceof AbortedError) return err;

@@ -7,6 +7,7 @@ export * from './auth/scope.ts';
 export * from './client.ts';
 export * from './errors.ts';
 export * from './pagination.ts';
+export * from './proxy.ts';
 export * from './registry.ts';
 export * from './repository.ts';
 export * from './retry.ts';

@@ -1,13 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { rootCertificates } from 'node:tls';
-import { Agent, type Dispatcher, EnvHttpProxyAgent, ProxyAgent } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { InvalidInputError } from '../errors/index.ts';
+import { ProxyRouter, type ProxySettings, proxyFailure, proxySettingsFromEnv } from './proxy.ts';
 
 /**
  * The HTTP transport under the registry client: one undici dispatcher (connection pool) with the
- * TLS trust the user asked for, HTTPS_PROXY/NO_PROXY, and per-request timeouts. No auth, no
- * retries here (see RegistryClient).
+ * TLS trust the user asked for, HTTPS_PROXY/HTTP_PROXY/NO_PROXY (see `proxy.ts`), and per-request
+ * timeouts. No auth, no retries here (see RegistryClient). Registries, token servers, chart
+ * repositories and S3 all send their requests through it.
  */
 export interface TransportOptions {
   /** PEM file(s) of CAs to trust in addition to the system roots (`--ca-file`). */
@@ -18,10 +20,11 @@ export interface TransportOptions {
   insecure?: boolean;
   /**
    * Proxy: `'env'` (default) honours HTTPS_PROXY/HTTP_PROXY/NO_PROXY; `'none'` connects
-   * directly; a URL sends every request through that proxy.
+   * directly; a URL sends every request through that proxy (but for `noProxy`); settings give
+   * the proxies explicitly.
    */
-  proxy?: 'env' | 'none' | string;
-  /** Overrides NO_PROXY when proxy is 'env'. */
+  proxy?: 'env' | 'none' | string | ProxySettings;
+  /** Overrides NO_PROXY. */
   noProxy?: string;
   /** TCP+TLS connect timeout, ms (default 30 000). */
   connectTimeoutMs?: number;
@@ -107,21 +110,35 @@ export class Transport {
       bodyTimeout: o.bodyTimeoutMs ?? 60_000,
       connectTimeout: o.connectTimeoutMs ?? 30_000,
     };
-    const proxy = o.proxy ?? 'env';
-    let d: Dispatcher;
-    if (proxy === 'none') d = new Agent(common);
-    else if (proxy === 'env') {
-      d = new EnvHttpProxyAgent({
-        ...common,
-        requestTls: tls,
-        ...(o.noProxy !== undefined ? { noProxy: o.noProxy } : {}),
-      });
-    } else d = new ProxyAgent({ ...common, uri: proxy, requestTls: tls });
+    const settings = this.proxySettings();
+    const d: Dispatcher =
+      settings === undefined
+        ? new Agent(common)
+        : new ProxyRouter({ settings, agent: common, requestTls: tls });
     this.owned = d;
     return d;
   }
 
-  /** One HTTP exchange. Throws the raw network error (the client maps it to a typed error). */
+  /** The proxy settings in force, or undefined when every connection is direct. */
+  private proxySettings(): ProxySettings | undefined {
+    const o = this.options;
+    const proxy = o.proxy ?? 'env';
+    if (proxy === 'none') return undefined;
+    const s: ProxySettings =
+      proxy === 'env'
+        ? proxySettingsFromEnv()
+        : typeof proxy === 'string'
+          ? { httpProxy: proxy, httpsProxy: proxy }
+          : { ...proxy };
+    if (o.noProxy !== undefined) s.noProxy = o.noProxy;
+    if (s.httpProxy === undefined && s.httpsProxy === undefined) return undefined;
+    return s;
+  }
+
+  /**
+   * One HTTP exchange. Throws the raw network error (the client maps it to a typed error), or a
+   * ProxyError naming the proxy when the proxy could not be reached or refused the request.
+   */
   async request(req: RawRequest): Promise<RawResponse> {
     const dispatcher = await this.dispatcher();
     const headers: Record<string, string> = { 'user-agent': this.userAgent, ...req.headers };
@@ -160,7 +177,8 @@ export class Transport {
         req.body.unpipe(watchdog);
         watchdog.destroy();
       }
-      throw err;
+      const proxy = dispatcher instanceof ProxyRouter ? dispatcher.proxyFor(req.url) : undefined;
+      throw (proxy !== undefined ? proxyFailure(err, proxy, req.url) : undefined) ?? err;
     } finally {
       watchdog?.stop();
     }

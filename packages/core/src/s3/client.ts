@@ -1,4 +1,6 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import type { TransportOptions } from '../registry/index.ts';
+import { S3HttpHandler } from './http-handler.ts';
 import { s3sdk } from './sdk.ts';
 
 export type { S3Client } from '@aws-sdk/client-s3';
@@ -22,6 +24,11 @@ export interface S3ClientOptions {
    * publish retries each part itself with a fresh ranged read of the file.
    */
   maxAttempts?: number;
+  /**
+   * The HTTP transport's options (CA, proxy). Requests go through Lading's transport, so the
+   * proxy environment (HTTPS_PROXY/HTTP_PROXY/NO_PROXY) applies as for registries.
+   */
+  transport?: TransportOptions;
 }
 
 /**
@@ -42,6 +49,7 @@ export async function createS3Client(opts: S3ClientOptions = {}): Promise<S3Clie
     maxAttempts: opts.maxAttempts ?? 3,
     forcePathStyle: opts.forcePathStyle ?? opts.endpoint !== undefined,
     region: opts.region ?? (() => defaultRegion(opts.profile)),
+    requestHandler: new S3HttpHandler(opts.transport),
   };
   if (opts.endpoint !== undefined) config.endpoint = opts.endpoint;
   if (opts.profile !== undefined) config.profile = opts.profile;

@@ -1,4 +1,5 @@
 import { AbortedError, NotFoundError, RemoteError, VerificationError } from '../errors/index.ts';
+import { ProxyError } from '../registry/proxy.ts';
 import { formatS3Url } from './url.ts';
 
 /** Where an S3 failure happened: what a person needs to find the object. */
@@ -140,7 +141,7 @@ export function isS3Retryable(err: unknown): boolean {
  */
 export function toS3Error(err: unknown, loc: S3Location, signal?: AbortSignal): Error {
   if (err instanceof S3Error || err instanceof S3NotFoundError || err instanceof S3ChecksumError) return err;
-  if (err instanceof AbortedError) return err;
+  if (err instanceof AbortedError || err instanceof ProxyError) return err;
   if (isS3Abort(err, signal)) return new AbortedError(`${where(loc)}: aborted`, { cause: err });
   const code = s3ErrorCode(err) ?? 'Unknown';
   const status = s3Status(err);

@@ -26,6 +26,8 @@ Verification stamp: after the full verification passes, push records the bundle 
 
 Existing tags: a target tag that already points at another digest is listed before anything is written, in the output and in --json (summary.existingTags, and existingTag on the item). --on-existing-tag overwrite (the default) moves it to the bundled digest; skip keeps it and leaves that image or chart out of the push; fail stops before writing anything, naming every such tag (exit 4).
 
+Proxies: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (host, .suffix, host:port, IP, CIDR) apply to the registry, its token server and S3; a proxy that cannot be reached gives exit 4 naming it.
+
 Differential bundles (built with --since) leave out blobs their base bundle carried; push checks up front that each is already in the registry and, if not, names the base bundle to push first (exit 2, nothing pushed).
 
 Credentials, first match wins: --username with --password-stdin; ${USERNAME_ENV} / ${PASSWORD_ENV}; the containers auth.json (REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json); the Docker config (~/.docker/config.json, credential helpers). The password is never printed or put in --json output.
