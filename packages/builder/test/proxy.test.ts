@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { freePort, needs, type ProxyServer, startProxy, TINYPROXY_BIN } from '@lading/testkit';
 import { ensureBuilt, type Fixture, runCli, startFixture } from './helpers.ts';
 
@@ -30,7 +30,7 @@ describe('lading-build behind a forward proxy (tinyproxy on loopback)', function
         '--output',
         join(fx.dir, out),
         '--unsigned',
-        '--plain-http',
+        '--plain-http-host',
         fx.registry.host,
       ],
       { ...env, ...extra },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
-import { existsSync } from 'node:fs';
 import {
   needs,
   type ProxyServer,
