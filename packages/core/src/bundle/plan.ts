@@ -10,7 +10,7 @@ import { formatSums } from './sums.ts';
 import { BLOCK, checkMemberPath, entryHeader, TAR_END_SIZE, tarEntrySize } from './tar-writer.ts';
 
 /**
- * The layout of a bundle, fixed before a byte of it is written (DESIGN.md §2): blobs are named
+ * The layout of a bundle, fixed before a byte of it is written (docs/bundle-format.md): blobs are named
  * by digest and every size is known, so the members, their order, every header and offset,
  * SHA256SUMS and its signature follow from the inputs alone. `planBundle` does no I/O; the
  * writer then fills each member at its offset, in any order.

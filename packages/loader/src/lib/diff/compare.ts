@@ -183,7 +183,7 @@ async function valuesDiffs(o: BundleSnapshot, n: BundleSnapshot): Promise<Values
   return out;
 }
 
-/** Compare two opened bundles (DESIGN.md §8). Reads only metadata and values files. */
+/** Compare two opened bundles (`lading-load diff --help`). Reads only metadata and values files. */
 export async function compareBundles(o: BundleSnapshot, n: BundleSnapshot): Promise<BundleDiff> {
   const ol = o.lading;
   const nl = n.lading;

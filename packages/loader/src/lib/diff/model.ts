@@ -1,5 +1,5 @@
 /**
- * What `lading-load diff OLD NEW` reports (DESIGN.md §8), as `--json` gives it. Digests are full;
+ * What `lading-load diff OLD NEW` reports, as `--json` gives it. Digests are full;
  * the human view shortens them.
  */
 
