@@ -33,7 +33,9 @@ import {
 } from '@lading/testkit';
 import { attachReferrer, cosignSign, getManifest } from '@lading/testkit/cosign';
 import { pushBundle } from '../packages/loader/src/lib/push/index.ts';
+import { renderMarkdownReport } from '../packages/loader/src/lib/report.ts';
 import { startBundleRegistry } from '../packages/loader/src/lib/serve/index.ts';
+import { formatVerifyText, runVerify } from '../packages/loader/src/lib/verify.ts';
 
 const pexec = promisify(execFile);
 const SBOM_TYPE = 'application/vnd.cyclonedx+json';
@@ -254,5 +256,41 @@ verify:
       await served.close();
       await target.close();
     }
+  });
+
+  it('verify --image-key re-checks the carried signatures offline: the vendor key passes, another key fails with exit-3 problems', async () => {
+    const ok = await runVerify({
+      bundle: bundlePath,
+      keyFile: releasePub,
+      imageKeys: [join(tmp.path, 'vendor.pub')],
+    });
+    assert.equal(ok.ok, true, JSON.stringify(ok.problems));
+    assert.deepEqual(
+      ok.imageSignatures?.images.map((i) => [i.ref.replace(/^[^/]+\//, ''), i.ok, i.signatures[0]?.scheme]),
+      [
+        ['demo/app:1.0', true, 'cosign'],
+        ['demo/multi:3.0', true, 'cosign'],
+      ],
+    );
+    // the filtered index: met by the signature on the carried upstream index
+    const multi = lading.images.find((i) => i.ref.endsWith('/demo/multi:3.0'))!;
+    assert.equal(ok.imageSignatures!.images[1]!.signatures[0]!.digest, multi.upstreamDigest);
+    assert.match(formatVerifyText(ok), /upstream sha256:[0-9a-f]{64} -> bundled sha256:/);
+    const md = renderMarkdownReport(ok, { tool: { name: 'lading-load', version: 'test' } });
+    assert.match(md, /## Upstream signatures \(--image-key\)/);
+
+    const other = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    await writeFile(join(tmp.path, 'other.pub'), other);
+    const bad = await runVerify({
+      bundle: bundlePath,
+      keyFile: releasePub,
+      imageKeys: [join(tmp.path, 'other.pub')],
+    });
+    assert.equal(bad.ok, false);
+    assert.deepEqual(
+      bad.problems.map((p) => p.kind),
+      ['upstream-signature', 'upstream-signature'],
+    );
+    assert.match(bad.problems[0]!.message, /does not verify/);
   });
 });

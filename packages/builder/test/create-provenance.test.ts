@@ -12,6 +12,7 @@ import {
 } from '@lading/core';
 import { attachReferrer, cosignSign, getManifest } from '@lading/testkit/cosign';
 import { type CreateOptions, createBundle } from '../src/lib/create.ts';
+import { describeBundle, formatInspect } from '../src/lib/inspect.ts';
 import { PinnedIndexFilterError } from '../src/lib/plan.ts';
 import { type Fixture, startFixture } from './helpers.ts';
 
@@ -122,6 +123,17 @@ verify:
       const legacy = b.bundle.ladingJson.images.find((i) => i.ref === fx.ref('demo/legacy'))!;
       assert.equal(legacy.extras, undefined);
       assert.equal(legacy.signatures, undefined);
+      // inspect counts them and shows the signatures and the digest change
+      const inspected = describeBundle(b.bundle);
+      assert.deepEqual(inspected.images.find((i) => i.ref === app.ref)!.extras, { referrer: 1, sig: 1 });
+      const text = formatInspect(inspected);
+      assert.match(text, /UPSTREAM SIGNATURES/);
+      assert.match(
+        text,
+        new RegExp(
+          `${fx.ref('demo/multi').replace(/\./g, '\\.')}  upstream ${multi.upstreamDigest} -> bundled ${multi.digest}`,
+        ),
+      );
       const line = s.imageList.find((i) => i.ref === fx.ref('demo/multi'))!;
       assert.deepEqual(line.rules, ['verify[0] (other.pub, vendor.pub)']);
     } finally {

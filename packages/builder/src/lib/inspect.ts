@@ -1,4 +1,12 @@
-import { Annotation, type Bundle, digestOf, digestOfBlobMember, formatBytes, openBundle } from '@lading/core';
+import {
+  Annotation,
+  type Bundle,
+  type BundleSignature,
+  digestOf,
+  digestOfBlobMember,
+  formatBytes,
+  openBundle,
+} from '@lading/core';
 
 /** `lading-build inspect`: what a bundle holds, from its metadata (no blob is read). */
 export interface InspectResult {
@@ -23,6 +31,10 @@ export interface InspectResult {
     platforms: string[];
     size: number;
     from: string[];
+    /** Supply-chain artifacts carried with it, by kind (sig, att, sbom, referrer). */
+    extras: Record<string, number>;
+    /** Upstream signatures checked at build time (verify: rules). */
+    signatures: BundleSignature[];
   }>;
   charts: Array<{ name: string; version: string; source: string; digest: string; images: string[] }>;
   releases: Array<{ name: string; chart: string; namespace?: string; values: string[]; profiles: string[] }>;
@@ -32,6 +44,18 @@ export interface InspectResult {
   blobBytes: number;
   /** index.json entries (ref → digest). */
   index: Array<{ ref: string; digest: string; mediaType: string }>;
+}
+
+function countKinds(extras: ReadonlyArray<{ kind: string }>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const e of extras) out[e.kind] = (out[e.kind] ?? 0) + 1;
+  return out;
+}
+
+/** `sig 1, referrer 2`, or `-`. */
+export function formatExtraCounts(counts: Record<string, number>): string {
+  const parts = Object.entries(counts).map(([k, n]) => `${k} ${n}`);
+  return parts.length ? parts.join(', ') : '-';
 }
 
 export function describeBundle(bundle: Bundle): InspectResult {
@@ -64,6 +88,8 @@ export function describeBundle(bundle: Bundle): InspectResult {
       platforms: i.platforms,
       size: i.size,
       from: i.from ?? [],
+      extras: countKinds(i.extras ?? []),
+      signatures: i.signatures ?? [],
     })),
     charts: l.charts.map((c) => ({
       name: c.name,
@@ -134,17 +160,39 @@ export function formatInspect(r: InspectResult): string {
   out.push(`IMAGES (${r.images.length})`);
   out.push(
     table(
-      ['REF', 'PLATFORMS', 'SIZE', 'DIGEST', 'FROM'],
+      ['REF', 'PLATFORMS', 'SIZE', 'DIGEST', 'EXTRAS', 'FROM'],
       r.images.map((i) => [
         i.ref,
         i.platforms.join(',') || '-',
         formatBytes(i.size),
         i.digest.slice(0, 19) +
           (i.digest !== i.upstreamDigest ? ` (upstream ${i.upstreamDigest.slice(0, 19)})` : ''),
+        formatExtraCounts(i.extras),
         i.from.join(',') || '-',
       ]),
     ),
   );
+  const changed = r.images.filter((i) => i.digest !== i.upstreamDigest);
+  if (changed.length > 0) {
+    out.push('');
+    out.push(
+      `DIGEST CHANGED BY THE PLATFORM FILTER (${changed.length}): a new index; its platform manifests and layers keep their digests`,
+    );
+    for (const i of changed) out.push(`${i.ref}  upstream ${i.upstreamDigest} -> bundled ${i.digest}`);
+  }
+  const signed = r.images.filter((i) => i.signatures.length > 0);
+  if (signed.length > 0) {
+    out.push('');
+    out.push(`UPSTREAM SIGNATURES (checked at build time by verify: rules)`);
+    out.push(
+      table(
+        ['IMAGE', 'SIGNED DIGEST', 'SCHEME', 'KEY', 'SIGNATURE'],
+        signed.flatMap((i) =>
+          i.signatures.map((x) => [i.ref, x.digest, x.scheme, x.key.slice(0, 19), x.signature.slice(0, 19)]),
+        ),
+      ),
+    );
+  }
   out.push('');
   out.push(`CHARTS (${r.charts.length})`);
   out.push(

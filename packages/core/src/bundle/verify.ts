@@ -59,7 +59,9 @@ export type ProblemKind =
   | 'signature'
   | 'order'
   | 'schema'
-  | 'duplicate';
+  | 'duplicate'
+  /** `lading-load verify --image-key`: a carried upstream signature does not verify with the site's key. */
+  | 'upstream-signature';
 
 export interface VerifyProblem {
   /** The member (or part file) at fault. */
@@ -76,6 +78,12 @@ export interface ArtifactReport {
   problems: string[];
   /** Blobs of its graph a differential bundle leaves out (expected at the target). */
   expectedAtTarget: string[];
+  /** Images whose platform filter wrote a new index: the digest upstream (lading.json). */
+  upstreamDigest?: string;
+  /** Supply-chain artifacts carried with it (lading.json extras[]). */
+  extras?: number;
+  /** Upstream signatures checked at build time (lading.json signatures[]). */
+  signatures?: number;
 }
 
 export interface FileReport {
@@ -857,6 +865,28 @@ async function verifySource(
     walk(root, Member.index);
     report.ok = report.problems.length === 0;
     (isChart ? charts : images).push(report);
+  }
+  // Supply-chain artifacts: every node of each carried extra is in the bundle (its subject is the
+  // image, checked above).
+  for (const img of lading?.images ?? []) {
+    const report = images.find((r) => r.ref === img.ref);
+    if (!report) continue;
+    if (img.digest !== img.upstreamDigest) report.upstreamDigest = img.upstreamDigest;
+    if (img.extras?.length) report.extras = img.extras.length;
+    if (img.signatures?.length) report.signatures = img.signatures.length;
+    for (const e of img.extras ?? []) {
+      const nodes: Descriptor[] = [{ mediaType: e.mediaType, digest: e.digest as Digest, size: e.size }];
+      const node = manifests.get(e.digest);
+      if (node?.kind === 'manifest') nodes.push(node.manifest.config, ...node.manifest.layers);
+      for (const d of nodes) {
+        const name = blobMemberName(d.digest);
+        if (members.has(name) || omitted.has(d.digest)) continue;
+        const msg = `${d.mediaType} of the carried ${e.kind} ${e.digest} is not in the bundle`;
+        problems.add(name, truncated.has(name) ? 'truncated' : 'missing', msg);
+        report.problems.push(`${name}: ${msg}`);
+        report.ok = false;
+      }
+    }
   }
   if (lading && index) {
     const roots = new Set(index.manifests.map((d) => d.digest as string));

@@ -10,7 +10,6 @@ import {
 import type { FoundExtra } from './discover.ts';
 import { UpstreamSignatureError } from './errors.ts';
 import type { ImageKey } from './keys.ts';
-import { verifySigstoreBundle } from './sigstore.ts';
 
 export type SignatureScheme = 'cosign' | 'sigstore-bundle';
 
@@ -119,6 +118,8 @@ async function signaturesOf(
           source: `${where} bundle`,
         });
         const manifest = await fetchAll(c.fetcher, signed, { ...opts, source: digest });
+        // loaded on first use: @sigstore/verify is only needed when a Sigstore bundle is carried
+        const { verifySigstoreBundle } = await import('./sigstore.ts');
         let last = '';
         let good: ImageKey | undefined;
         for (const k of c.keys) {

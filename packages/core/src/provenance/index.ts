@@ -16,4 +16,4 @@ export { discoverExtras, type ExtraKind, type ExtraSource, type FoundExtra } fro
 export { ImageKeyError, UpstreamSignatureError } from './errors.ts';
 export { imageGlobProblem, matchesImageGlob } from './glob.ts';
 export { type ImageKey, imageKeyFromPem, loadImageKey } from './keys.ts';
-export { verifySigstoreBundle } from './sigstore.ts';
+export { type ImageSignatureReport, recheckImageSignatures } from './recheck.ts';

@@ -24,6 +24,11 @@ BUNDLE is a bundle tar, the first part of a split bundle (NAME.tar.000, its sibl
 
 Prints a report (bundle name and version, signature and key fingerprint, OK/FAILED per image, chart and file, members, bytes, time, every problem with its member); --json prints the verification report as JSON, also on failure (with "ok": false and an "error"). --report FILE also writes a self-contained Markdown report for an auditor to file: date, tool version, bundle location and size, sha256 of the bundle file(s) (hashed alongside the members), sha256 of SHA256SUMS, key fingerprint, verdict, per-image/chart tables, problems, and the exact tar/openssl/sha256sum commands that repeat the check by hand. It is written whenever the bundle could be read, passed or failed (not for exit 2).
 
+--image-key KEY (repeatable) also re-checks, offline, the vendor signatures carried with the images (cosign
+simple-signing, or Sigstore bundles), with the keys the site trusts: each must verify over the image's own digest
+(for a platform-filtered index: over the carried upstream index, of which the bundled index must be a subset, or
+over every bundled platform manifest). See docs/provenance.md.
+
 Progress (bytes read) goes to stderr.
 
 Exit codes: 0 verified; 3 verification failed (every bad member is named on stderr); 2 the bundle or key cannot be read or is not a well-formed tar/bundle; 4 S3 failed (credentials, bucket, object, network).`;
@@ -68,6 +73,12 @@ Exit codes: 0 verified; 3 verification failed (every bad member is named on stde
       description:
         'also write a self-contained Markdown report for auditors to FILE (atomically; also when verification fails)',
     }),
+    'image-key': Flags.string({
+      multiple: true,
+      helpValue: 'FILE',
+      description:
+        'vendor public key (PEM: ECDSA P-256/P-384, RSA >= 2048, Ed25519): re-check offline the upstream image signatures the bundle carries; an image whose signatures were checked at build time (a verify: rule) fails verification (exit 3) unless one verifies with one of these keys',
+    }),
     ...bundleLocationFlags,
   };
 
@@ -79,6 +90,7 @@ Exit codes: 0 verified; 3 verification failed (every bad member is named on stde
       bundle: args.bundle,
       keyFile: flags.key,
       fileDigests: flags.report !== undefined,
+      ...(flags['image-key'] ? { imageKeys: flags['image-key'] } : {}),
       endpoint: flags.endpoint,
       region: flags.region,
       signal: this.signal,

@@ -146,10 +146,13 @@ export function renderMarkdownReport(r: VerifyResult, ctx: ReportContext): strin
       out.push('');
       return;
     }
-    out.push('| Status | Reference | Digest | Problems |');
+    out.push('| Status | Reference | Digest | Notes and problems |');
     out.push('| --- | --- | --- | --- |');
     for (const a of list) {
       const probs = [...a.problems];
+      if (a.upstreamDigest) probs.push(`platform filter: new index; upstream ${a.upstreamDigest}`);
+      if (a.extras) probs.push(`${a.extras} supply-chain artifact(s) carried`);
+      if (a.signatures) probs.push(`${a.signatures} upstream signature(s) checked at build time`);
       if (a.expectedAtTarget.length)
         probs.push(`${a.expectedAtTarget.length} blob(s) expected at the target`);
       out.push(
@@ -180,6 +183,30 @@ export function renderMarkdownReport(r: VerifyResult, ctx: ReportContext): strin
       out.push(
         `| ${p.ok ? 'OK' : '**FAILED**'} | ${code(p.name)} | ${p.sha256 ? code(p.sha256) : '(not read)'} | ${p.problems.map(md).join('<br>')} |`,
       );
+    }
+    out.push('');
+  }
+  if (r.imageSignatures) {
+    out.push('## Upstream signatures (--image-key)');
+    out.push('');
+    for (const k of r.imageSignatures.keys)
+      out.push(`Key ${code(k.file)}: fingerprint ${code(k.fingerprint)}`);
+    out.push('');
+    if (r.imageSignatures.images.length === 0)
+      out.push('No image carries a signature (or the bundle did not verify).');
+    else {
+      out.push('| Status | Image | Scheme | Signed digest | Signature manifest | Problems |');
+      out.push('| --- | --- | --- | --- | --- | --- |');
+      for (const i of r.imageSignatures.images) {
+        const status = i.ok ? 'OK' : i.required ? '**FAILED**' : 'not signed by this key';
+        if (i.signatures.length === 0)
+          out.push(`| ${status} | ${code(i.ref)} | | | | ${i.problems.map(md).join('<br>')} |`);
+        for (const x of i.signatures) {
+          out.push(
+            `| ${status} | ${code(i.ref)} | ${x.scheme} | ${code(x.digest)} | ${code(x.signature)} | |`,
+          );
+        }
+      }
     }
     out.push('');
   }

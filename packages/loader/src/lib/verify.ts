@@ -9,6 +9,7 @@ import {
   verifyBundle,
 } from '@lading/core/bundle';
 import { VerificationError } from '@lading/core/errors';
+import type { ImageSignatureReport } from '@lading/core/provenance';
 import { formatBytes } from '@lading/core/util';
 import { type BundleLocation, type BundleLocationOptions, openBundleLocation } from './bundle-location.ts';
 
@@ -33,6 +34,11 @@ export interface VerifyResult extends VerifyReport {
   durationMs: number;
   /** The --report file written, if any. */
   reportFile: string | null;
+  /**
+   * `--image-key`: the carried upstream signatures re-checked with the site's vendor keys
+   * (only when the bundle itself verified). Absent without --image-key.
+   */
+  imageSignatures?: { keys: Array<{ file: string; fingerprint: string }>; images: ImageSignatureReport[] };
 }
 
 export interface RunVerifyOptions extends BundleLocationOptions {
@@ -48,6 +54,8 @@ export interface RunVerifyOptions extends BundleLocationOptions {
   fileDigests?: boolean;
   /** Called once the bundle is opened (its size known). */
   onOpen?: (loc: BundleLocation, size: number) => void;
+  /** Vendor public keys (PEM files): re-check the carried upstream signatures with them. */
+  imageKeys?: string[];
 }
 
 /** Open the bundle (path or s3://), verify it in one streaming pass, and describe the result. */
@@ -77,8 +85,40 @@ export async function runVerify(opts: RunVerifyOptions): Promise<VerifyResult> {
         opts.onProgress?.(p);
       },
     });
+    let imageSignatures: VerifyResult['imageSignatures'];
+    if (opts.imageKeys?.length) {
+      // loaded only here: the provenance code is not needed for a plain verify
+      const prov = await import('@lading/core/provenance');
+      const keys = await Promise.all(opts.imageKeys.map((k) => prov.loadImageKey(k)));
+      imageSignatures = {
+        keys: keys.map((k) => ({ file: k.source, fingerprint: k.fingerprint })),
+        images: [],
+      };
+      if (report.ok) {
+        const { BundleTarget } = await import('@lading/core/bundle');
+        const target = await BundleTarget.open(loc.input, opts.signal ? { signal: opts.signal } : {});
+        try {
+          imageSignatures.images = await prov.recheckImageSignatures(target, target.bundle.ladingJson, keys, {
+            ...(opts.signal ? { signal: opts.signal } : {}),
+          });
+        } finally {
+          await target.close();
+        }
+        for (const i of imageSignatures.images) {
+          if (i.required && !i.ok) {
+            report.ok = false;
+            report.problems.push({
+              member: i.ref,
+              kind: 'upstream-signature',
+              message: `no valid upstream signature by ${keys.map((k) => k.source).join(', ')}: ${i.problems.join('; ')}`,
+            });
+          }
+        }
+      }
+    }
     return {
       ...report,
+      ...(imageSignatures ? { imageSignatures } : {}),
       keyFile: opts.keyFile,
       location: { kind: loc.kind, path: loc.kind === 'local' ? resolve(loc.display) : loc.display, size },
       bundleFiles: files,
@@ -121,6 +161,13 @@ function artifactLines(title: string, list: ArtifactReport[]): string[] {
   const out = [`${title} (${list.length}):`];
   for (const a of list) {
     out.push(`  ${a.ok ? 'OK    ' : 'FAILED'}  ${a.ref}  ${a.digest}`);
+    if (a.upstreamDigest)
+      out.push(`          platform filter: a new index; upstream ${a.upstreamDigest} -> bundled ${a.digest}`);
+    if (a.extras || a.signatures) {
+      out.push(
+        `          ${a.extras ?? 0} supply-chain artifact(s)${a.signatures ? `, ${a.signatures} upstream signature(s) checked at build time` : ''}`,
+      );
+    }
     for (const p of a.problems) out.push(`          ${p}`);
     if (a.expectedAtTarget.length)
       out.push(`          ${a.expectedAtTarget.length} blob(s) expected at the target (differential bundle)`);
@@ -163,6 +210,19 @@ export function formatVerifyText(r: VerifyResult): string {
   out.push(
     `Checked:   ${r.members} members, ${formatBytes(r.bytes)} in ${(r.durationMs / 1000).toFixed(1)} s`,
   );
+  if (r.imageSignatures) {
+    const keys = r.imageSignatures.keys.map((k) => `${k.file} ${k.fingerprint}`).join(', ');
+    const list = r.imageSignatures.images;
+    out.push(
+      `Upstream signatures (--image-key ${keys}): ${list.length ? `${list.length} image(s)` : r.ok || list.length ? 'no image carries one' : 'not checked (the bundle did not verify)'}`,
+    );
+    for (const i of list) {
+      const what = i.ok
+        ? i.signatures.map((s) => `${s.scheme} over ${s.digest} (signature ${s.signature})`).join('; ')
+        : i.problems.join('; ');
+      out.push(`  ${i.ok ? 'OK    ' : i.required ? 'FAILED' : 'NONE  '}  ${i.ref}  ${what}`);
+    }
+  }
   if (r.problems.length) {
     out.push(`Problems (${r.problems.length}):`);
     for (const p of r.problems) out.push(`  ${p.member} (${p.kind}): ${p.message}`);
