@@ -15,7 +15,8 @@ const pexec = promisify(execFile);
  * The real `lading-build` binary (bin/run.js loads dist/, built here first) against loopback
  * servers: exit codes, --json documents, inspect, images, split and publish. The registry is the
  * real Distribution; the S3 server is testkit's stand-in (`@lading/testkit/s3`, our own S3 subset),
- * and publish is also run against s3rver, a third party's S3 server, in test/s3rver.test.ts.
+ * and publish is also run against s3rver, a third party’s S3 server, in
+ * packages/loader/test/s3rver.test.ts.
  */
 describe('lading-build CLI (built binary)', function () {
   this.timeout(300_000);

@@ -206,6 +206,77 @@ describe('s3 transport (against the loopback S3 stand-in)', function () {
     );
   });
 
+  it('resume pages through ListMultipartUploads and ListParts (one entry a page)', async () => {
+    const paged = await startS3Server({ buckets: [BUCKET], listPageSize: 1 });
+    const c = await createS3Client({
+      endpoint: paged.endpoint,
+      region: paged.region,
+      credentials: { accessKeyId: paged.accessKeyId, secretAccessKey: paged.secretAccessKey },
+    });
+    try {
+      const dest = `s3://${BUCKET}/paged/`;
+      const key = 'paged/shop-2.4.0.tar';
+      // Two unfinished uploads of the same key that do not match: one started earlier, one of
+      // another key sharing the prefix.
+      const sdk = await import('@aws-sdk/client-s3');
+      await c.send(new sdk.CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }));
+      await c.send(new sdk.CreateMultipartUploadCommand({ Bucket: BUCKET, Key: `${key}.other` }));
+      const ac = new AbortController();
+      await assert.rejects(
+        publishFiles([bundle], dest, {
+          client: c,
+          partSize: PART,
+          concurrency: 1,
+          signal: ac.signal,
+          onProgress: (p) => {
+            if (p.phase === 'uploading' && p.partsDone >= 2) ac.abort(new Error('interrupted by the test'));
+          },
+        }),
+        AbortedError,
+      );
+      const interrupted = paged.pendingUploads(BUCKET).find((u) => u.key === key && u.parts.length === 2)!;
+      assert.ok(interrupted);
+      const before = paged.requests.length;
+      const [res] = await publishFiles([bundle], dest, { client: c, partSize: PART, concurrency: 2 });
+      assert.equal(res?.resumedUploadId, interrupted.uploadId);
+      assert.equal(res?.reusedParts, 2);
+      const mine = paged.requests.slice(before);
+      assert.equal(
+        mine.filter((r) => r.op === 'ListMultipartUploads').length,
+        3,
+        'three uploads, one a page',
+      );
+      assert.ok(mine.filter((r) => r.op === 'ListParts').length >= 2, 'two parts, one a page');
+      assert.equal(await sha256File(paged.objectFile(BUCKET, key)), bundleSha);
+    } finally {
+      c.destroy();
+      await paged.stop();
+    }
+  });
+
+  it('a store whose clock is an hour off: the SDK corrects from its Date header, the publish completes', async () => {
+    const skewed = await startS3Server({ buckets: [BUCKET], clockSkewMs: 60 * 60 * 1000 });
+    const c = await createS3Client({
+      endpoint: skewed.endpoint,
+      region: skewed.region,
+      credentials: { accessKeyId: skewed.accessKeyId, secretAccessKey: skewed.secretAccessKey },
+    });
+    try {
+      const small = join(dir.path, 'skew.tar');
+      await writeFile(small, randomBytes(1000));
+      const [res] = await publishFiles([small], `s3://${BUCKET}/skew/`, { client: c });
+      assert.ok(res && !res.skipped);
+      assert.ok(
+        skewed.requests.some((r) => r.error === 'RequestTimeTooSkewed' && r.status === 403),
+        'the store refused the first request as too skewed',
+      );
+      assert.equal(await sha256File(skewed.objectFile(BUCKET, 'skew/skew.tar')), await sha256File(small));
+    } finally {
+      c.destroy();
+      await skewed.stop();
+    }
+  });
+
   it('does not resume an upload whose parts differ from the local file', async () => {
     const c = await client();
     const file = join(dir.path, 'changing.tar');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createS3Client, publishFiles, type S3Client } from '@lading/core';
 import { type RegistryServer, skopeoDigest, startRegistry } from '@lading/testkit';
@@ -11,6 +12,11 @@ function targetOf(host: string, ref: string): string {
   return `${host}/${ref.slice(ref.indexOf('/') + 1)}`;
 }
 
+/**
+ * Push from split parts and from s3://. The S3 server here is testkit's stand-in (our own S3 subset,
+ * `@lading/testkit/s3`), which records every request; the s3:// push also runs against s3rver, a
+ * third party's server, in s3rver.test.ts.
+ */
 describe('lading-load push from split parts and from s3://', function () {
   this.timeout(180_000);
   const BUCKET = 'dropzone';
@@ -68,6 +74,10 @@ describe('lading-load push from split parts and from s3://', function () {
   it('pushes straight from s3://bucket/key (ranged reads, no local copy)', async () => {
     const b = await f.bundle('s3/shop.tar');
     await publishFiles([b], `s3://${BUCKET}/releases/`, { client });
+    const seen = server.requests.length;
+    // An empty temp folder of its own: a local copy of the bundle would land there.
+    const tmp = join(f.dir, 'push-tmp');
+    await mkdir(tmp);
     const r = await runCli(
       [
         'push',
@@ -81,11 +91,20 @@ describe('lading-load push from split parts and from s3://', function () {
         '--plain-http',
         '--json',
       ],
-      { env },
+      { env: { ...env, TMPDIR: tmp } },
     );
     assert.equal(r.code, 0, r.stderr);
     const res = JSON.parse(r.stdout) as PushResult;
     assert.equal(res.verified, true);
+    // What the S3 server saw: the object read in ranges, never fetched whole.
+    const gets = server.requests.slice(seen).filter((q) => q.op === 'GetObject');
+    assert.ok(gets.length > 0, 'the bundle was read from S3');
+    assert.deepEqual(
+      gets.filter((q) => !/^bytes=\d+-\d+$/.test(q.range ?? '')),
+      [],
+      'every GetObject has a bounded Range',
+    );
+    assert.deepEqual(await readdir(tmp), [], 'nothing written to the temp folder');
     assert.ok(res.items.every((i) => i.status === 'pushed'));
     for (const e of f.entries)
       assert.equal(await skopeoDigest(targetOf(`${reg.host}/s3`, e.ref), reg), e.digest);

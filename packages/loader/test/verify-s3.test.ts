@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BundleTarget, ExitCode, publishFiles, type S3Client } from '@lading/core';
 import type { S3Server } from '@lading/testkit/s3';
@@ -36,13 +36,25 @@ describe('lading-load verify s3://bucket/key (streaming, against the loopback S3
   });
 
   it('library: verifies straight from S3 with ranged GETs, no local copy', async () => {
-    const before = server.count('GetObject');
-    const r = await runVerify({
-      bundle: `s3://${BUCKET}/releases/shop-2.4.0.tar`,
-      keyFile: t.pub,
-      client,
-      fileDigests: true,
-    });
+    const seen = server.requests.length;
+    // An empty temp folder of this test's own: a local copy of the bundle would land there.
+    const tmp = join(root, 'verify-tmp');
+    mkdirSync(tmp);
+    const savedTmp = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    let r: Awaited<ReturnType<typeof runVerify>>;
+    try {
+      r = await runVerify({
+        bundle: `s3://${BUCKET}/releases/shop-2.4.0.tar`,
+        keyFile: t.pub,
+        client,
+        fileDigests: true,
+      });
+    } finally {
+      if (savedTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmp;
+    }
+    assert.deepEqual(readdirSync(tmp), [], 'nothing written to the temp folder');
     assert.equal(r.ok, true, JSON.stringify(r.problems));
     assert.equal(r.location.kind, 's3');
     assert.equal(r.location.size, readFileSync(t.bundle).length);
@@ -50,11 +62,14 @@ describe('lading-load verify s3://bucket/key (streaming, against the loopback S3
       r.bundleFiles.map((f) => f.sha256),
       [sha256(readFileSync(t.bundle))],
     );
-    assert.ok(
-      server.requests.slice(0).some((q) => q.op === 'GetObject' && q.range),
-      'ranged GETs',
+    // This test's requests only: the object read in bounded ranges, never fetched whole.
+    const gets = server.requests.slice(seen).filter((q) => q.op === 'GetObject');
+    assert.ok(gets.length > 0, 'read from S3');
+    assert.deepEqual(
+      gets.filter((q) => !/^bytes=\d+-\d+$/.test(q.range ?? '')),
+      [],
+      'every GetObject has a bounded Range',
     );
-    assert.ok(server.count('GetObject') > before);
   });
 
   it('library: openBundleLocation gives an input BundleTarget.open reads blobs from', async () => {

@@ -12,14 +12,16 @@
  *
  *   PutObject, GetObject (Range, If-Match), HeadObject, DeleteObject, HeadBucket, ListObjectsV2,
  *   CreateMultipartUpload, UploadPart, CompleteMultipartUpload, AbortMultipartUpload,
- *   ListMultipartUploads, ListParts; user metadata `x-amz-meta-*`.
+ *   ListMultipartUploads, ListParts (both paginated: max-uploads with key/upload-id markers,
+ *   max-parts with part-number-marker); user metadata `x-amz-meta-*`.
  *
  * Integrity is checked as S3 does: `Content-MD5` and `x-amz-checksum-sha256` on PutObject and
  * UploadPart (mismatch → 400 BadDigest), a signed `x-amz-content-sha256` payload hash (mismatch →
  * 400 XAmzContentSHA256Mismatch), and the part list of CompleteMultipartUpload (ETags and
  * checksums must match the stored parts, parts but the last must be at least `minPartSize`).
  * Requests are authenticated with AWS Signature Version 4 (header form): an unknown access key
- * gives 403 InvalidAccessKeyId, a wrong secret 403 SignatureDoesNotMatch. `aws-chunked` bodies
+ * gives 403 InvalidAccessKeyId, a wrong secret 403 SignatureDoesNotMatch, a request time more than
+ * 15 minutes off the server's clock (`clockSkewMs`) 403 RequestTimeTooSkewed. `aws-chunked` bodies
  * (streaming checksums in trailers) are refused with 501 NotImplemented, as several
  * S3-compatible stores do; Lading's client does not send them.
  *
@@ -44,6 +46,14 @@ export interface StartS3ServerOptions {
   buckets: string[];
   /** Minimum size of every part but the last in CompleteMultipartUpload (S3: 5 MiB). */
   minPartSize?: number;
+  /**
+   * How far this server's clock is off (ms, default 0). As S3 does, a request whose x-amz-date is
+   * more than 15 minutes from the server's time gets 403 RequestTimeTooSkewed, and every answer's
+   * Date header tells the server's time (what SDKs correct their clock from).
+   */
+  clockSkewMs?: number;
+  /** Most entries a ListMultipartUploads or ListParts page holds (S3: 1000), to test paging. */
+  listPageSize?: number;
 }
 
 export interface S3RequestRecord {
@@ -198,6 +208,8 @@ export async function startS3Server(opts: StartS3ServerOptions): Promise<S3Serve
   const secretAccessKey = opts.secretAccessKey ?? 'lading-test-secret';
   const region = opts.region ?? 'us-east-1';
   const minPartSize = opts.minPartSize ?? 5 * 1024 * 1024;
+  const serverNow = () => Date.now() + (opts.clockSkewMs ?? 0);
+  const pageCap = Math.min(opts.listPageSize ?? 1000, 1000);
   const tmp = await tmpDir('lading-s3-');
   const dataDir = tmp.path;
   const uploadsDir = join(dataDir, '.multipart');
@@ -237,6 +249,23 @@ export async function startS3Server(opts: StartS3ServerOptions): Promise<S3Serve
       );
     }
     const amzDate = header(req, 'x-amz-date') ?? '';
+    const dm = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(amzDate);
+    const requestTime = dm ? Date.UTC(+dm[1]!, +dm[2]! - 1, +dm[3]!, +dm[4]!, +dm[5]!, +dm[6]!) : Number.NaN;
+    if (Number.isNaN(requestTime))
+      throw new S3Fail(403, 'AccessDenied', 'AWS authentication requires a valid x-amz-date');
+    const now = serverNow();
+    if (Math.abs(requestTime - now) > 15 * 60 * 1000) {
+      throw new S3Fail(
+        403,
+        'RequestTimeTooSkewed',
+        'The difference between the request time and the current time is too large.',
+        {
+          RequestTime: amzDate,
+          ServerTime: new Date(now).toISOString(),
+          MaxAllowedSkewMilliseconds: '900000',
+        },
+      );
+    }
     const payloadHash = header(req, 'x-amz-content-sha256');
     if (!payloadHash) throw new S3Fail(400, 'InvalidRequest', 'Missing required header x-amz-content-sha256');
     const names = (signedHeaders ?? '').split(';');
@@ -400,23 +429,42 @@ export async function startS3Server(opts: StartS3ServerOptions): Promise<S3Serve
         return;
       }
       if (method === 'GET' && q.has('uploads')) {
+        // Sorted by key, then by initiation; a page ends after max-uploads (S3: at most 1000).
         const prefix = q.get('prefix') ?? '';
-        const list = [...uploads.values()]
+        const maxUploads = Math.min(Number(q.get('max-uploads') ?? 1000), pageCap);
+        const keyMarker = q.get('key-marker') ?? '';
+        const idMarker = q.get('upload-id-marker') ?? '';
+        const all = [...uploads.values()]
           .filter((u) => u.bucket === bucket && u.key.startsWith(prefix))
           .sort((a, b) =>
             a.key < b.key ? -1 : a.key > b.key ? 1 : a.initiated.getTime() - b.initiated.getTime(),
-          )
+          );
+        let from = 0;
+        if (keyMarker) {
+          const after = idMarker ? all.findIndex((u) => u.key === keyMarker && u.uploadId === idMarker) : -1;
+          from = after >= 0 ? after + 1 : all.findIndex((u) => u.key > keyMarker);
+          if (from < 0) from = all.length;
+        }
+        const page = all.slice(from, from + maxUploads);
+        const truncated = from + maxUploads < all.length;
+        const last = page[page.length - 1];
+        const list = page
           .map(
             (u) =>
               `<Upload>${el('Key', u.key)}${el('UploadId', u.uploadId)}${el('Initiated', u.initiated.toISOString())}` +
               `${el('StorageClass', 'STANDARD')}${u.checksumAlgorithm ? el('ChecksumAlgorithm', u.checksumAlgorithm) : ''}</Upload>`,
           )
           .join('');
+        const next =
+          truncated && last
+            ? `${el('NextKeyMarker', last.key)}${el('NextUploadIdMarker', last.uploadId)}`
+            : '';
         sendXml(
           res,
           200,
-          `<ListMultipartUploadsResult xmlns="${NS}">${el('Bucket', bucket)}${el('Prefix', prefix)}` +
-            `${el('MaxUploads', 1000)}${el('IsTruncated', false)}${list}</ListMultipartUploadsResult>`,
+          `<ListMultipartUploadsResult xmlns="${NS}">${el('Bucket', bucket)}${el('KeyMarker', keyMarker)}` +
+            `${el('UploadIdMarker', idMarker)}${next}${el('Prefix', prefix)}` +
+            `${el('MaxUploads', maxUploads)}${el('IsTruncated', truncated)}${list}</ListMultipartUploadsResult>`,
         );
         return;
       }
@@ -524,7 +572,7 @@ export async function startS3Server(opts: StartS3ServerOptions): Promise<S3Serve
         return;
       }
       if (method === 'GET') {
-        const maxParts = Math.min(Number(q.get('max-parts') ?? 1000), 1000);
+        const maxParts = Math.min(Number(q.get('max-parts') ?? 1000), pageCap);
         const marker = Number(q.get('part-number-marker') ?? 0);
         const all = [...u.parts.keys()].filter((n) => n > marker).sort((a, b) => a - b);
         const page = all.slice(0, maxParts);
@@ -737,6 +785,7 @@ export async function startS3Server(opts: StartS3ServerOptions): Promise<S3Serve
     const keyRaw = segs.slice(1).join('/');
     const key = bucket !== undefined && keyRaw.length > 0 ? decodeURIComponent(keyRaw) : undefined;
     const method = req.method ?? 'GET';
+    res.setHeader('date', new Date(serverNow()).toUTCString());
     const rec: S3RequestRecord = {
       op: opName(method, key, q),
       method,

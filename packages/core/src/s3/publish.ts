@@ -490,6 +490,9 @@ async function findResumable(
       uploadIdMarker = out.NextUploadIdMarker;
     }
   } catch (err) {
+    // A store without ListMultipartUploads (s3rver, some S3-compatible stores): nothing to resume,
+    // the upload starts from the first part.
+    if (s3ErrorCode(err) === 'NotImplemented' && !signal?.aborted) return undefined;
     throw toS3Error(err, loc, signal);
   }
   candidates.sort((a, b) => b.initiated - a.initiated);
