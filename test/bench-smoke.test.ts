@@ -105,7 +105,14 @@ describe('scripts/bench and scripts/reliability --smoke', function () {
       setup: { tags: number };
       killPush: { ok: boolean; rerunExit: number; problem?: string }[];
       killCreate: { ok: boolean; rerunExit: number; problem?: string }[];
-      faults: { command: string; rate: number; exit: number; requests: number }[];
+      faults: {
+        command: string;
+        rate: number;
+        exit: number;
+        requests: number;
+        completed: boolean;
+        problem?: string;
+      }[];
       tamper: { id: string; ok: boolean; verifyExit: number; pushExit: number; pushed: string[] }[];
       bundleAttacks: { id: string; ok: boolean; escaped: string[] }[];
       chartAttacks: { id: string; ok: boolean }[];
@@ -119,7 +126,12 @@ describe('scripts/bench and scripts/reliability --smoke', function () {
       assert.ok(t.ok, `state after kill -9 and re-run: ${t.problem ?? ''}`);
     }
     assert.deepEqual(res.faults.map((f) => f.command).sort(), ['create', 'push']);
-    for (const f of res.faults) assert.ok(f.requests > 0, `${f.command}: went through the proxy`);
+    for (const f of res.faults) {
+      assert.ok(f.requests > 0, `${f.command}: went through the proxy`);
+      // Transient faults are retried: the run exits 0 with the same content as the clean run.
+      assert.equal(f.exit, 0, `${f.command} at fault rate ${f.rate}: exit ${f.exit} ${f.problem ?? ''}`);
+      assert.ok(f.completed, `${f.command} at fault rate ${f.rate}: ${f.problem ?? ''}`);
+    }
     assert.deepEqual(res.tamper.map((c) => c.id).sort(), ['flip:layer blob', 'key:wrong']);
     for (const c of res.tamper) {
       assert.equal(c.verifyExit, 3, `${c.id}: verify exit`);

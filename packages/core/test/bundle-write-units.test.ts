@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
+import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
 import { Header, Parser, type ReadEntry } from 'tar';
 import {
   buildSbom,
@@ -8,7 +9,6 @@ import {
   InvalidMemberPathError,
   InvalidSumsError,
   type LadingJson,
-  ociPurl,
   parseSums,
   TAR_END_SIZE,
   TarEntrySizeError,
@@ -241,6 +241,19 @@ describe('bundle write units', () => {
       files: [],
     };
 
+    it('is valid against the official CycloneDX JSON schema of the version it declares', async () => {
+      const bom = buildSbom(lading, { epoch: 1_700_000_000 });
+      // The schema files CycloneDX publishes (shipped by @cyclonedx/cyclonedx-library, with the SPDX
+      // and JSF schemas they reference), checked by ajv in the library's strict validator.
+      const version = (Spec.Version as Record<string, string>)[`v${bom.specVersion.replace('.', 'dot')}`];
+      assert.equal(version, bom.specVersion, `a CycloneDX ${bom.specVersion} schema is shipped`);
+      const validator = new Validation.JsonStrictValidator(version as Spec.Version);
+      assert.equal(await validator.validate(JSON.stringify(bom)), null);
+      // …and the validator does refuse what the schema forbids.
+      const broken = { ...bom, components: [{ ...bom.components[0]!, type: 'no-such-type' }] };
+      assert.notEqual(await validator.validate(JSON.stringify(broken)), null);
+    });
+
     it('is a deterministic CycloneDX 1.5 document with purls and hashes', () => {
       const bom = buildSbom(lading, { epoch: 1_700_000_000 });
       assert.equal(bom.bomFormat, 'CycloneDX');
@@ -265,7 +278,11 @@ describe('bundle write units', () => {
       assert.deepEqual(nginx.hashes, [{ alg: 'SHA-256', content: digestOf('nginx').slice(7) }]);
       const api = bom.components.find((c) => c.name === 'localhost:5000/acme/api')!;
       assert.equal(api.version, digestOf('api'));
-      assert.equal(api.purl, ociPurl('localhost:5000/acme/api', digestOf('api')));
+      // purl-spec's oci type: the last path segment as name, the digest with ':' as %3A, no tag.
+      assert.equal(
+        api.purl,
+        'pkg:oci/api@sha256%3A14c2529eb4498c5d1ffd6915d05bf58a91bdda796af59f41d480d11c099d0479?repository_url=localhost:5000/acme/api',
+      );
       const chart = bom.components.find((c) => c.name === 'nginx' && c.type === 'application')!;
       assert.equal(chart.purl, 'pkg:generic/nginx@18.1.0');
       const podinfo = bom.components.find((c) => c.name === 'podinfo')!;

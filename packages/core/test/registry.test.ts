@@ -475,6 +475,76 @@ for (const mode of MODES) {
           await ro.close();
         }
       });
+
+      it('an identity token goes through the refresh_token grant (POST), never as a password', async () => {
+        const r = new Registry(
+          reg.host,
+          optionsFor(reg, { credentials: { identityToken: reg.identityToken! } }),
+        );
+        try {
+          const repo = r.repository('idtok/app');
+          const data = bytes('idtok', 1000);
+          const before = reg.tokenRequests!.length;
+          await repo.push(desc(data, MediaType.ociLayer), bytesStream(data));
+          assert.equal(await repo.exists(desc(data, MediaType.ociLayer)), true);
+          const seen = reg.tokenRequests!.slice(before);
+          assert.ok(seen.length > 0);
+          for (const q of seen) {
+            assert.equal(q.method, 'POST');
+            assert.equal(q.grant, 'refresh_token');
+            assert.equal(q.user, reg.username, 'the token server knew the user by the identity token');
+            assert.equal(q.status, 200);
+          }
+          assert.ok(seen.some((q) => q.granted.includes('repository:idtok/app:pull,push')));
+        } finally {
+          await r.close();
+        }
+        const bad = new Registry(
+          reg.host,
+          optionsFor(reg, { credentials: { identityToken: 'not-the-token' } }),
+        );
+        try {
+          await assert.rejects(bad.repository('idtok/app').resolve('x'), (err: unknown) => {
+            assert.ok(err instanceof AuthError);
+            assert.match(err.message, /refused the identity token/);
+            return true;
+          });
+        } finally {
+          await bad.close();
+        }
+      });
+
+      it('a registry token is sent as the bearer token as it is: no request to the token server', async () => {
+        // A token the token server issued for this scope, fetched here with the user's password.
+        const url = new URL(reg.tokenRealm!);
+        url.searchParams.set('service', reg.tokenService!);
+        url.searchParams.set('scope', 'repository:regtok/app:pull,push');
+        const { stdout } = await run('curl', [
+          '-fsS',
+          '--cacert',
+          reg.caFile!,
+          '-u',
+          `${reg.username}:${reg.password}`,
+          url.href,
+        ]);
+        const token = (JSON.parse(stdout) as { token: string }).token;
+        const r = new Registry(reg.host, optionsFor(reg, { credentials: { registryToken: token } }));
+        try {
+          const repo = r.repository('regtok/app');
+          const data = bytes('regtok', 1000);
+          const before = reg.tokenRequests!.length;
+          await repo.push(desc(data, MediaType.ociLayer), bytesStream(data));
+          assert.equal(await repo.exists(desc(data, MediaType.ociLayer)), true);
+          assert.equal(reg.tokenRequests!.length, before, 'the token server was not asked');
+          // The token's scope is what it is: another repository is refused.
+          await assert.rejects(
+            r.repository('other/app').push(desc(data, MediaType.ociLayer), bytesStream(data)),
+            AuthError,
+          );
+        } finally {
+          await r.close();
+        }
+      });
     }
   });
 }

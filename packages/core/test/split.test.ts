@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { watch } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,10 +107,28 @@ describe('split bundles', () => {
     assert.ok(!(await readdir(dir)).some((n) => n.startsWith('nope') || n.startsWith('.nope')));
   });
 
-  it('aborting a split leaves nothing behind', async () => {
+  it('aborting a split in the middle leaves nothing behind', async () => {
+    // 8 MiB read in 1 MiB pieces into 1 MiB parts: abort once bytes have gone into a part's temp file.
+    await writeFile(file, noise(8 * 1024 * 1024, 9));
     const ac = new AbortController();
-    ac.abort();
-    await assert.rejects(splitBundle(file, { size: 1000, signal: ac.signal }), AbortedError);
+    const written: string[] = [];
+    const watcher = watch(dir, (event, name) => {
+      if (event === 'change' && name?.includes('.tmp-') && !ac.signal.aborted) {
+        written.push(name);
+        ac.abort();
+      }
+    });
+    try {
+      await assert.rejects(splitBundle(file, { size: '1MiB', signal: ac.signal }), AbortedError);
+    } finally {
+      watcher.close();
+    }
+    assert.equal(written.length, 1, 'aborted after a part had been written to');
+    assert.deepEqual(await readdir(dir), ['shop.tar']);
+
+    const before = new AbortController();
+    before.abort();
+    await assert.rejects(splitBundle(file, { size: 1000, signal: before.signal }), AbortedError);
     assert.deepEqual(await readdir(dir), ['shop.tar']);
   });
 

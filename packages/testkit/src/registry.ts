@@ -35,6 +35,8 @@ export interface RegistryServer {
   /** token mode: the realm of the token server (https://127.0.0.1:PORT/token) and its service name. */
   tokenRealm?: string;
   tokenService?: string;
+  /** token mode: an identity (refresh) token of `username`, for the `refresh_token` grant. */
+  identityToken?: string;
   /** token mode: every request the token server answered, oldest first (for tests of the auth flow). */
   tokenRequests?: TokenServer['requests'];
   /** Registry storage root (filesystem driver rootdirectory). */
@@ -123,6 +125,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Re
     let password: string | undefined;
     let roUsername: string | undefined;
     let roPassword: string | undefined;
+    let identityToken: string | undefined;
     if (tls) {
       const ca = await makeCA(join(root.path, 'pki'));
       const server = await issueCert(ca, 'server', { hosts: ['127.0.0.1', 'localhost'], usage: 'server' });
@@ -142,8 +145,14 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Re
         authCfg = `auth:\n  htpasswd:\n    realm: lading-test\n    path: ${yamlString(htpasswdFile)}\n`;
       }
       if (mode === 'token') {
+        identityToken = randomBytes(16).toString('hex');
         const users: TokenUser[] = [
-          { username: username!, password: password!, actions: ['pull', 'push', 'delete'] },
+          {
+            username: username!,
+            password: password!,
+            actions: ['pull', 'push', 'delete'],
+            refreshToken: identityToken,
+          },
         ];
         if (opts.readOnlyUser) {
           roUsername = RO_USER;
@@ -220,6 +229,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Re
         if (password) server.password = password;
         if (roUsername) server.readOnlyUsername = roUsername;
         if (roPassword) server.readOnlyPassword = roPassword;
+        if (identityToken) server.identityToken = identityToken;
         if (token) {
           server.tokenRealm = token.realm;
           server.tokenService = token.service;

@@ -7,7 +7,10 @@ import type { AddressInfo } from 'node:net';
 /**
  * A small Docker token server (the `auth.token` realm of Distribution) on https://127.0.0.1:PORT/token.
  *
- * It checks HTTP basic credentials, grants the requested scopes the user may have and answers with an
+ * A NAMED STAND-IN for a registry's auth service (Docker Hub's, Harbor's): Distribution only verifies
+ * tokens and ships no token server. It takes HTTP basic credentials (GET), the OAuth2 `password`
+ * grant and the `refresh_token` grant (POST; the refresh token is a user's identity token, what
+ * `docker login` keeps as `identitytoken`), grants the requested scopes the user may have and answers with an
  * ES256 JWT whose `x5c` header carries the signing certificate. Distribution 2.8 verifies that chain
  * against `rootcertbundle` (the test CA), checks `iss`, `aud` (= service), `exp`/`nbf` and the `access` claim.
  */
@@ -17,12 +20,16 @@ export interface TokenUser {
   password: string;
   /** Repository actions this user may get: e.g. ['pull'] or ['pull', 'push', 'delete']. */
   actions: string[];
+  /** An identity (refresh) token the `refresh_token` grant accepts for this user. */
+  refreshToken?: string;
 }
 
 export interface TokenRequestRecord {
   method: string;
   /** The authenticated user, or undefined for an anonymous request. */
   user: string | undefined;
+  /** How the client authenticated: basic credentials (GET or POST), or an OAuth2 grant. */
+  grant: 'basic' | 'password' | 'refresh_token' | 'anonymous';
   scopes: string[];
   /** What the token grants, as `type:name:actions`. */
   granted: string[];
@@ -153,25 +160,38 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     }
     let params: URLSearchParams;
     let creds: { username: string; password: string } | undefined;
+    let refreshToken: string | undefined;
+    let grantType: TokenRequestRecord['grant'];
     if (req.method === 'GET') {
       params = url.searchParams;
       creds = basicUser(req);
+      grantType = creds ? 'basic' : 'anonymous';
     } else if (req.method === 'POST') {
-      // OAuth2 password grant (containerd, docker with offline tokens).
+      // OAuth2 grants (containerd; docker with an identity token from `docker login`).
       params = new URLSearchParams(await readBody(req));
       if (params.get('grant_type') === 'password') {
         creds = { username: params.get('username') ?? '', password: params.get('password') ?? '' };
+        grantType = 'password';
+      } else if (params.get('grant_type') === 'refresh_token') {
+        refreshToken = params.get('refresh_token') ?? '';
+        grantType = 'refresh_token';
       } else {
         creds = basicUser(req);
+        grantType = creds ? 'basic' : 'anonymous';
       }
     } else {
       send(405, { errors: [{ code: 'UNSUPPORTED', message: `method ${req.method}` }] });
       return;
     }
     const scopes = params.getAll('scope').flatMap((s) => s.split(' ').filter((x) => x !== ''));
+    const byRefresh =
+      refreshToken !== undefined
+        ? opts.users.find((u) => u.refreshToken !== undefined && u.refreshToken === refreshToken)
+        : undefined;
     const record: TokenRequestRecord = {
       method: req.method,
-      user: creds?.username,
+      user: creds?.username ?? byRefresh?.username,
+      grant: grantType,
       scopes,
       granted: [],
       status: 0,
@@ -182,7 +202,12 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
       send(400, { errors: [{ code: 'DENIED', message: `unknown service ${params.get('service')}` }] });
       return;
     }
-    let user: TokenUser | undefined;
+    let user: TokenUser | undefined = byRefresh;
+    if (refreshToken !== undefined && !byRefresh) {
+      record.status = 401;
+      send(401, { errors: [{ code: 'UNAUTHORIZED', message: 'invalid refresh token' }] });
+      return;
+    }
     if (creds) {
       user = opts.users.find((u) => u.username === creds.username && u.password === creds.password);
       if (!user) {
