@@ -128,7 +128,7 @@ describe('split bundles', () => {
 
     const before = new AbortController();
     before.abort();
-    await assert.rejects(splitBundle(file, { size: 1000, signal: before.signal }), AbortedError);
+    await assert.rejects(splitBundle(file, { size: '1MiB', signal: before.signal }), AbortedError);
     assert.deepEqual(await readdir(dir), ['shop.tar']);
   });
 

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BundleTarget } from '@lading/core';
-import { freePort, issueCert, makeCA, type TestCA, tmpDir } from '@lading/testkit';
+import { freePort, issueCert, makeCA, needs, type TestCA, tmpDir } from '@lading/testkit';
 import { mirrorConfig, writeMirrorFiles } from '../src/lib/mirror-config/index.ts';
 import { parseRegistryTarget } from '../src/lib/registry-target.ts';
 import { type BundleRegistry, readServeTls, startBundleRegistry } from '../src/lib/serve/index.ts';
@@ -42,7 +42,7 @@ describe('serve over TLS, checked with skopeo (verification on)', function () {
   const open: BundleRegistry[] = [];
 
   before(async function () {
-    if (!hasSkopeo()) this.skip();
+    needs(this, hasSkopeo(), 'skopeo');
     dir = await tmpDir('lading-serve-tls-');
     deadHost = `127.0.0.2:${await freePort()}`;
     const rename: Record<string, string> = {};
@@ -222,7 +222,7 @@ describe('serve over TLS, checked with skopeo (verification on)', function () {
 
   describe('the CLI', () => {
     before(async function () {
-      if (!(await cliBuilt())) this.skip();
+      needs(this, await cliBuilt(), 'the built lading-load (pnpm exec turbo run build)');
     });
 
     it('serve --tls-cert --tls-key prints an https address that skopeo verifies; stops on SIGTERM', async () => {
