@@ -123,6 +123,13 @@ verify:
       const legacy = b.bundle.ladingJson.images.find((i) => i.ref === fx.ref('demo/legacy'))!;
       assert.equal(legacy.extras, undefined);
       assert.equal(legacy.signatures, undefined);
+      // the SBOM counts them and names the signatures
+      const bom = JSON.parse((await b.bundle.readMember('sbom.cdx.json')).toString('utf8')) as {
+        components: { name: string; properties?: { name: string; value: string }[] }[];
+      };
+      const props = bom.components.find((c) => c.name.endsWith('demo/app'))!.properties!;
+      assert.equal(props.find((p) => p.name === 'lading:extras')?.value, '2');
+      assert.equal(props.filter((p) => p.name === 'lading:upstreamSignature').length, 1);
       // inspect counts them and shows the signatures and the digest change
       const inspected = describeBundle(b.bundle);
       assert.deepEqual(inspected.images.find((i) => i.ref === app.ref)!.extras, { referrer: 1, sig: 1 });

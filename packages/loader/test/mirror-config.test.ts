@@ -90,6 +90,28 @@ describe('mirror-config', () => {
     ]);
   });
 
+  it('idms and itms: a platform-filtered index is listed as upstream -> bundled, and the instructions say its upstream digest fails', () => {
+    const up = `sha256:${'1'.repeat(64)}`;
+    const bundled = `sha256:${'2'.repeat(64)}`;
+    const digestChanges = [{ ref: 'docker.io/library/nginx:1.27.3', upstreamDigest: up, digest: bundled }];
+    for (const format of ['idms', 'itms'] as const) {
+      const c = mirrorConfig(format, { target, images, name: 'shop', digestChanges });
+      const text = c.files[0]!.content;
+      assert.match(
+        text,
+        new RegExp(`# {3}docker\\.io/library/nginx:1\\.27\\.3: upstream ${up} -> bundled ${bundled}`),
+      );
+      assert.match(c.instructions, /1 platform-filtered index\(es\) got a new digest/);
+      const doc = parse(text) as { kind: string; spec: Record<string, unknown[]> };
+      assert.equal(doc.kind, format === 'idms' ? 'ImageDigestMirrorSet' : 'ImageTagMirrorSet');
+      assert.equal(doc.spec[format === 'idms' ? 'imageDigestMirrors' : 'imageTagMirrors']!.length, 3);
+    }
+    assert.match(
+      mirrorConfig('idms', { target, images, name: 'shop' }).instructions,
+      /keeps digests unchanged/,
+    );
+  });
+
   it('registries-conf: a mirror per source registry with the prefix in its location', () => {
     const c = mirrorConfig('registries-conf', { target, images, name: 'shop' });
     const text = c.files[0]!.content;

@@ -109,6 +109,15 @@ export function buildSbom(lading: LadingJson, opts: { epoch: number | Date }): C
       { name: 'lading:mediaType', value: img.mediaType },
       { name: 'lading:upstreamDigest', value: img.upstreamDigest },
       ...img.platforms.map((p) => ({ name: 'lading:platform', value: p })),
+      ...(img.extras?.length ? [{ name: 'lading:extras', value: String(img.extras.length) }] : []),
+      ...(img.extras ?? []).map((e) => ({
+        name: `lading:extra:${e.kind}`,
+        value: `${e.digest}${e.tag ? ` ${e.tag}` : ''}${e.artifactType ? ` ${e.artifactType}` : ''}`,
+      })),
+      ...(img.signatures ?? []).map((x) => ({
+        name: 'lading:upstreamSignature',
+        value: `${x.scheme} ${x.digest} key ${x.key} signature ${x.signature}`,
+      })),
     ];
     components.push({
       type: 'container',

@@ -34,6 +34,9 @@ pointing at --registry HOST[:PORT][/PREFIX] with the path rules of push (source 
   k3s              registries.yaml for k3s / RKE2 (a rewrite rule for the prefix)
   registries-conf  a registries.conf.d drop-in for CRI-O, podman, skopeo
   idms             an OpenShift ImageDigestMirrorSet
+  itms             an OpenShift ImageTagMirrorSet
+Digests: layers, platform manifests and unfiltered images keep theirs. An index that a platform filter narrowed got a
+new digest: the idms/itms files list each as upstream -> bundled, and a pull by its upstream digest fails at the mirror.
 Without --output the files are printed with "# ==> path <==" headers; with --output they are written under DIR.
 Entries are https unless --plain-http. --ca-cert FILE ships the registry's CA (e.g. the one that signed
 serve --tls-cert) with the files, where each runtime reads it: certs.d/<host>/ca.crt for containerd and for
@@ -93,6 +96,7 @@ The bundle is verified with --key first (its lading.json names the images); --sk
     });
     let images: string[];
     let name: string;
+    let digestChanges: Array<{ ref: string; upstreamDigest: string; digest: string }>;
     try {
       await verifyBeforeUse(location.input, {
         command: 'mirror-config',
@@ -103,6 +107,9 @@ The bundle is verified with --key first (its lading.json names the images); --sk
       const bundle = await openBundle(location.input, { signal: this.signal });
       try {
         images = bundle.ladingJson.images.map((i) => i.ref);
+        digestChanges = bundle.ladingJson.images
+          .filter((i) => i.digest !== i.upstreamDigest)
+          .map((i) => ({ ref: i.ref, upstreamDigest: i.upstreamDigest, digest: i.digest }));
         name = bundle.ladingJson.name;
       } finally {
         await bundle.close();
@@ -131,6 +138,7 @@ The bundle is verified with --key first (its lading.json names the images); --sk
       target,
       images,
       name,
+      digestChanges,
       ...(flags['ca-file'] ? { caFile: flags['ca-file'] } : {}),
       plainHttp: flags['plain-http'],
     });

@@ -1,5 +1,5 @@
 import { containerdConfig } from './containerd.ts';
-import { idmsConfig } from './idms.ts';
+import { idmsConfig, itmsConfig } from './idms.ts';
 import { k3sConfig } from './k3s.ts';
 import { registriesConfConfig } from './registries-conf.ts';
 import type { MirrorConfig, MirrorFormat, MirrorInput } from './types.ts';
@@ -11,6 +11,7 @@ const generators: Record<MirrorFormat, (input: MirrorInput) => MirrorConfig> = {
   k3s: k3sConfig,
   'registries-conf': registriesConfConfig,
   idms: idmsConfig,
+  itms: itmsConfig,
 };
 
 export function mirrorConfig(format: MirrorFormat, input: MirrorInput): MirrorConfig {

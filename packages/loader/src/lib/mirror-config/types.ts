@@ -1,6 +1,6 @@
 import type { RegistryTarget } from '../registry-target.ts';
 
-export const MIRROR_FORMATS = ['containerd', 'k3s', 'registries-conf', 'idms'] as const;
+export const MIRROR_FORMATS = ['containerd', 'k3s', 'registries-conf', 'idms', 'itms'] as const;
 export type MirrorFormat = (typeof MIRROR_FORMATS)[number];
 
 export interface MirrorInput {
@@ -19,6 +19,11 @@ export interface MirrorInput {
   plainHttp?: boolean;
   /** Bundle name, used to name generated objects. */
   name: string;
+  /**
+   * Images whose platform filter wrote a new index (lading.json digest != upstreamDigest): the
+   * upstream index digest does not exist at the mirror; a pull by it fails.
+   */
+  digestChanges?: ReadonlyArray<{ ref: string; upstreamDigest: string; digest: string }>;
 }
 
 /** One generated file: where it goes on a node (relative path) and its content. */
