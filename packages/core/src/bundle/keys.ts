@@ -8,10 +8,11 @@ import {
   pbkdf2Sync,
   randomBytes,
 } from 'node:crypto';
-import { link, lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { lstat, mkdir, readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import type { Digest } from '../digest/index.ts';
 import { InvalidInputError } from '../errors/index.ts';
+import { OutputExistsError, writeFileAtomic } from '../util/atomic-file.ts';
 
 /**
  * Signing keys: ECDSA P-256 by default, private keys as PKCS#8 PEM (encrypted when a passphrase is
@@ -204,33 +205,18 @@ function fsError(err: unknown, path: string, what: string): Error {
 }
 
 async function writeAtomic(path: string, text: string, mode: number, overwrite: boolean): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
   try {
-    await writeFile(tmp, text, { mode, flag: 'wx', flush: true });
+    await writeFileAtomic(path, text, { mode, overwrite });
   } catch (err) {
-    throw fsError(err, path, 'write');
-  }
-  try {
-    if (overwrite) {
-      await rename(tmp, path).catch((err: unknown) => {
-        throw fsError(err, path, 'write');
-      });
-    } else {
-      // link() fails with EEXIST instead of replacing: no race between check and rename.
-      await link(tmp, path).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'EEXIST') {
-          throw new KeyError(
-            'KEY_EXISTS',
-            path,
-            `${path} already exists`,
-            'choose another --output, or --force to replace it',
-          );
-        }
-        throw fsError(err, path, 'write');
-      });
+    if (err instanceof OutputExistsError) {
+      throw new KeyError(
+        'KEY_EXISTS',
+        path,
+        `${path} already exists`,
+        'choose another --output, or --force to replace it',
+      );
     }
-  } finally {
-    await rm(tmp, { force: true });
+    throw fsError(err, path, 'write');
   }
 }
 

@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidInputError, throwIfAborted } from '../errors/index.ts';
+import { openAtomic, writeFileAtomic } from '../util/atomic-file.ts';
 import { partsChecksumName } from './format.ts';
 import { formatSums, parseSums, type SumsEntry } from './sums.ts';
 
@@ -138,10 +139,6 @@ export interface StandaloneLoaderCopy {
   entries: SumsEntry[];
 }
 
-function tmpName(final: string): string {
-  return join(dirname(final), `.${basename(final)}.tmp-${randomBytes(6).toString('hex')}`);
-}
-
 /** `NAME.tar` for `NAME.tar.000`; the path itself otherwise. */
 function bundleBase(path: string): string {
   const m = /^(.*)\.\d{3,}$/.exec(path);
@@ -180,13 +177,12 @@ export async function copyStandaloneLoader(
   }
 
   // Copy to a temporary name, hashing and checking it on the way.
-  const tmp = tmpName(dest);
+  const out = await openAtomic(dest, { mode: 0o755 });
   const hash = createHash('sha256');
   let size = 0;
   let head = Buffer.alloc(0);
   let sea = false;
   let tail = Buffer.alloc(0);
-  const out = await open(tmp, 'wx', 0o755);
   try {
     for await (const chunk of createReadStream(source, signal ? { signal } : {})) {
       const b = chunk as Buffer;
@@ -198,16 +194,8 @@ export async function copyStandaloneLoader(
         sea = window.includes(SEA_FUSE_INJECTED);
         tail = window.subarray(Math.max(0, window.length - SEA_FUSE_INJECTED.length + 1));
       }
-      await out.write(b);
+      await out.handle.write(b);
     }
-    await out.sync();
-  } catch (err) {
-    await out.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await out.close();
-  try {
     // ELF magic, 64-bit, little-endian, e_machine EM_X86_64 (0x3e).
     const elf = head.length >= 20 && head.readUInt32BE(0) === 0x7f454c46 && head[4] === 2 && head[5] === 1;
     if (!elf || head.readUInt16LE(18) !== 0x3e) {
@@ -219,11 +207,11 @@ export async function copyStandaloneLoader(
         'is a plain executable without an injected lading-load (no Node SEA blob)',
       );
     }
-    await chmod(tmp, 0o755);
+    await out.handle.chmod(0o755);
     throwIfAborted(signal);
-    await rename(tmp, dest);
+    await out.commit();
   } catch (err) {
-    await rm(tmp, { force: true });
+    await out.discard();
     throw err;
   }
   const sha256 = hash.digest('hex');
@@ -257,8 +245,6 @@ export async function copyStandaloneLoader(
     entries = [{ path: basename(base), hex }];
   }
   entries.push({ path: STANDALONE_LOADER_NAME, hex: sha256 });
-  const sumsTmp = tmpName(checksumFile);
-  await writeFile(sumsTmp, formatSums(entries, sumsName), { flag: 'wx', mode: 0o644, flush: true });
-  await rename(sumsTmp, checksumFile);
+  await writeFileAtomic(checksumFile, formatSums(entries, sumsName));
   return { path: dest, source, sha256, size, checksumFile, entries };
 }

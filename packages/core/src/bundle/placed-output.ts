@@ -2,9 +2,16 @@ import { type FileHandle, mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Digest } from '../digest/index.ts';
 import { InvalidInputError } from '../errors/index.ts';
+import {
+  OutputExistsError,
+  pathExists,
+  place,
+  removeStaleTemps,
+  syncDir,
+  tmpName,
+} from '../util/atomic-file.ts';
 import { formatBytes } from '../util/index.ts';
 import { partName, partsChecksumName } from './format.ts';
-import { exists, OutputExistsError, place, removeStaleTemps, syncDir, tmpName } from './output-files.ts';
 import { parseSize } from './size.ts';
 import type { CommittedOutput, OutputOptions } from './split.ts';
 import { formatSums } from './sums.ts';
@@ -94,7 +101,7 @@ export class PlacedOutput {
     await mkdir(dirname(this.path), { recursive: true });
     await removeStaleTemps(this.path);
     if (!this.overwrite) {
-      for (const t of this.targets) if (await exists(t)) throw new OutputExistsError(t);
+      for (const t of this.targets) if (await pathExists(t)) throw new OutputExistsError(t);
     }
     const cut = this.splitSize ?? Math.max(this.size, 1);
     const count = Math.max(1, Math.ceil(this.size / cut));
@@ -207,7 +214,7 @@ export class PlacedOutput {
         await place(sumsTmp, checksumFile, this.overwrite);
         sumsTmp = undefined;
         // Parts left over from an earlier, longer split of the same name would confuse readers.
-        for (let i = this.parts.length; await exists(partName(this.path, i)); i++) {
+        for (let i = this.parts.length; await pathExists(partName(this.path, i)); i++) {
           await rm(partName(this.path, i), { force: true });
         }
       }

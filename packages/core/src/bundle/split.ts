@@ -2,8 +2,8 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Digest } from '../digest/index.ts';
 import { AbortedError, InvalidInputError, throwIfAborted } from '../errors/index.ts';
+import { OutputExistsError } from '../util/atomic-file.ts';
 import { WRITE_CHUNK } from '../util/index.ts';
-import { OutputExistsError } from './output-files.ts';
 import { PlacedOutput } from './placed-output.ts';
 import { parseSize } from './size.ts';
 

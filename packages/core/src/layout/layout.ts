@@ -23,9 +23,10 @@ import {
   parseManifest,
   successors,
 } from '../model/index.ts';
+import { syncDir, writeFileAtomic } from '../util/atomic-file.ts';
 import { WriteGatherer } from '../util/index.ts';
 import { InvalidLayoutError, LayoutNotFoundError } from './errors.ts';
-import { isErrno, Mutex, syncDir, tempName, writeFileAtomic } from './fs.ts';
+import { isErrno, Mutex, tempName } from './fs.ts';
 
 export const OCI_LAYOUT_FILE = 'oci-layout';
 export const INDEX_FILE = 'index.json';

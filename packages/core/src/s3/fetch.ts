@@ -1,10 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { type FileHandle, open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { AbortedError, InvalidInputError, throwIfAborted } from '../errors/index.ts';
+import { type AtomicFile, openAtomic } from '../util/atomic-file.ts';
 import { Limiter } from '../util/index.ts';
 import { isS3Retryable, S3ChecksumError, S3Error, toS3Error } from './errors.ts';
 import { headObject } from './head.ts';
@@ -56,7 +56,7 @@ export interface FetchResult {
 /**
  * Download `s3://bucket/key` to `output` with parallel ranged GETs.
  *
- * Ranges are written at their offsets into `.<name>.tmp-<random>` beside `output`; every GET
+ * Ranges are written at their offsets into `.<name>.tmp-<pid>-<random>` beside `output`; every GET
  * carries `If-Match: <etag>` so a replaced object fails the fetch instead of mixing versions.
  * Hashing runs in order alongside the downloads: as each range completes in sequence, its bytes
  * are read back from the temporary file (the page cache, in practice) and hashed, so memory stays
@@ -89,13 +89,13 @@ export async function fetchObject(
       ? 'metadata'
       : 'none';
 
-  const tmp = join(dirname(output), `.${basename(output)}.tmp-${randomBytes(6).toString('hex')}`);
-  let fh: FileHandle;
+  let file: AtomicFile;
   try {
-    fh = await open(tmp, 'wx+');
+    file = await openAtomic(output, { flags: 'wx+' });
   } catch (err) {
     throw new InvalidInputError(`cannot write ${output}: ${(err as Error).message}`, { cause: err });
   }
+  const fh = file.handle;
 
   const ranges: Array<{ start: number; end: number }> = [];
   for (let start = 0; start < size; start += partSize)
@@ -168,9 +168,7 @@ export async function fetchObject(
           (verifiedAgainst === 'metadata' ? ' (the object’s lading-sha256 metadata)' : ''),
       );
     }
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, output);
+    await file.commit();
     return {
       bucket: url.bucket,
       key: url.key,
@@ -183,8 +181,7 @@ export async function fetchObject(
     };
   } catch (err) {
     signal?.removeEventListener('abort', onOuterAbort);
-    await fh.close().catch(() => undefined);
-    await rm(tmp, { force: true });
+    await file.discard();
     throw err;
   }
 }

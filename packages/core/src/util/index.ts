@@ -1,3 +1,4 @@
+export * from './atomic-file.ts';
 export * from './coalesce.ts';
 export * from './format.ts';
 export * from './limiter.ts';

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { formatBytes, LadingCommand } from '@lading/cli';
 import { Args, Flags } from '@oclif/core';
 import { bundleLocationFlags } from '../lib/bundle-location.ts';
-import { renderMarkdownReport, writeFileAtomic } from '../lib/report.ts';
+import { renderMarkdownReport, writeReportFile } from '../lib/report.ts';
 import { BundleVerifyFailedError, formatVerifyText, runVerify, type VerifyResult } from '../lib/verify.ts';
 
 export default class Verify extends LadingCommand<VerifyResult> {
@@ -110,7 +110,7 @@ Exit codes: 0 verified; 3 verification failed (every bad member is named on stde
     if (flags.report) {
       const file = resolve(flags.report);
       result.reportFile = file;
-      await writeFileAtomic(
+      await writeReportFile(
         file,
         renderMarkdownReport(result, {
           tool: { name: this.config.bin, version: this.config.version },

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
   type FetchProgress,
@@ -14,6 +14,8 @@ import {
   type S3Client,
   S3NotFoundError,
   type S3Url,
+  syncDir,
+  writeFileAtomic,
 } from '@lading/core';
 import { readSmallObject, s3ClientFor, splitBaseKey } from './s3.ts';
 
@@ -212,7 +214,7 @@ export async function fetchBundle(
       }
       if (sumsText && sumsUrl) {
         const name = basename(sumsUrl.key);
-        await writeFile(join(staging, name), sumsText);
+        await writeFileAtomic(join(staging, name), sumsText);
         fetched.push({
           url: formatS3Url(sumsUrl),
           key: sumsUrl.key,
@@ -224,6 +226,7 @@ export async function fetchBundle(
       }
       // Everything is complete and verified: move it into place (parts first, the parts file last).
       for (const f of fetched) await rename(join(staging, basename(f.key)), f.output);
+      await syncDir(place.dir);
       return {
         url: formatS3Url(url),
         bucket: url.bucket,

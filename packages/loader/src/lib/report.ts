@@ -1,8 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { InvalidInputError } from '@lading/core/errors';
-import { formatBytes } from '@lading/core/util';
+import { formatBytes, writeFileAtomic } from '@lading/core/util';
 import type { VerifyResult } from './verify.ts';
 
 /**
@@ -232,14 +230,11 @@ export function renderMarkdownReport(r: VerifyResult, ctx: ReportContext): strin
   return out.join('\n');
 }
 
-/** Write `text` to `file` atomically: a temporary file in the same folder, then rename. */
-export async function writeFileAtomic(file: string, text: string): Promise<void> {
-  const tmp = join(dirname(file), `.${basename(file)}.tmp-${randomBytes(6).toString('hex')}`);
+/** Write the report to `file` atomically and durably (core's writeFileAtomic). */
+export async function writeReportFile(file: string, text: string): Promise<void> {
   try {
-    await writeFile(tmp, text, { flag: 'wx' });
-    await rename(tmp, file);
+    await writeFileAtomic(file, text);
   } catch (err) {
-    await rm(tmp, { force: true });
     throw new InvalidInputError(`cannot write the report ${file}: ${(err as Error).message}`, {
       hint: 'give --report a path in an existing, writable folder',
       cause: err,

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { InvalidInputError } from '@lading/core';
+import { InvalidInputError, writeFileAtomic } from '@lading/core';
 import type { MirrorConfig, MirrorFile } from './types.ts';
 
 export class MirrorOutputPathError extends InvalidInputError {
@@ -30,14 +29,7 @@ export async function writeMirrorFiles(dir: string, files: readonly MirrorFile[]
       throw new MirrorOutputPathError(`generated file ${f.path} would land outside ${dir}`);
     }
     await mkdir(dirname(dest), { recursive: true });
-    const tmp = `${dest}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    try {
-      await writeFile(tmp, f.content, { mode: 0o644 });
-      await rename(tmp, dest);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+    await writeFileAtomic(dest, f.content);
     out.push(dest);
   }
   return out;

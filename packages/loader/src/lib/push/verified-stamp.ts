@@ -1,8 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, realpath, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { openParts } from '@lading/core';
+import { openParts, writeFileAtomic } from '@lading/core';
 
 /**
  * A record that a local bundle passed the full verification: which files (by device, inode,
@@ -80,9 +80,7 @@ export async function writeVerifiedStamp(stamp: VerifiedStamp, dir = stampDir())
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const file = stampFile(stamp.files, stamp.keyFingerprint, dir);
-    const tmp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
-    await writeFile(tmp, JSON.stringify(stamp), { mode: 0o600 });
-    await rename(tmp, file);
+    await writeFileAtomic(file, JSON.stringify(stamp), { mode: 0o600 });
   } catch {
     // A read-only home only costs the next push a full verification.
   }
