@@ -33,6 +33,7 @@ import {
 } from '../bench-src/lib/common.ts';
 import { FAULT_KINDS, type FaultProxy, prng, startFaultProxy } from './lib/fault-proxy.ts';
 import { lastError, type Ran, run } from './lib/proc.ts';
+import { type ProvenanceCase, provenanceCases } from './lib/provenance.ts';
 import { catalog, type RegistryState, registryState, sameState, stateDiff } from './lib/registry-state.ts';
 import { buildTar, type Member, member, memberName, parseTar } from './lib/tar.ts';
 
@@ -44,7 +45,7 @@ const HELP = `scripts/reliability [--trials N] [--fault-runs N] [--rates 0,0.05,
   --smoke          2 trials, 1 fault run at rate 0.2, a few tamper and attack cases, no docs
   --docs           also write docs/reliability.md and docs/reliability.json
   --json FILE      where the results go (default bench-out/results/reliability[-smoke].json)
-  --only LIST      run only these sections: kill-push,kill-create,faults,tamper (tamper includes the attacks)
+  --only LIST      run only these sections: kill-push,kill-create,faults,tamper,provenance (tamper includes the attacks)
   --from-json FILE run nothing: write docs/reliability.{md,json} from an earlier run's results`;
 
 const args = parseArgs(process.argv.slice(2), {
@@ -914,6 +915,8 @@ interface Result {
   tamper: Case[];
   bundleAttacks: Case[];
   chartAttacks: Case[];
+  /** Upstream-signature cases (create with a verify: rule, verify --image-key); absent in older results. */
+  provenance?: ProvenanceCase[];
   summary: Record<string, string>;
 }
 
@@ -1041,7 +1044,27 @@ non-zero exit from both (2: invalid input), no bundle written, nothing outside; 
 The "verify" column is \`images\`, the "push" column is \`create\`.
 
 ${caseRows(r.chartAttacks, 'images', 'create')}
+${
+  r.provenance?.length
+    ? `
+## Upstream signatures (provenance attacks)
 
+Signatures in cosign's format (simple-signing payload, ECDSA DER signature in the layer annotation) are
+written into the source registry; each case builds a one-image spec whose \`verify:\` rule names the vendor's
+key. Expected: \`create\` exits 3 and no bundle file appears; the control builds, and \`lading-load verify
+--image-key\` passes with the vendor key and fails (exit 3) with another.
+
+| case | what | create | verify --image-key | files written | result | message |
+| --- | --- | ---: | ---: | ---: | --- | --- |
+${r.provenance
+  .map(
+    (c) =>
+      `| \`${c.id}\` | ${c.what} | ${c.createExit} | ${c.verifyExit < 0 ? '-' : c.verifyExit} | ${c.written.length} | ${c.ok ? 'ok' : '**FAILED**'} | ${c.message.replaceAll('|', '\\|').replaceAll('\n', ' ')} |`,
+  )
+  .join('\n')}
+`
+    : ''
+}
 ## Reproduce
 
 \`\`\`sh
@@ -1068,6 +1091,43 @@ async function main(): Promise<void> {
     ? await runCases(ctx, muts, atts)
     : { tamper: [] as Case[], bundleAttacks: [] as Case[], chartAttacks: [] as Case[] };
   const all = [...cases.tamper, ...cases.bundleAttacks, ...cases.chartAttacks];
+  // last: it adds .sig tags to the source registry, which create would then carry
+  const prov = wants('provenance')
+    ? await provenanceCases({
+        src: ctx.src,
+        images: ctx.images,
+        dir: await fresh('provenance'),
+        create: async (spec, output) => {
+          const { env, home } = await ladingEnv();
+          const ran = await run(
+            NODE,
+            [
+              BUILD_BIN,
+              'create',
+              '--spec',
+              spec,
+              '--output',
+              output,
+              '--key',
+              ctx.key,
+              '--plain-http-host',
+              ctx.src.host,
+              '--cache',
+              join(home, 'cache'),
+            ],
+            { env },
+          );
+          await rm(home, { recursive: true, force: true });
+          return ran;
+        },
+        verifyImageKey: async (bundle, imageKey) => {
+          const { env } = await ladingEnv();
+          return run(NODE, [LOAD_BIN, 'verify', bundle, '--key', ctx.pub, '--image-key', imageKey], { env });
+        },
+        lastError,
+        log,
+      })
+    : [];
   const result: Result = {
     generated: new Date().toISOString(),
     command,
@@ -1083,6 +1143,7 @@ async function main(): Promise<void> {
     killCreate: killC,
     faults: f,
     ...cases,
+    provenance: prov,
     summary: {
       'kill -9 push, re-run gives a clean registry': `${killP.filter((t) => t.ok).length}/${killP.length} (${pct(killP.filter((t) => t.ok).length, killP.length)})`,
       'kill -9 create: output path empty, re-run byte-identical': `${killC.filter((t) => t.ok).length}/${killC.length} (${pct(killC.filter((t) => t.ok).length, killC.length)})`,
@@ -1100,6 +1161,11 @@ async function main(): Promise<void> {
       'tamper cases refused (exit 3, nothing pushed)': `${cases.tamper.filter((c) => c.ok).length}/${cases.tamper.length}`,
       'bundle attacks refused (exit 3, nothing pushed or written outside)': `${cases.bundleAttacks.filter((c) => c.ok).length}/${cases.bundleAttacks.length}`,
       'chart attacks refused (and the control accepted)': `${cases.chartAttacks.filter((c) => c.ok).length}/${cases.chartAttacks.length}`,
+      ...(prov.length
+        ? {
+            'upstream-signature attacks refused (create exit 3, no bundle; control and --image-key as expected)': `${prov.filter((c) => c.ok).length}/${prov.length}`,
+          }
+        : {}),
     },
   };
   await writeJson(jsonOut, result);
