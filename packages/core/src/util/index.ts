@@ -1,5 +1,6 @@
 export * from './atomic-file.ts';
-export * from './coalesce.ts';
 export * from './format.ts';
 export * from './limiter.ts';
 export * from './retry.ts';
+export * from './singleflight.ts';
+export * from './write-gatherer.ts';
