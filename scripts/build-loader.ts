@@ -96,7 +96,9 @@ async function entrySource(
 ): Promise<{ source: string; ids: string[] }> {
   const commands = await findCommands(commandsDir);
   const pkg = JSON.parse(await readFile(join(loaderDir, 'package.json'), 'utf8'));
-  // The package.json that oclif sees, inline. No dependencies: oclif must load no plugins.
+  // The package.json that oclif sees, inline. No dependencies: oclif must load no plugins (nor
+  // the help plugin and the command_not_found hook the package's own oclif config names).
+  const { plugins: _plugins, hooks: _hooks, ...oclifConfig } = pkg.oclif;
   const pjson = {
     name: pkg.name,
     version: pkg.version,
@@ -104,7 +106,7 @@ async function entrySource(
     type: 'commonjs',
     license: pkg.license,
     oclif: {
-      ...pkg.oclif,
+      ...oclifConfig,
       commands: { strategy: 'explicit', target: './standalone-commands.js', identifier: 'commands' },
     },
   };

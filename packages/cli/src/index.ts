@@ -1,2 +1,3 @@
 export * from './base-command.ts';
+export * from './help-text.ts';
 export * from './progress.ts';

@@ -25,3 +25,16 @@ export function relaunchWithRuntimeFlags(entryUrl: string): void {
     process.env,
   );
 }
+
+/**
+ * `lading-build create --help | head -3`: once the reader is gone, stop quietly. Without this a
+ * write to the closed pipe never completes and Node exits 13 with "unsettled top-level await".
+ */
+export function exitOnBrokenPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(0);
+      throw err;
+    });
+  }
+}

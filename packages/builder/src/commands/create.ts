@@ -1,4 +1,4 @@
-import { formatBytes, formatDuration, LadingCommand } from '@lading/cli';
+import { formatBytes, formatDuration, LadingCommand, paragraphs } from '@lading/cli';
 import { KEY_PASSPHRASE_ENV } from '@lading/core';
 import { Flags } from '@oclif/core';
 import { type CreateSummary, createBundle } from '../lib/create.ts';
@@ -8,7 +8,7 @@ export default class Create extends LadingCommand<CreateSummary> {
   static override rerunNote = 'the content cache keeps what was downloaded';
   static override summary = 'Build a signed, checksummed offline bundle from a lading.yaml spec.';
 
-  static override description =
+  static override description = paragraphs(
     `Pulls the spec's Helm charts (HTTP chart repositories, oci:// registries, local folders or .tgz)
 and container images (listed in the spec, and found in the charts' values.yaml and artifacthub.io/images annotation),
 and writes ONE bundle: a POSIX tar holding an OCI image layout with, in this order, oci-layout, lading.json,
@@ -46,7 +46,8 @@ entries of an index writes a new index, so its digest changes (the summary says 
 digest-pinned index cannot be filtered (exit 2: pin the platform manifest digests it names instead).
 See docs/provenance.md.
 
-To split an existing bundle again without rebuilding it, use \`lading-build split\`.`;
+To split an existing bundle again without rebuilding it, use \`lading-build split\`.`,
+  );
 
   static override examples = [
     '<%= config.bin %> create --spec lading.yaml --output dist/ --key release.key',

@@ -1,4 +1,4 @@
-import { LadingCommand } from '@lading/cli';
+import { LadingCommand, paragraphs } from '@lading/cli';
 import { Args, Flags } from '@oclif/core';
 import { type ChartImagesResult, chartImagesOf } from '../lib/chart-images.ts';
 import { table } from '../lib/inspect.ts';
@@ -7,7 +7,7 @@ export default class Images extends LadingCommand<ChartImagesResult> {
   static override plainHttpFlag = '--plain-http-host HOST';
   static override summary = 'List the container images a Helm chart needs, as `create` would discover them.';
 
-  static override description =
+  static override description = paragraphs(
     `Reads the chart's values.yaml (and its subcharts'): image maps ({registry, repository, tag,
 digest}) nested anywhere, maps of that shape under other keys (a repository with a tag or digest and a registry or
 pullPolicy beside them, as bitnami's "git: {registry, repository, tag}"), and plain "repo:tag" strings under image
@@ -15,7 +15,8 @@ keys, plus the artifacthub.io/images annotation of Chart.yaml. Prints each image
 it was found, and the fields that look like images but cannot be resolved (templated values).
 
 CHART is a local chart folder or .tgz, an oci://host/path/name[:version] reference, or — with --repo — the name of a
-chart in an HTTP chart repository.`;
+chart in an HTTP chart repository.`,
+  );
 
   static override examples = [
     '<%= config.bin %> images ./charts/billing',

@@ -1,4 +1,4 @@
-import { LadingCommand } from '@lading/cli';
+import { LadingCommand, paragraphs } from '@lading/cli';
 import { Args } from '@oclif/core';
 import { formatInspect, type InspectResult, inspectBundle } from '../lib/inspect.ts';
 
@@ -6,10 +6,11 @@ export default class Inspect extends LadingCommand<InspectResult> {
   static override summary =
     'Show what a bundle holds: images, charts, releases, files, base bundle, signature.';
 
-  static override description =
+  static override description = paragraphs(
     `Reads the bundle's metadata only (lading.json, index.json, SHA256SUMS, member list): fast even
 for a large bundle, nothing is extracted. BUNDLE is a bundle .tar, the first part of a split bundle (NAME.tar.000) or
-an extracted folder. This does NOT verify the bundle: use \`lading-load verify BUNDLE --key release.pub\` for that.`;
+an extracted folder. This does NOT verify the bundle: use \`lading-load verify BUNDLE --key release.pub\` for that.`,
+  );
 
   static override examples = [
     '<%= config.bin %> inspect dist/shop-2.4.0.tar',

@@ -1,4 +1,4 @@
-import { formatBytes, formatDuration, LadingCommand } from '@lading/cli';
+import { formatBytes, formatDuration, LadingCommand, paragraphs } from '@lading/cli';
 import { Args, Flags } from '@oclif/core';
 import { type PublishBundleResult, publishBundle } from '../lib/publish.ts';
 
@@ -7,7 +7,7 @@ export default class Publish extends LadingCommand<PublishBundleResult> {
   static override summary =
     'Upload a bundle (or all its parts and the parts file) to S3 or an S3-compatible store.';
 
-  static override description =
+  static override description = paragraphs(
     `Uploads to s3://bucket/prefix/<bundle file name> (and, for a split bundle, every NAME.tar.NNN part
 plus NAME.tar.sha256). Large files go up as multipart uploads with parallel parts, each sent with Content-MD5 (and
 x-amz-checksum-sha256 where the store supports it). Every object carries the metadata lading-sha256 (its own sha256)
@@ -15,7 +15,8 @@ and lading-sums-sha256 (sha256 of the bundle's SHA256SUMS). Run it again after a
 multipart upload is resumed (only missing parts are sent) and objects already there with the same sha256 are skipped.
 
 Credentials and region come from the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE,
-SSO, instance roles). --endpoint selects an S3-compatible store (MinIO, Ceph RGW) with path-style addressing.`;
+SSO, instance roles). --endpoint selects an S3-compatible store (MinIO, Ceph RGW) with path-style addressing.`,
+  );
 
   static override examples = [
     '<%= config.bin %> publish dist/shop-2.4.0.tar s3://dropzone/releases/',

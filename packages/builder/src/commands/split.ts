@@ -1,15 +1,16 @@
-import { formatBytes, LadingCommand } from '@lading/cli';
+import { formatBytes, LadingCommand, paragraphs } from '@lading/cli';
 import { type SplitResult, splitBundle } from '@lading/core';
 import { Args, Flags } from '@oclif/core';
 
 export default class Split extends LadingCommand<SplitResult> {
   static override summary = 'Split an existing bundle into parts without rebuilding it.';
 
-  static override description =
+  static override description = paragraphs(
     `Writes NAME.tar.000, NAME.tar.001, … plus NAME.tar.sha256 (coreutils format over the parts) beside
 the bundle, or under --output. The parts concatenated are the bundle, byte for byte; every Lading reader accepts the
 first part directly. The bundle itself is left in place. The same as \`create --split-size\` for a bundle that
-already exists.`;
+already exists.`,
+  );
 
   static override examples = [
     '<%= config.bin %> split dist/shop-2.4.0.tar --size 700MB',

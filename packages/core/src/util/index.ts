@@ -1,4 +1,5 @@
 export * from './atomic-file.ts';
+export * from './closest.ts';
 export * from './format.ts';
 export * from './limiter.ts';
 export * from './retry.ts';

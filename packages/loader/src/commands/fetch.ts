@@ -1,4 +1,4 @@
-import { LadingCommand } from '@lading/cli';
+import { LadingCommand, paragraphs } from '@lading/cli';
 import { formatBytes } from '@lading/core';
 import { Args, Flags } from '@oclif/core';
 import { type FetchBundleResult, fetchBundle } from '../lib/fetch.ts';
@@ -7,7 +7,7 @@ export default class Fetch extends LadingCommand<FetchBundleResult> {
   static override summary =
     'Download a bundle from S3 (or an S3-compatible store), verified as it downloads.';
 
-  static override description =
+  static override description = paragraphs(
     `Downloads s3://bucket/key with parallel ranged GETs into a temporary file beside the output and checks its sha256: against the lading-sha256 metadata that \`lading-build publish\` stores on the object (when the object has none, only the size is checked — run \`lading-load verify\` afterwards, which checks the signature and every member in any case).
 
 A split bundle (s3://bucket/NAME.tar.000, or s3://bucket/NAME.tar when only its parts exist) is fetched whole: NAME.tar.sha256 first, then every part it lists, each checked against it. Parts keep their names (the .sha256 file lists them by name), so --output is then a folder (or the path of the first part).
@@ -16,7 +16,8 @@ Only complete, verified files are moved into place: on any failure nothing is le
 
 Credentials and region come from the AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, IMDS); --endpoint selects an S3-compatible store with path-style addressing. Progress (bytes) goes to stderr.
 
-Exit codes: 0 fetched and verified; 3 a checksum did not match (the object is named); 4 S3 failed: credentials, bucket, missing object, network (bucket and key named); 2 bad usage (URL, --output).`;
+Exit codes: 0 fetched and verified; 3 a checksum did not match (the object is named); 4 S3 failed: credentials, bucket, missing object, network (bucket and key named); 2 bad usage (URL, --output).`,
+  );
 
   static override examples = [
     {

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LadingCommand } from '@lading/cli';
+import { LadingCommand, paragraphs } from '@lading/cli';
 import { BundleTarget } from '@lading/core';
 import { Args, Flags } from '@oclif/core';
 import { type BundleLocation, bundleLocationFlags, openBundleLocation } from '../lib/bundle-location.ts';
@@ -40,7 +40,7 @@ interface InstallFlags {
 export default class Install extends LadingCommand<InstallResult> {
   static override summary =
     "Install the bundle's releases with helm, their images pointed at the private registry.";
-  static override description =
+  static override description = paragraphs(
     `Runs \`helm upgrade --install\` for each release of the bundle (lading.json releases[]), in order, with the
 chart from the private registry (oci://HOST/PREFIX/charts/NAME, pushed there by \`lading-load push\`) or, with
 --chart-source bundle, the chart archive from the bundle itself. Values, in this order: the release's values
@@ -49,7 +49,8 @@ values that point every image found in the chart at the registry (global.imageRe
 paths recorded when the bundle was built). --dry-run prints the plan (helm command lines and the generated
 values) without running helm. helm comes from --helm PATH or PATH; log in to an authenticated registry first
 (helm registry login). The bundle is verified with --key before anything is read from it (its lading.json says
-which charts, values and namespaces helm gets); --skip-verify installs from an unverified bundle at your own risk.`;
+which charts, values and namespaces helm gets); --skip-verify installs from an unverified bundle at your own risk.`,
+  );
 
   static override examples = [
     '<%= config.bin %> install shop.tar --registry harbor.local/airgap --profile prod-ha --key release.pub',

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { LadingCommand } from '@lading/cli';
+import { LadingCommand, paragraphs } from '@lading/cli';
 import { InvalidInputError, openBundle } from '@lading/core';
 import { Args, Flags } from '@oclif/core';
 import { bundleLocationFlags, openBundleLocation } from '../lib/bundle-location.ts';
@@ -27,21 +27,25 @@ export interface MirrorConfigResult {
 export default class MirrorConfig extends LadingCommand<MirrorConfigResult> {
   static override summary =
     "Node configuration that pulls the bundle's original image references from the private registry.";
-  static override description =
+  static override description = paragraphs(
     `Generates mirror configuration for every source registry of the bundle's images (lading.json images[].ref),
-pointing at --registry HOST[:PORT][/PREFIX] with the path rules of push (source host dropped, prefix in front):
-  containerd       certs.d/<source host>/hosts.toml (override_path with a prefix)
-  k3s              registries.yaml for k3s / RKE2 (a rewrite rule for the prefix)
-  registries-conf  a registries.conf.d drop-in for CRI-O, podman, skopeo
-  idms             an OpenShift ImageDigestMirrorSet
-  itms             an OpenShift ImageTagMirrorSet
+pointing at --registry HOST[:PORT][/PREFIX] with the path rules of push (source host dropped, prefix in front).
+--format is one of:
+* containerd: certs.d/<source host>/hosts.toml (override_path with a prefix)
+* k3s: registries.yaml for k3s / RKE2 (a rewrite rule for the prefix)
+* registries-conf: a registries.conf.d drop-in for CRI-O, podman, skopeo
+* idms: an OpenShift ImageDigestMirrorSet
+* itms: an OpenShift ImageTagMirrorSet
+
 Digests: layers, platform manifests and unfiltered images keep theirs. An index that a platform filter narrowed got a
 new digest: the idms/itms files list each as upstream -> bundled, and a pull by its upstream digest fails at the mirror.
+
 Without --output the files are printed with "# ==> path <==" headers; with --output they are written under DIR.
 Entries are https unless --plain-http. --ca-cert FILE ships the registry's CA (e.g. the one that signed
 serve --tls-cert) with the files, where each runtime reads it: certs.d/<host>/ca.crt for containerd and for
 containers (CRI-O, podman, skopeo), a file named in ca_file for k3s; --ca-file only names a CA already on the nodes.
-The bundle is verified with --key first (its lading.json names the images); --skip-verify uses it unverified.`;
+The bundle is verified with --key first (its lading.json names the images); --skip-verify uses it unverified.`,
+  );
 
   static override examples = [
     '<%= config.bin %> mirror-config shop.tar --key release.pub --registry harbor.local/airgap --format containerd --output ./mirror',

@@ -1,4 +1,4 @@
-import { formatBytes, formatDuration, type JsonError, LadingCommand } from '@lading/cli';
+import { formatBytes, formatDuration, type JsonError, LadingCommand, paragraphs } from '@lading/cli';
 import { InvalidInputError, type LadingError } from '@lading/core';
 import { Args, Flags } from '@oclif/core';
 import { bundleLocationFlags } from '../lib/bundle-location.ts';
@@ -13,7 +13,7 @@ export default class Push extends LadingCommand<PushResult & { error?: JsonError
   static override rerunNote = 'what already reached the registry is skipped';
   static override summary = 'Verify a bundle, then push its images and charts into a registry.';
 
-  static override description =
+  static override description = paragraphs(
     `Verifies BUNDLE with --key first (signature, SHA256SUMS, every blob; exit 3 and nothing pushed on failure), then copies every image and chart straight from the tar into the registry: no extraction, no temporary copy. BUNDLE is a tar file, the first part of a split bundle (NAME.tar.000), an extracted directory, or s3://bucket/key (read with ranged GETs, nothing stored locally; see --endpoint, --region).
 
 Target paths: the source host is dropped and --registry's prefix put in front, so with --registry harbor.local/airgap, docker.io/library/nginx:1.27.3 lands at harbor.local/airgap/library/nginx:1.27.3 with the same digest. An image bundled by digest only (repo@sha256:…) is pushed by digest, untagged. Charts land as Helm OCI artifacts at PREFIX/charts/<name>:<version>. When two sources would land on the same path the push stops before writing anything and names them (exit 2).
@@ -34,7 +34,8 @@ Credentials, first match wins: --username with --password-stdin; ${USERNAME_ENV}
 
 TLS: the system CAs plus --ca-file. --insecure skips certificate verification (still TLS); --plain-http speaks plain HTTP, no TLS. A loopback registry (localhost, 127.0.0.0/8, ::1) that does not speak TLS is reached over plain HTTP without either flag, as Docker and crane do.
 
-Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or malformed bundle, path collision, differential bundle without its base in the registry · 3 verification failed · 4 the registry failed or refused (authentication, TLS, quota, immutable tags: the registry's own message is shown), or --continue-on-error finished with failures (3 when one of them was content not matching its digest, possible only with --skip-verify).`;
+Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or malformed bundle, path collision, differential bundle without its base in the registry · 3 verification failed · 4 the registry failed or refused (authentication, TLS, quota, immutable tags: the registry's own message is shown), or --continue-on-error finished with failures (3 when one of them was content not matching its digest, possible only with --skip-verify).`,
+  );
 
   static override examples = [
     '<%= config.bin %> push shop-2.4.0.tar --key release.pub --registry harbor.local/airgap --ca-file site-ca.pem',

@@ -1,4 +1,4 @@
-import { LadingCommand } from '@lading/cli';
+import { LadingCommand, paragraphs } from '@lading/cli';
 import { type BundleInput, BundleTarget } from '@lading/core';
 import { Args, Flags } from '@oclif/core';
 import { bundleLocationFlags, openBundleLocation } from '../lib/bundle-location.ts';
@@ -24,7 +24,7 @@ export interface ServeResult {
 
 export default class Serve extends LadingCommand<ServeResult> {
   static override summary = 'Serve a bundle as a read-only OCI registry.';
-  static override description =
+  static override description = paragraphs(
     `A read-only OCI Distribution endpoint straight from the bundle: no registry, no extraction.
 Images appear under their source path with the host dropped (docker.io/library/nginx:1.27.3 →
 library/nginx:1.27.3), charts under charts/<name>:<version>. Manifests by tag or digest, blobs with Range,
@@ -35,7 +35,8 @@ TLS: --tls-cert and --tls-key (PEM) serve HTTPS (TLS 1.2 or later) with the site
 verify it against the site CA (mirror-config --ca-file/--ca-cert writes the matching https entries).
 --client-ca adds mutual TLS: only clients presenting a certificate that CA signed are served. Without
 --tls-cert the endpoint is plain HTTP and clients need e.g. --tls-verify=false (skopeo) or an
-insecure-registry setting.`;
+insecure-registry setting.`,
+  );
 
   static override examples = [
     '<%= config.bin %> serve shop-2.4.0.tar --key release.pub',

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { formatBytes, LadingCommand } from '@lading/cli';
+import { formatBytes, LadingCommand, paragraphs } from '@lading/cli';
 import { Args, Flags } from '@oclif/core';
 import { bundleLocationFlags } from '../lib/bundle-location.ts';
 import { renderMarkdownReport, writeReportFile } from '../lib/report.ts';
@@ -9,7 +9,7 @@ export default class Verify extends LadingCommand<VerifyResult> {
   static override summary =
     'Verify a bundle: signature, every member, every image and chart, hashed on every core.';
 
-  static override description =
+  static override description = paragraphs(
     `Checks, without extracting or copying anything (a local tar or split bundle: the tar headers first, then the
 members hashed in parallel on every core — the sha256 of whole files, for split parts and --report, is one more
 read of the same bytes; a directory or s3:// object: one streaming pass):
@@ -31,7 +31,8 @@ over every bundled platform manifest). See docs/provenance.md.
 
 Progress (bytes read) goes to stderr.
 
-Exit codes: 0 verified; 3 verification failed (every bad member is named on stderr); 2 the bundle or key cannot be read or is not a well-formed tar/bundle; 4 S3 failed (credentials, bucket, object, network).`;
+Exit codes: 0 verified; 3 verification failed (every bad member is named on stderr); 2 the bundle or key cannot be read or is not a well-formed tar/bundle; 4 S3 failed (credentials, bucket, object, network).`,
+  );
 
   static override examples = [
     {

@@ -1,4 +1,4 @@
-import { LadingCommand } from '@lading/cli';
+import { LadingCommand, paragraphs } from '@lading/cli';
 import { KEY_PASSPHRASE_ENV, writeKeyPair } from '@lading/core';
 import { Flags } from '@oclif/core';
 
@@ -11,10 +11,12 @@ export interface KeysGenerateResult {
 
 export default class KeysGenerate extends LadingCommand<KeysGenerateResult> {
   static override summary = 'Generate an ECDSA P-256 signing key pair for bundles.';
-  static override description = `Writes PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM).
+  static override description = paragraphs(
+    `Writes PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM).
 The private key is encrypted (AES-256-CBC) when ${KEY_PASSPHRASE_ENV} is set; the same variable unlocks it for
 \`lading-build create --key\`. Give PREFIX.pub to operators and auditors: \`lading-load verify --key PREFIX.pub\` and
-\`openssl dgst -sha256 -verify PREFIX.pub -signature SHA256SUMS.sig SHA256SUMS\` check bundles with it.`;
+\`openssl dgst -sha256 -verify PREFIX.pub -signature SHA256SUMS.sig SHA256SUMS\` check bundles with it.`,
+  );
 
   static override examples = [
     '<%= config.bin %> keys generate --output release',

@@ -3,6 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import {
   classifyVersionConstraint,
+  closest,
   formatReference,
   imageGlobProblem,
   imageKeyFromPem,
@@ -56,23 +57,6 @@ class Problems {
   }
 }
 
-function levenshtein(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)] as number[]);
-  for (let j = 1; j <= b.length; j++) (d[0] as number[])[j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const row = d[i] as number[];
-      const prev = d[i - 1] as number[];
-      row[j] = Math.min(
-        (prev[j] as number) + 1,
-        (row[j - 1] as number) + 1,
-        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-  }
-  return (d[a.length] as number[])[b.length] as number;
-}
-
 function knownKeysAt(path: readonly PathSegment[]): string[] {
   if (path.length === 0) return KNOWN_KEYS.spec;
   if (path[0] === 'images') return KNOWN_KEYS.image;
@@ -105,13 +89,10 @@ function reportIssues(
     if (issue.code === 'unrecognized_keys') {
       const known = knownKeysAt(path);
       for (const k of issue.keys) {
-        const close = known
-          .map((x) => ({ x, d: levenshtein(k.toLowerCase(), x.toLowerCase()) }))
-          .filter((c) => c.d <= 2)
-          .sort((a, b) => a.d - b.d)[0];
+        const close = closest(k, known);
         problems.add(
           [...path, k],
-          `unknown field "${k}"${close ? ` (did you mean "${close.x}"?)` : ''}; allowed: ${known.join(', ')}`,
+          `unknown field "${k}"${close ? ` (did you mean "${close}"?)` : ''}; allowed: ${known.join(', ')}`,
           { key: true },
         );
       }
