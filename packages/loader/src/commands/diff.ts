@@ -1,4 +1,4 @@
-import { LadingCommand } from '@lading/cli';
+import { LadingCommand, paragraphs } from '@lading/cli';
 import { Args, Flags } from '@oclif/core';
 import { bundleLocationFlags } from '../lib/bundle-location.ts';
 import { type BundleDiff, compareBundles, formatDiffText, openForDiff } from '../lib/diff/index.ts';
@@ -7,7 +7,7 @@ export default class Diff extends LadingCommand<BundleDiff> {
   static override summary =
     'What changed between two bundles: images, charts, releases and values, files, bytes.';
 
-  static override description =
+  static override description = paragraphs(
     `Compares OLD and NEW, each a bundle tar, the first part of a split bundle, an extracted directory or s3://bucket/key,
 reading only their metadata (and the values files of their releases). With --key each is verified first, in full
 (exit 3 if either fails); without it the output says they were not verified.
@@ -19,7 +19,8 @@ the supply-chain extras and upstream signature results the bundles record; and t
 not — what a differential bundle (create --since OLD) would carry. A differential NEW is compared with its base
 as with any bundle, and the output says whether OLD is that base.
 
-Exit 0 whatever the difference; 2 a bundle cannot be read; 3 verification failed; 4 S3 failed.`;
+Exit 0 whatever the difference; 2 a bundle cannot be read; 3 verification failed; 4 S3 failed.`,
+  );
 
   static override examples = [
     '<%= config.bin %> diff shop-2.4.0.tar shop-2.5.0.tar --key release.pub',
