@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { needs } from '@lading/testkit';
 import {
   type BundleProgress,
+  findUnfinished,
   generateKeyPair,
   type LadingJson,
   loadPrivateKey,
@@ -353,6 +354,50 @@ describe('bundle writer', function () {
     );
     assert.equal(attempts, 6);
     await assertNothingLeft();
+  });
+
+  it('a write stopped halfway parks its finished blobs; the next write of that output takes them and is identical', async () => {
+    const reference = await write('ref.tar');
+    const park = join(dir, `park-${Date.now()}`);
+    const victim = blobs.at(-1)!;
+    const stopped: Fetcher = {
+      async fetch(desc: Descriptor, opts?: CallOptions) {
+        if (desc.digest !== victim.digest) return fetcher.fetch(desc, opts);
+        // the big blob waits until every other blob is in, then the write is stopped
+        await new Promise((r) => setTimeout(r, 300));
+        throw new Error('stopped');
+      },
+    };
+    const output = { path: join(out, 'bundle.tar'), journal: true, park };
+    await assert.rejects(
+      write('bundle.tar', { output, blobs: { fetcher: stopped, descriptors: blobs } }),
+      /stopped/,
+    );
+    assert.deepEqual(await readdir(out), ['ref.tar'], 'nothing of the stopped write beside the output');
+    const unfinished = await findUnfinished(join(out, 'bundle.tar'), park);
+    assert.ok(unfinished, 'the parked journal is found');
+    assert.equal(
+      unfinished.count,
+      new Set(blobs.map((b) => b.digest)).size - 1,
+      'every blob but the stopped one',
+    );
+    assert.equal(await unfinished.exists(victim), false);
+    let fromSource = 0;
+    const counting: Fetcher = {
+      fetch: (d: Descriptor, o?: CallOptions) =>
+        unfinished.exists(d).then((has) => {
+          if (has) return unfinished.fetch(d, o);
+          fromSource++;
+          return fetcher.fetch(d, o);
+        }),
+    };
+    const again = await write('bundle.tar', {
+      output: { ...output, adopt: unfinished.files },
+      blobs: { fetcher: counting, descriptors: blobs },
+    });
+    assert.equal(fromSource, 1, 'only the unfinished blob comes from the source');
+    assert.equal(again.digest, reference.digest, 'the same bundle');
+    assert.deepEqual(await readdir(park), [], 'the adopted files are removed once the bundle is in place');
   });
 
   it('aborting through the signal stops the write and leaves nothing', async () => {

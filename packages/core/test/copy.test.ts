@@ -387,6 +387,40 @@ describe('copy', () => {
     assert.equal(corrupt.fetches.get(layer.digest), 1, 'a verification failure is not retried');
   });
 
+  it('a source with another place for a blob (Rejecter) is asked again after the destination refused its bytes', async () => {
+    const dst = await fresh();
+    const layer = imgs.app.layers[1]!;
+    const served: string[] = [];
+    const rejected: string[] = [];
+    let place: 'corrupt' | 'good' = 'corrupt';
+    const source = {
+      exists: (d: Descriptor, o?: CallOptions) => src.exists(d, o),
+      async fetch(d: Descriptor, o?: CallOptions) {
+        if (d.digest !== layer.digest) return src.fetch(d, o);
+        served.push(place);
+        return place === 'corrupt' ? bytesStream(noise(layer.size, 99)) : src.fetch(d, o);
+      },
+      reject(d: Descriptor) {
+        rejected.push(d.digest);
+        if (place === 'good') return false;
+        place = 'good';
+        return true;
+      },
+    };
+    await copyGraph(source, dst, imgs.app.desc);
+    assert.deepEqual(served, ['corrupt', 'good']);
+    assert.deepEqual(rejected, [layer.digest]);
+    assert.ok(await dst.exists(layer));
+    // with no other place, the mismatch is the error
+    const dst2 = await fresh();
+    place = 'corrupt';
+    const once = { ...source, reject: () => false, fetch: source.fetch };
+    await assert.rejects(
+      copyGraph(once, dst2, imgs.app.desc),
+      (err: unknown) => err instanceof DigestMismatchError,
+    );
+  });
+
   it('aborts mid-copy: AbortedError, nothing partial left', async () => {
     const source = new Instrumented(src);
     source.delayMs = 5;

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   type BundleProgress,
   type BundleSignature,
@@ -7,6 +7,7 @@ import {
   copyStandaloneLoader,
   type Descriptor,
   findStandaloneLoader,
+  findUnfinished,
   formatBytes,
   InvalidInputError,
   KEY_PASSPHRASE_ENV,
@@ -23,7 +24,7 @@ import {
 } from '@lading/core';
 import { type FetchedChart, fetchChart } from './charts.ts';
 import { collectExtras } from './extras.ts';
-import { FallbackFetcher } from './fallback.ts';
+import { earlierBundles, FallbackFetcher, recordBundle } from './fallback.ts';
 import { isManifestNode } from './graph.ts';
 import { collectImages, type PulledImage, pullImages } from './images.ts';
 import { buildIndex, buildLadingJson, specFiles } from './manifest.ts';
@@ -198,13 +199,19 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
     // 2. Images: plan (sizes, free space in the cache), then pull with one shared limiter.
     const requests = collectImages(spec, charts);
     const plan = await planPull(requests, sources, cache, signal);
-    await checkFreeSpace('content cache', cacheDir, plan.missingBytes, free);
-    say(
-      `${requests.length} image(s), ${plan.blobs} blobs, ${formatBytes(plan.totalBytes)} (${formatBytes(plan.missingBytes)} to download)`,
-    );
-    // The copy brings manifests and configs; layers stream from the registries straight into the
-    // bundle (and the cache) when the bundle is written.
+    // the cache takes manifests, indexes and configs; layers go into the bundle only
+    await checkFreeSpace('content cache', cacheDir, plan.missingBytes - plan.missingLayerBytes, free);
+    say(`${requests.length} image(s), ${plan.blobs} blobs, ${formatBytes(plan.totalBytes)}`);
+    // The copy brings manifests and configs; each layer goes into the bundle once, from what an
+    // interrupted build of this output finished, from a bundle built before, or from its registry.
     const blobSource = new FallbackFetcher(cache);
+    const park = join(cache.dir, 'unfinished');
+    const unfinished = await findUnfinished(output, park);
+    if (unfinished) {
+      blobSource.add('unfinished', unfinished);
+      say(`an interrupted build left ${unfinished.count} blob(s) finished: taking them from there`);
+    }
+    for (const b of await earlierBundles(cache.dir)) blobSource.add(b.name, b.store);
     let bytesDone = plan.totalBytes - plan.layerBytes - (plan.missingBytes - plan.missingLayerBytes);
     let imagesDone = 0;
     const report = () =>
@@ -308,6 +315,9 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
         path: output,
         ...(splitSize !== undefined ? { splitSize } : {}),
         overwrite: opts.force ?? false,
+        journal: true,
+        park,
+        ...(unfinished ? { adopt: unfinished.files } : {}),
       },
       ladingJson,
       index,
@@ -329,6 +339,8 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
         }
       },
     });
+
+    await recordBundle(cache.dir, written.path, written.files);
 
     const summary: CreateSummary = {
       name: spec.name,

@@ -17,5 +17,6 @@ export * from './tar-reader.ts';
 export * from './tar-safety.ts';
 export * from './tar-writer.ts';
 export * from './target.ts';
+export { findUnfinished, UnfinishedBlobs } from './unfinished.ts';
 export * from './verify.ts';
 export * from './writer.ts';

@@ -142,6 +142,7 @@ export class PlacedBundle implements Storage {
     if (actual !== expected.digest) throw new DigestMismatchError(expected.digest, actual, source);
     if (this.complete[m.index]) return;
     if (m.padding > 0) await this.output.writeAt(m.dataOffset + m.size, Buffer.alloc(m.padding));
+    if (m.data.kind === 'blob') await this.output.recordBlob(expected.digest, m.dataOffset, m.size);
     this.complete[m.index] = true;
     this.membersDone++;
     this.bytesDone += m.header.length + m.padding;

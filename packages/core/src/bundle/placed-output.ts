@@ -16,6 +16,7 @@ import { parseSize } from './size.ts';
 import type { CommittedOutput, OutputOptions } from './split.ts';
 import { formatSums } from './sums.ts';
 import { TailHasher } from './tail-hasher.ts';
+import { BlobJournal } from './unfinished.ts';
 
 /**
  * Bundle output of a size known in advance, written at offsets, in any order and from many
@@ -64,6 +65,10 @@ export class PlacedOutput {
   readonly overwrite: boolean;
   private parts: PartFileOut[] = [];
   private hasher: TailHasher | undefined;
+  private readonly journaled: boolean;
+  private journal: BlobJournal | undefined;
+  private adopted: readonly string[];
+  private readonly park: string | undefined;
   /** Every byte below it is written and final (see `settle`). */
   private frontier = 0;
   private closed = false;
@@ -79,6 +84,9 @@ export class PlacedOutput {
     }
     this.splitSize = opts.splitSize;
     this.overwrite = opts.overwrite ?? false;
+    this.journaled = opts.journal ?? false;
+    this.adopted = opts.adopt ?? [];
+    this.park = opts.park;
   }
 
   /** The final names this output will take (the first part only, for split output). */
@@ -99,7 +107,7 @@ export class PlacedOutput {
    */
   async prepare(): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
-    await removeStaleTemps(this.path);
+    await removeStaleTemps(this.path, new Set(this.adopted));
     if (!this.overwrite) {
       for (const t of this.targets) if (await pathExists(t)) throw new OutputExistsError(t);
     }
@@ -118,6 +126,30 @@ export class PlacedOutput {
       if (count > 1) await this.closePart(part);
     }
     this.hasher = new TailHasher(this.parts.map((p) => ({ path: p.tmp, size: p.size })));
+    if (this.journaled) {
+      this.journal = await BlobJournal.create(
+        this.path,
+        this.parts.map((p) => ({ path: p.tmp, start: p.start, size: p.size })),
+      );
+    }
+  }
+
+  /** A blob is written completely at `position` (journaled, when asked for: see `findUnfinished`). */
+  async recordBlob(digest: string, position: number, size: number): Promise<void> {
+    await this.journal?.record(digest, position, size);
+  }
+
+  /** Remove the journal and the adopted temporaries (the output is committed or discarded). */
+  private async dropJournal(): Promise<void> {
+    const j = this.journal;
+    this.journal = undefined;
+    if (j) {
+      await j.close();
+      await rm(j.path, { force: true });
+    }
+    const adopted = this.adopted;
+    this.adopted = [];
+    for (const f of adopted) await rm(f, { force: true });
   }
 
   /** Write `data` at byte `position` of the output (across part boundaries as needed). */
@@ -226,6 +258,7 @@ export class PlacedOutput {
         size: this.size,
       };
       if (checksumFile) out.checksumFile = checksumFile;
+      await this.dropJournal();
       return out;
     } catch (err) {
       for (const p of placed) await rm(p, { force: true });
@@ -235,13 +268,34 @@ export class PlacedOutput {
     }
   }
 
-  /** Remove every temporary; safe at any time, more than once. */
+  /**
+   * Remove every temporary (with a journal and `park`: move them there instead, for the next
+   * run); safe at any time, more than once.
+   */
   async discard(): Promise<void> {
     this.closed = true;
+    const j = this.journal;
+    if (j && this.park && this.parts.length > 0) {
+      await this.hasher?.stop().catch(() => {});
+      this.hasher = undefined;
+      for (const p of this.parts) await this.closePart(p).catch(() => {});
+      if (
+        await j.park(
+          this.park,
+          this.parts.map((p) => p.tmp),
+        )
+      ) {
+        this.journal = undefined;
+        this.parts = [];
+        // what this run adopted and had not copied yet stays for the next one
+        this.adopted = [];
+      }
+    }
     await this.removeTemps();
   }
 
   private async removeTemps(): Promise<void> {
+    await this.dropJournal();
     await this.hasher?.stop().catch(() => {});
     this.hasher = undefined;
     const parts = this.parts;

@@ -22,6 +22,22 @@ export interface OutputOptions {
   splitSize?: number;
   /** Replace existing output files (otherwise OUTPUT_EXISTS, checked before and at commit). */
   overwrite?: boolean;
+  /**
+   * Keep a journal of the blobs written (see `findUnfinished`), so that a run after a kill takes
+   * them from the temporaries instead of fetching them again.
+   */
+  journal?: boolean;
+  /**
+   * Temporaries of a killed writer that this one reads from (`UnfinishedBlobs.files`): kept while
+   * it writes, removed once it commits or discards.
+   */
+  adopt?: readonly string[];
+  /**
+   * With `journal`: where an output that is discarded (Ctrl-C, an error) moves its temporaries
+   * and journal, for the next run to take finished blobs from (`findUnfinished`); without it
+   * they are removed.
+   */
+  park?: string;
 }
 
 export interface CommittedOutput {

@@ -66,6 +66,19 @@ export interface ReferencePusher {
   pushReference(desc: Descriptor, content: Readable, reference: string, opts?: CallOptions): Promise<void>;
 }
 
+/**
+ * Optional, for a source that has more than one place for a blob (a cache, an earlier bundle, a
+ * registry): `reject` drops the place that served bytes the destination refused (size or digest)
+ * and says whether another place remains; the copy then fetches the blob again from there.
+ */
+export interface Rejecter {
+  reject(desc: Descriptor): boolean;
+}
+
+export function isRejecter(x: unknown): x is Rejecter {
+  return typeof (x as Partial<Rejecter>)?.reject === 'function';
+}
+
 export function isMounter(x: unknown): x is Mounter {
   return typeof (x as Partial<Mounter>)?.mount === 'function';
 }

@@ -5,6 +5,7 @@ import {
   fetchAll,
   isMounter,
   isReferencePusher,
+  isRejecter,
   type ReadOnlyStorage,
   type Storage,
 } from '../content/index.ts';
@@ -257,8 +258,16 @@ class GraphCopier {
           }
         }
       }
-      await this.attempt(() => this.transfer(desc));
-      return 'copied';
+      for (;;) {
+        try {
+          await this.attempt(() => this.transfer(desc));
+          return 'copied';
+        } catch (err) {
+          // a source with another place for the blob (cache → registry) gets another try
+          if (!(err instanceof VerificationError) || signal.aborted) throw err;
+          if (!isRejecter(this.src) || !this.src.reject(desc)) throw err;
+        }
+      }
     }, signal);
   }
 

@@ -35,7 +35,8 @@ export function tmpName(final: string): string {
   return join(dirname(final), `.${basename(final)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this id is running (ours or another user's). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -46,9 +47,10 @@ function alive(pid: number): boolean {
 
 /**
  * Remove temporaries an earlier writer of this output left when it was killed (SIGKILL, power
- * loss): `.<name>[.NNN|.sha256].tmp-<pid>-<random>` whose process is gone.
+ * loss): `.<name>[.NNN|.sha256|.journal].tmp-<pid>-<random>` whose process is gone, except `keep`
+ * (the ones a new writer reads from: see bundle/unfinished.ts).
  */
-export async function removeStaleTemps(final: string): Promise<void> {
+export async function removeStaleTemps(final: string, keep: ReadonlySet<string> = new Set()): Promise<void> {
   const prefix = `.${basename(final)}.`;
   let names: string[];
   try {
@@ -57,7 +59,7 @@ export async function removeStaleTemps(final: string): Promise<void> {
     return;
   }
   for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
+    if (!name.startsWith(prefix) || keep.has(join(dirname(final), name))) continue;
     const m = /\.tmp-(\d+)-[0-9a-f]+$/.exec(name);
     if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) {
       await rm(join(dirname(final), name), { force: true });
