@@ -31,7 +31,7 @@ import {
   tmpDir,
   writeTestImages,
 } from '@lading/testkit';
-import { attachReferrer, cosignSign, getManifest } from '@lading/testkit/cosign';
+import { attachReferrer, cosignSign, getManifest, startReferrersStandIn } from '@lading/testkit/cosign';
 import { pushBundle } from '../packages/loader/src/lib/push/index.ts';
 import { renderMarkdownReport } from '../packages/loader/src/lib/report.ts';
 import { startBundleRegistry } from '../packages/loader/src/lib/serve/index.ts';
@@ -292,5 +292,37 @@ verify:
       ['upstream-signature', 'upstream-signature'],
     );
     assert.match(bad.problems[0]!.message, /does not verify/);
+  });
+
+  it('a target with the referrers API (a stand-in in front of Distribution): referrers pushed with their subject, no tag schema index written', async () => {
+    const backing = await startRegistry({ mode: 'http' });
+    const standIn = await startReferrersStandIn(backing);
+    try {
+      const r = await pushBundle({
+        bundle: bundlePath,
+        publicKey: releasePub,
+        registry: { host: standIn.host, prefix: 'site' },
+        registryOptions: { plainHttp: true, keychain: { get: async () => undefined } },
+      });
+      assert.equal(r.summary.extras.indexes, 0);
+      const app = img('demo/app');
+      const entry = lading.images
+        .find((i) => i.ref.endsWith('/demo/app:1.0'))!
+        .extras!.find((e) => e.kind === 'referrer')!;
+      const listed = (await (
+        await fetch(`${standIn.url}/v2/site/demo/app/referrers/${app.digest}`)
+      ).json()) as {
+        manifests: { digest: string }[];
+      };
+      assert.deepEqual(
+        listed.manifests.map((m) => m.digest),
+        [entry.digest],
+      );
+      assert.equal(await getManifest(backing, 'site/demo/app', app.digest.replace(':', '-')), undefined);
+      assert.ok(await getManifest(backing, 'site/demo/app', entry.digest));
+    } finally {
+      await standIn.stop();
+      await backing.stop();
+    }
   });
 });

@@ -9,8 +9,15 @@ import {
   fetchAll,
   openBundle,
   UpstreamSignatureError,
+  verifyBundle,
 } from '@lading/core';
-import { attachReferrer, cosignSign, getManifest } from '@lading/testkit/cosign';
+import {
+  attachReferrer,
+  cosignSign,
+  getManifest,
+  SIGSTORE_BUNDLE_TYPE,
+  sigstoreBundle,
+} from '@lading/testkit/cosign';
 import { type CreateOptions, createBundle } from '../src/lib/create.ts';
 import { describeBundle, formatInspect } from '../src/lib/inspect.ts';
 import { PinnedIndexFilterError } from '../src/lib/plan.ts';
@@ -167,6 +174,44 @@ images:
     } finally {
       await b.close();
     }
+  });
+
+  it('a Sigstore bundle referrer (DSSE, key hint) meets a rule; a differential bundle keeps the extras and verifies', async () => {
+    const host = fx.registry.host;
+    const baseA = fx.image('demo/base-a');
+    const bytes = (await getManifest(fx.registry, 'demo/base-a', baseA.digest))!;
+    const ref = await attachReferrer(
+      fx.registry,
+      'demo/base-a',
+      baseA,
+      SIGSTORE_BUNDLE_TYPE,
+      sigstoreBundle(vendor.priv, bytes, { dsse: true, image: `${host}/demo/base-a` }),
+    );
+    const body = `images:\n  - ${host}/demo/base-a:1\n  - ${host}/demo/app:1.0\nverify:\n  - images: ["${host}/demo/base-a"]\n    keys: [vendor.pub]\n`;
+    const first = await createBundle(opts(await spec(body)));
+    const b1 = await openBundle(first.path);
+    try {
+      const img = b1.ladingJson.images.find((i) => i.ref === fx.ref('demo/base-a'))!;
+      assert.deepEqual(
+        img.signatures?.map((x) => [x.scheme, x.signature]),
+        [['sigstore-bundle', ref.digest]],
+      );
+    } finally {
+      await b1.close();
+    }
+    // the same images again, differential against the first: manifests (extras included) stay
+    const second = await createBundle(opts(await spec(body), { since: first.path }));
+    const b2 = await openBundle(second.path);
+    try {
+      const img = b2.ladingJson.images.find((i) => i.ref === fx.ref('demo/app'))!;
+      for (const e of img.extras!)
+        assert.ok(b2.hasBlob(e.digest as Digest), `extra manifest ${e.digest} kept`);
+      assert.ok((b2.ladingJson.since?.omittedBlobs?.length ?? 0) > 0);
+    } finally {
+      await b2.close();
+    }
+    const report = await verifyBundle(second.path, { publicKey: fx.pub });
+    assert.equal(report.ok, true, JSON.stringify(report.problems));
   });
 
   const failures: Array<[string, (d: string) => Promise<unknown>, string, RegExp]> = [

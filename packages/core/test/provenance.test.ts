@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
   type RegistryServer,
@@ -11,7 +9,14 @@ import {
   tmpDir,
   writeTestImages,
 } from '@lading/testkit';
-import { attachReferrer, cosignSign, SIGSTORE_BUNDLE_TYPE, sigstoreBundle } from '@lading/testkit/cosign';
+import {
+  attachReferrer,
+  cosignSign,
+  type ReferrersStandIn,
+  SIGSTORE_BUNDLE_TYPE,
+  sigstoreBundle,
+  startReferrersStandIn,
+} from '@lading/testkit/cosign';
 import type { Digest } from '../src/digest/index.ts';
 import { ExitCode } from '../src/errors/index.ts';
 import { OciLayout } from '../src/layout/index.ts';
@@ -268,57 +273,15 @@ describe('provenance against Distribution 2.8 (no referrers API: tag schema)', f
   });
 
   describe('through the referrers API (a stand-in proxy that answers it, in front of the real registry)', () => {
-    let proxy: Server;
+    let standIn: ReferrersStandIn;
     let proxied: Registry;
-    const seen: string[] = [];
     before(async () => {
-      proxy = createServer(async (req, res) => {
-        seen.push(`${req.method} ${req.url}`);
-        const m = /^\/v2\/(.+)\/referrers\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? '');
-        if (m) {
-          // answer from the registry's tag schema index: what a registry with the API would list
-          const r = await fetch(`${reg.url}/v2/${m[1]}/manifests/${m[2]!.replace(':', '-')}`, {
-            headers: { accept: 'application/vnd.oci.image.index.v1+json' },
-          });
-          const manifests = r.status === 200 ? ((await r.json()) as { manifests: unknown[] }).manifests : [];
-          res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json' });
-          res.end(
-            JSON.stringify({
-              schemaVersion: 2,
-              mediaType: 'application/vnd.oci.image.index.v1+json',
-              manifests,
-            }),
-          );
-          return;
-        }
-        const chunks: Buffer[] = [];
-        for await (const c of req) chunks.push(c as Buffer);
-        const up = await fetch(`${reg.url}${req.url}`, {
-          method: req.method!,
-          headers: Object.fromEntries(
-            Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'connection') as [
-              string,
-              string,
-            ][],
-          ),
-          ...(chunks.length ? { body: Buffer.concat(chunks) } : {}),
-        });
-        const headers: Record<string, string> = {};
-        up.headers.forEach((v, k) => {
-          if (k !== 'transfer-encoding' && k !== 'connection' && k !== 'content-encoding') headers[k] = v;
-        });
-        res.writeHead(up.status, headers);
-        res.end(Buffer.from(await up.arrayBuffer()));
-      });
-      await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-      proxied = new Registry(`127.0.0.1:${(proxy.address() as AddressInfo).port}`, {
-        plainHttp: true,
-        keychain: noKeychain,
-      });
+      standIn = await startReferrersStandIn(reg);
+      proxied = new Registry(standIn.host, { plainHttp: true, keychain: noKeychain });
     });
     after(async () => {
       await proxied?.close();
-      await new Promise((r) => proxy?.close(r));
+      await standIn?.stop();
     });
 
     it('lists referrers from the API and does not look at the tag schema', async () => {
@@ -328,10 +291,10 @@ describe('provenance against Distribution 2.8 (no referrers API: tag schema)', f
         extras.map((e) => e.kind),
         ['referrer', 'sig'],
       );
-      assert.ok(seen.some((s) => s.includes(`/referrers/${app.digest}`)));
+      assert.ok(standIn.requests.some((s) => s.includes(`/referrers/${app.digest}`)));
       assert.ok(
-        !seen.some((s) => s.endsWith(`/manifests/${referrersTag(app.digest as Digest)}`)),
-        seen.join('\n'),
+        !standIn.requests.some((s) => s.endsWith(`/manifests/${referrersTag(app.digest as Digest)}`)),
+        standIn.requests.join('\n'),
       );
     });
   });

@@ -1,4 +1,6 @@
 import { createHash, type KeyObject, sign } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { RegistryServer } from './registry.ts';
 
 /**
@@ -245,4 +247,92 @@ export function sigstoreBundle(
       },
     }),
   );
+}
+
+export interface ReferrersStandIn {
+  /** `127.0.0.1:PORT`. */
+  host: string;
+  url: string;
+  /** Every request, `METHOD path`, oldest first. */
+  requests: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * A STAND-IN for a registry with the OCI 1.1 referrers API (Distribution 2.8 has none): a proxy in
+ * front of a real plain-HTTP registry that answers `GET /v2/<name>/referrers/<digest>` itself — from
+ * the registry's referrers tag schema index, and from the referrers pushed through it (manifests
+ * with a `subject`) — and forwards everything else unchanged.
+ */
+export async function startReferrersStandIn(reg: Pick<RegistryServer, 'url'>): Promise<ReferrersStandIn> {
+  const requests: string[] = [];
+  const pushed = new Map<string, Desc[]>();
+  const server = createServer((req, res) => {
+    void (async () => {
+      requests.push(`${req.method} ${req.url}`);
+      const m = /^\/v2\/(.+)\/referrers\/(sha256:[0-9a-f]{64})/.exec(req.url ?? '');
+      if (m && req.method === 'GET') {
+        const r = await fetch(`${baseUrl(reg)}/v2/${m[1]}/manifests/${m[2]!.replace(':', '-')}`, {
+          headers: { accept: OCI_INDEX },
+        });
+        const listed = r.status === 200 ? ((await r.json()) as { manifests: Desc[] }).manifests : [];
+        const manifests = [...listed, ...(pushed.get(`${m[1]}@${m[2]}`) ?? [])];
+        res.writeHead(200, { 'content-type': OCI_INDEX });
+        res.end(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const body = Buffer.concat(chunks);
+      const put = /^\/v2\/(.+)\/manifests\/([^/?]+)$/.exec(req.url ?? '');
+      if (put && req.method === 'PUT') {
+        try {
+          const doc = JSON.parse(body.toString('utf8')) as {
+            subject?: Desc;
+            artifactType?: string;
+            mediaType: string;
+          };
+          if (doc.subject) {
+            const key = `${put[1]}@${doc.subject.digest}`;
+            const list = pushed.get(key) ?? [];
+            list.push({
+              mediaType: doc.mediaType,
+              digest: sha256(body),
+              size: body.length,
+              ...(doc.artifactType ? { artifactType: doc.artifactType } : {}),
+            });
+            pushed.set(key, list);
+          }
+        } catch {
+          // not JSON: the registry will refuse it
+        }
+      }
+      const headers = Object.fromEntries(
+        Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'connection'),
+      ) as Record<string, string>;
+      const up = await fetch(`${baseUrl(reg)}${req.url}`, {
+        method: req.method ?? 'GET',
+        headers,
+        ...(body.length || req.method === 'PUT' || req.method === 'PATCH' ? { body } : {}),
+        redirect: 'manual',
+      });
+      const out: Record<string, string> = {};
+      up.headers.forEach((v, k) => {
+        if (k !== 'transfer-encoding' && k !== 'connection' && k !== 'content-encoding') out[k] = v;
+      });
+      res.writeHead(up.status, out);
+      res.end(Buffer.from(await up.arrayBuffer()));
+    })().catch((err: unknown) => {
+      res.writeHead(502);
+      res.end(String(err));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    host,
+    url: `http://${host}`,
+    requests,
+    stop: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
