@@ -43,6 +43,7 @@ interface BenchRow {
   lading: Side;
   peer?: Side;
   ratio?: number;
+  targets: { what: string; met?: boolean }[];
 }
 
 describe('scripts/bench and scripts/reliability --smoke', function () {
@@ -73,7 +74,12 @@ describe('scripts/bench and scripts/reliability --smoke', function () {
     assert.ok(res.bundleBytes > res.corpus.totalBytes * 0.9, 'the bundle holds the corpus');
     assert.deepEqual(
       res.rows.map((row) => row.id),
-      ['build', 'push', 'verify', 'repush', 'repushsv'],
+      ['build', 'rebuild', 'push', 'verify', 'repush', 'repushsv'],
+    );
+    const rebuild = res.rows.find((row) => row.id === 'rebuild')!;
+    assert.ok(
+      rebuild.targets.some((t) => t.what.startsWith('no layer crosses the network') && t.met === true),
+      'the warm rebuild downloads nothing',
     );
     for (const row of res.rows) {
       assert.equal(row.lading.samples.length, 1, `${row.id}: one Lading sample`);
@@ -81,7 +87,7 @@ describe('scripts/bench and scripts/reliability --smoke', function () {
       assert.ok(row.lading.maxRssKb > 0, `${row.id}: Lading peak RSS measured`);
       for (const s of row.lading.samples[0]!.steps)
         assert.equal(s.exitCode, 0, `${row.id}: Lading exit code`);
-      if (row.id !== 'repushsv') {
+      if (row.id !== 'repushsv' && row.id !== 'rebuild') {
         assert.ok(row.peer, `${row.id}: has a peer side`);
         assert.ok(row.peer.samples[0]!.steps.length >= 2, `${row.id}: the peer side has its steps`);
         assert.ok(Number.isFinite(row.ratio), `${row.id}: ratio`);
@@ -89,7 +95,16 @@ describe('scripts/bench and scripts/reliability --smoke', function () {
     }
     assert.deepEqual(
       res.limits.map((l) => l.id),
-      ['limit.openssl', 'limit.sha256sum', 'limit.cat', 'limit.pull', 'limit.upload', 'limit.startup'],
+      [
+        'limit.openssl',
+        'limit.sha256sum',
+        'limit.cat',
+        'limit.pull',
+        'limit.pullwrite',
+        'limit.copy',
+        'limit.upload',
+        'limit.startup',
+      ],
     );
     for (const l of res.limits) assert.ok(l.medianMs > 0 && l.samplesMs.length === 1, `${l.id} measured`);
     assert.ok(res.disk.peerPushExtraBytes >= res.corpus.totalBytes * 0.9, 'the peer extracts the whole tar');
