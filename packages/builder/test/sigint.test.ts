@@ -1,67 +1,23 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdir, writeFile } from 'node:fs/promises';
-import { createServer, type Server, Socket } from 'node:net';
 import { join } from 'node:path';
-import { isolatedEnv } from '@lading/testkit';
+import { isolatedEnv, startTcpProxy, type TcpProxy } from '@lading/testkit';
 import { BIN, ensureBuilt, type Fixture, ROOT, runCli, startFixture } from './helpers.ts';
-
-interface SlowProxy {
-  server: Server;
-  host: string;
-  /** Resolves once the proxy has forwarded `n` bytes of answers to the client. */
-  forwarded(n: number): Promise<void>;
-}
-
-/** A TCP proxy that forwards the registry's answers at a bounded rate (so a pull takes seconds). */
-async function slowProxy(target: { host: string; port: number }, bytesPerSecond: number): Promise<SlowProxy> {
-  let total = 0;
-  const waiting: { n: number; resolve: () => void }[] = [];
-  const server = createServer((client) => {
-    const upstream = new Socket();
-    upstream.connect(target.port, target.host);
-    client.pipe(upstream);
-    upstream.on('data', (chunk: Buffer) => {
-      upstream.pause();
-      client.write(chunk, () => setTimeout(() => upstream.resume(), (chunk.length / bytesPerSecond) * 1000));
-      total += chunk.length;
-      for (const w of waiting.filter((x) => total >= x.n)) {
-        waiting.splice(waiting.indexOf(w), 1);
-        w.resolve();
-      }
-    });
-    upstream.on('end', () => client.end());
-    const close = () => {
-      upstream.destroy();
-      client.destroy();
-    };
-    upstream.on('error', close);
-    client.on('error', close);
-    client.on('close', close);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const addr = server.address() as { port: number };
-  return {
-    server,
-    host: `127.0.0.1:${addr.port}`,
-    forwarded: (n) =>
-      total >= n ? Promise.resolve() : new Promise((resolve) => waiting.push({ n, resolve })),
-  };
-}
 
 describe('lading-build create: SIGINT (built binary)', function () {
   this.timeout(300_000);
   let fx: Fixture;
-  let proxy: SlowProxy;
+  let proxy: TcpProxy;
 
   before(async () => {
     await ensureBuilt();
     fx = await startFixture({ bigBytes: 4 * 1024 * 1024 });
-    const [h, p] = fx.registry.host.split(':');
-    proxy = await slowProxy({ host: h!, port: Number(p) }, 1024 * 1024);
+    // The registry's answers at 1 MiB/s, so the pull takes seconds.
+    proxy = await startTcpProxy(fx.registry.host, { bytesPerSecond: 1024 * 1024 });
   });
   after(async () => {
-    proxy?.server.close();
+    await proxy?.stop();
     await fx?.stop();
   });
 
@@ -95,7 +51,7 @@ describe('lading-build create: SIGINT (built binary)', function () {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     // Interrupt in the middle of the pull: once 1.5 MiB of the registry's answers went through (the
     // small image whole, part of the 4 MiB layer). A run that ends first fails below on its exit code.
-    await Promise.race([proxy.forwarded(1.5 * 1024 * 1024), exited]);
+    await Promise.race([proxy.whenReceived(1.5 * 1024 * 1024), exited]);
     assert.match(stderr, /image\(s\)/, 'the plan line came before the pull');
     child.kill('SIGINT');
     const code = await exited;

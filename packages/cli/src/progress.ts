@@ -11,6 +11,8 @@ export interface ProgressOptions {
   tty: boolean;
   /** Minimum milliseconds between plain lines (default 2000). */
   interval?: number;
+  /** The clock, in ms (default Date.now; tests inject one). */
+  now?: () => number;
 }
 
 export interface ProgressState {
@@ -39,10 +41,13 @@ export class Progress {
   private state: ProgressState | undefined;
   private lastLine = 0;
   private drawn = false;
-  private readonly started = Date.now();
+  private readonly started: number;
+  private readonly now: () => number;
 
   constructor(opts: ProgressOptions) {
     this.opts = opts;
+    this.now = opts.now ?? Date.now;
+    this.started = this.now();
   }
 
   /** A one-off message line (clears the bar first). */
@@ -71,7 +76,7 @@ export class Progress {
 
   private draw(force: boolean): void {
     if (!this.opts.enabled || !this.state) return;
-    const now = Date.now();
+    const now = this.now();
     const interval = this.opts.tty ? 100 : (this.opts.interval ?? 2000);
     if (!force && now - this.lastLine < interval) return;
     this.lastLine = now;

@@ -18,16 +18,22 @@ const ESC = '\x1b';
 describe('progress output', () => {
   it('plain mode prints messages once and progress lines at a bounded rate', () => {
     const c = capture();
-    const p = new Progress({ stream: c.stream, enabled: true, tty: false, interval: 60_000 });
+    let t = 1_000_000;
+    const p = new Progress({ stream: c.stream, enabled: true, tty: false, interval: 60_000, now: () => t });
+    t += 2000;
     p.update({ label: 'push', bytesDone: 10, bytesTotal: 100, itemsDone: 0, itemsTotal: 2 });
     p.line('pushed demo/app:1.0');
+    t += 1000; // within the interval: no line
     p.update({ label: 'push', bytesDone: 50, bytesTotal: 100, itemsDone: 1, itemsTotal: 2 });
     p.line('pushed demo/big:1.0');
-    const lines = c.text().trimEnd().split('\n');
-    assert.deepEqual(lines, [
-      'push: 10 B / 100 B, 0/2 done, ' + lines[0]!.split('done, ')[1],
+    t += 60_000; // the interval has passed: a line, with the rate over the whole run
+    p.update({ label: 'push', bytesDone: 6300, bytesTotal: 6300, itemsDone: 2, itemsTotal: 2 });
+    assert.deepEqual(c.text().split('\n'), [
+      'push: 10 B / 100 B, 0/2 done, 5 B/s',
       'pushed demo/app:1.0',
       'pushed demo/big:1.0',
+      'push: 6.2 KiB / 6.2 KiB, 2/2 done, 100 B/s',
+      '',
     ]);
     assert.ok(!c.text().includes('\r'), 'no carriage returns off a terminal');
   });

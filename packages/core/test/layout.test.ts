@@ -342,15 +342,25 @@ describe('OciLayout', () => {
       };
       const w = await layout.writer(desc);
       assert.ok(w);
+      // The push's source records whether it was ever read: a push that did not wait would read
+      // it to write the blob a second time.
+      let read = 0;
+      const source = new Readable({
+        read() {
+          read++;
+          this.push(data);
+          this.push(null);
+        },
+      });
       let pushed = false;
-      const push = layout.push(desc, bytesStream(data)).then(() => {
+      const push = layout.push(desc, source).then(() => {
         pushed = true;
       });
       await w.write(data);
-      await new Promise((r) => setTimeout(r, 50));
-      assert.equal(pushed, false, 'the push waits');
+      assert.equal(pushed, false, 'the push has not finished before the writer commits');
       await w.commit();
       await push;
+      assert.equal(read, 0, 'the push took the committed blob and never read its own source');
       assert.ok((await fetchAll(layout, desc)).equals(data));
     });
   });

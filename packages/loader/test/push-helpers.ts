@@ -301,24 +301,6 @@ export async function storedBlobCount(reg: RegistryServer): Promise<number> {
   return n;
 }
 
-/** Bytes under the registry data dir. */
-export async function dataBytes(dir: string): Promise<number> {
-  let n = 0;
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return 0;
-  }
-  for (const name of names) {
-    const p = join(dir, name);
-    const s = await stat(p).catch(() => undefined);
-    if (!s) continue;
-    n += s.isDirectory() ? await dataBytes(p) : s.size;
-  }
-  return n;
-}
-
 /** Flip one byte of a file in place (at `offset` from the end). */
 export async function flipByte(file: string, fromEnd: number): Promise<void> {
   const b = await readFile(file);

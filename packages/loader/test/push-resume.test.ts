@@ -3,9 +3,16 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type RegistryServer, skopeo, skopeoDigest, startRegistry } from '@lading/testkit';
+import {
+  type RegistryServer,
+  skopeo,
+  skopeoDigest,
+  startRegistry,
+  startTcpProxy,
+  type TcpProxy,
+} from '@lading/testkit';
 import type { PushResult } from '../src/lib/push/index.ts';
-import { dataBytes, type Fixture, makeFixture, runCli, storedRepositories } from './push-helpers.ts';
+import { type Fixture, makeFixture, runCli, storedRepositories } from './push-helpers.ts';
 
 async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
@@ -45,15 +52,18 @@ describe('lading-load push: killed at any moment, a re-run completes', function 
   let f: Fixture;
   let bundle: string;
   let regA: RegistryServer;
+  let proxy: TcpProxy;
   let regB: RegistryServer;
 
   before(async () => {
     f = await makeFixture(24 * 1024 * 1024);
     bundle = await f.bundle('resume.tar');
     regA = await startRegistry({ mode: 'http' });
+    proxy = await startTcpProxy(regA.host);
     regB = await startRegistry({ mode: 'http' });
   });
   after(async () => {
+    await proxy?.stop();
     await regA?.stop();
     await regB?.stop();
     await f?.cleanup();
@@ -66,34 +76,25 @@ describe('lading-load push: killed at any moment, a re-run completes', function 
       '--key',
       f.pub,
       '--registry',
-      `${regA.host}/site`,
+      `${proxy.host}/site`,
       '--plain-http',
       '--concurrency',
       '2',
     ];
     let kills = 0;
-    // Kill early (first bytes in storage) and in the middle of the big layer.
-    for (const grow of [1, 2 * 1024 * 1024, 8 * 1024 * 1024]) {
-      const baseline = await dataBytes(regA.dataDir);
-      let pid = 0;
-      let killed = false;
+    // Kill early (the first requests) and in the middle of the big layer: once the proxy in front
+    // of the registry has forwarded that many bytes of this run's requests.
+    for (const grow of [16 * 1024, 2 * 1024 * 1024, 8 * 1024 * 1024]) {
+      const start = proxy.sent;
       let done = false;
-      // one storage walk at a time (a loaded machine must not pile them up)
-      const watch = (async () => {
-        while (!done && !killed) {
-          const n = await dataBytes(regA.dataDir);
-          if (pid && n - baseline >= grow) {
-            killed = true;
-            try {
-              process.kill(pid, 'SIGKILL');
-            } catch {}
-          }
-          await new Promise((res) => setTimeout(res, 2));
-        }
-      })();
-      const r = await runCli(args, { onSpawn: (p) => (pid = p) });
+      const r = await runCli(args, {
+        onSpawn: (pid) => {
+          void proxy.whenSent(start + grow).then(() => {
+            if (!done) process.kill(pid, 'SIGKILL');
+          });
+        },
+      });
       done = true;
-      await watch;
       if (r.signal === 'SIGKILL') kills++;
       else assert.equal(r.code, 0, r.stderr);
       // After a kill: every tag that exists names exactly the bundled image, and every stored

@@ -35,6 +35,7 @@ export {
   skopeoRegistryFlags,
 } from './skopeo.ts';
 export { makeTar, type TarEntry, tarHeader } from './tar.ts';
+export { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 export { freePort, tmpDir } from './tmp.ts';
 export {
   parseScope,
