@@ -82,6 +82,8 @@ export interface BundleOpts {
   releases?: LadingJson['releases'];
   files?: Array<{ name: string; path: string }>;
   platforms?: string[];
+  /** Change lading.json before it is written (fields the options above do not reach). */
+  ladingPatch?: (l: LadingJson) => void;
   /** Write split parts of this many bytes (the returned path is the first part, NAME.000). */
   splitSize?: number;
 }
@@ -192,6 +194,7 @@ export async function makeFixture(largeLayerBytes = 4 * 1024 * 1024): Promise<Fi
             }
           : {}),
       };
+      opts.ladingPatch?.(lading);
       const out = join(dir, 'bundles', name);
       await mkdir(dirname(out), { recursive: true });
       const written = await writeBundle({

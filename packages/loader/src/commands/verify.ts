@@ -3,6 +3,7 @@ import { formatBytes, LadingCommand, paragraphs } from '@lading/cli';
 import { Args, Flags } from '@oclif/core';
 import { bundleLocationFlags } from '../lib/bundle-location.ts';
 import { renderMarkdownReport, writeReportFile } from '../lib/report.ts';
+import { renderHtmlReport } from '../lib/report-html.ts';
 import { BundleVerifyFailedError, formatVerifyText, runVerify, type VerifyResult } from '../lib/verify.ts';
 
 export default class Verify extends LadingCommand<VerifyResult> {
@@ -22,7 +23,7 @@ read of the same bytes; a directory or s3:// object: one streaming pass):
 
 BUNDLE is a bundle tar, the first part of a split bundle (NAME.tar.000, its sibling parts and NAME.tar.sha256 beside it), an extracted bundle directory, or s3://bucket/key (read from S3 with ranged GETs, streaming; a split bundle in S3 as key.000, key.001, … and key.sha256).
 
-Prints a report (bundle name and version, signature and key fingerprint, OK/FAILED per image, chart and file, members, bytes, time, every problem with its member); --json prints the verification report as JSON, also on failure (with "ok": false and an "error"). --report FILE also writes a self-contained Markdown report for an auditor to file: date, tool version, bundle location and size, sha256 of the bundle file(s) (hashed alongside the members), sha256 of SHA256SUMS, key fingerprint, verdict, per-image/chart tables, problems, and the exact tar/openssl/sha256sum commands that repeat the check by hand. It is written whenever the bundle could be read, passed or failed (not for exit 2).
+Prints a report (bundle name and version, signature and key fingerprint, OK/FAILED per image, chart and file, members, bytes, time, every problem with its member); --json prints the verification report as JSON, also on failure (with "ok": false and an "error"). --report FILE also writes a self-contained report for an auditor to file: date, tool version, bundle location and size, sha256 of the bundle file(s) (hashed alongside the members), sha256 of SHA256SUMS, key fingerprint, verdict, per-image/chart tables, the differential base, the SBOM summary, the upstream signatures checked at build time, problems, and the exact tar/openssl/sha256sum commands that repeat the check by hand. FILE.html (or .htm) gives one HTML page to read in a browser, forward or print to PDF (inline CSS, no script, loads nothing); any other name gives Markdown. It is written whenever the bundle could be read, passed or failed (not for exit 2).
 
 --image-key KEY (repeatable) also re-checks, offline, the vendor signatures carried with the images (cosign
 simple-signing, or Sigstore bundles), with the keys the site trusts: each must verify over the image's own digest
@@ -42,6 +43,10 @@ Exit codes: 0 verified; 3 verification failed (every bad member is named on stde
     {
       description: 'Verify a split bundle from its first part and write an audit report',
       command: '<%= config.bin %> verify shop-2.4.0.tar.000 --key release.pub --report shop-2.4.0-verify.md',
+    },
+    {
+      description: 'Write the report as one HTML page for an auditor (opens in any browser, prints to PDF)',
+      command: '<%= config.bin %> verify shop-2.4.0.tar --key release.pub --report shop-2.4.0-verify.html',
     },
     {
       description: 'Verify an extracted bundle directory, JSON result',
@@ -72,7 +77,7 @@ Exit codes: 0 verified; 3 verification failed (every bad member is named on stde
     report: Flags.string({
       helpValue: 'FILE',
       description:
-        'also write a self-contained Markdown report for auditors to FILE (atomically; also when verification fails)',
+        'also write a self-contained report for auditors to FILE: HTML when it ends in .html, else Markdown (atomically; also when verification fails)',
     }),
     'image-key': Flags.string({
       multiple: true,
@@ -92,6 +97,7 @@ Exit codes: 0 verified; 3 verification failed (every bad member is named on stde
       keyFile: flags.key,
       fileDigests: flags.report !== undefined,
       ...(flags['image-key'] ? { imageKeys: flags['image-key'] } : {}),
+      contents: flags.report !== undefined,
       endpoint: flags.endpoint,
       region: flags.region,
       signal: this.signal,
@@ -111,12 +117,10 @@ Exit codes: 0 verified; 3 verification failed (every bad member is named on stde
     if (flags.report) {
       const file = resolve(flags.report);
       result.reportFile = file;
+      const ctx = { tool: { name: this.config.bin, version: this.config.version }, endpoint: flags.endpoint };
       await writeReportFile(
         file,
-        renderMarkdownReport(result, {
-          tool: { name: this.config.bin, version: this.config.version },
-          endpoint: flags.endpoint,
-        }),
+        /\.html?$/i.test(file) ? renderHtmlReport(result, ctx) : renderMarkdownReport(result, ctx),
       );
     }
     this.log(formatVerifyText(result));

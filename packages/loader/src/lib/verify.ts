@@ -3,15 +3,19 @@ import { resolve } from 'node:path';
 // code or their dependencies (~0.2 s of start-up).
 import {
   type ArtifactReport,
+  MAX_METADATA_BYTES,
+  openBundle,
   type PartDigest,
   type VerifyProgress,
   type VerifyReport,
   verifyBundle,
 } from '@lading/core/bundle';
+import { digestOf } from '@lading/core/digest';
 import { VerificationError } from '@lading/core/errors';
 import type { ImageSignatureReport } from '@lading/core/provenance';
 import { formatBytes } from '@lading/core/util';
 import { type BundleLocation, type BundleLocationOptions, openBundleLocation } from './bundle-location.ts';
+import type { ReportContents } from './report-model.ts';
 
 /** One file (or S3 object) of the bundle, with the sha256 computed in the verification pass. */
 export interface BundleFileDigest {
@@ -39,6 +43,8 @@ export interface VerifyResult extends VerifyReport {
    * (only when the bundle itself verified). Absent without --image-key.
    */
   imageSignatures?: { keys: Array<{ file: string; fingerprint: string }>; images: ImageSignatureReport[] };
+  /** With `contents`: the SBOM and upstream signature results, read after verification. */
+  contents?: ReportContents;
 }
 
 export interface RunVerifyOptions extends BundleLocationOptions {
@@ -56,6 +62,8 @@ export interface RunVerifyOptions extends BundleLocationOptions {
   onOpen?: (loc: BundleLocation, size: number) => void;
   /** Vendor public keys (PEM files): re-check the carried upstream signatures with them. */
   imageKeys?: string[];
+  /** Also read the SBOM and the upstream signature results for the report (see readContents). */
+  contents?: boolean;
 }
 
 /** Open the bundle (path or s3://), verify it in one streaming pass, and describe the result. */
@@ -116,9 +124,11 @@ export async function runVerify(opts: RunVerifyOptions): Promise<VerifyResult> {
         }
       }
     }
+    const contents = opts.contents ? await readContents(loc, report.sumsDigest, opts.signal) : undefined;
     return {
       ...report,
       ...(imageSignatures ? { imageSignatures } : {}),
+      ...(contents ? { contents } : {}),
       keyFile: opts.keyFile,
       location: { kind: loc.kind, path: loc.kind === 'local' ? resolve(loc.display) : loc.display, size },
       bundleFiles: files,
@@ -128,6 +138,97 @@ export async function runVerify(opts: RunVerifyOptions): Promise<VerifyResult> {
     };
   } finally {
     await loc.close();
+  }
+}
+
+/**
+ * What the report shows besides the verification: the SBOM summary, the upstream signature
+ * results and supply-chain artifacts lading.json records. Read from the same bundle after the
+ * pass, and only when its SHA256SUMS is still the one verified (else: nothing, the report says
+ * what verification found). A bundle too damaged to open has none.
+ */
+async function readContents(
+  loc: BundleLocation,
+  sumsDigest: string | null,
+  signal: AbortSignal | undefined,
+): Promise<ReportContents | undefined> {
+  let b: Awaited<ReturnType<typeof openBundle>>;
+  try {
+    b = await openBundle(loc.input, signal ? { signal } : {});
+  } catch {
+    return undefined;
+  }
+  try {
+    if (digestOf(b.sumsBytes) !== sumsDigest) return undefined;
+    const read = async (name: string): Promise<unknown> => {
+      if (!b.member(name)) return undefined;
+      try {
+        return JSON.parse(
+          (await b.readMember(name, { limit: MAX_METADATA_BYTES, ...(signal ? { signal } : {}) })).toString(
+            'utf8',
+          ),
+        );
+      } catch {
+        return undefined;
+      }
+    };
+    const out: ReportContents = {};
+    const sbom = (await read('sbom.cdx.json')) as
+      | {
+          bomFormat?: string;
+          specVersion?: string;
+          serialNumber?: string;
+          components?: Array<Record<string, unknown>>;
+        }
+      | undefined;
+    if (sbom && Array.isArray(sbom.components)) {
+      const components = sbom.components.map((c) => ({
+        type: String(c.type ?? ''),
+        name: String(c.name ?? ''),
+        version: String(c.version ?? ''),
+        purl: String(c.purl ?? ''),
+      }));
+      const counts = new Map<string, number>();
+      for (const c of components) counts.set(c.type, (counts.get(c.type) ?? 0) + 1);
+      out.sbom = {
+        format: `${sbom.bomFormat ?? 'CycloneDX'} ${sbom.specVersion ?? ''}`.trim(),
+        serialNumber: String(sbom.serialNumber ?? ''),
+        byType: [...counts.entries()]
+          .sort(([a], [c]) => a.localeCompare(c))
+          .map(([type, count]) => ({ type, count })),
+        components,
+      };
+    }
+    const lading = (await read('lading.json')) as
+      | { images?: Array<Record<string, unknown>>; since?: { omittedBlobs?: unknown[] } | null }
+      | undefined;
+    const images = Array.isArray(lading?.images) ? lading.images : [];
+    if (images.some((i) => Array.isArray(i.signatures))) {
+      out.signatures = images.flatMap((i) =>
+        (Array.isArray(i.signatures) ? (i.signatures as Array<Record<string, unknown>>) : []).map((s) => ({
+          image: String(i.ref ?? ''),
+          scheme: String(s.scheme ?? ''),
+          digest: String(s.digest ?? ''),
+          key: String(s.key ?? ''),
+          signature: String(s.signature ?? ''),
+        })),
+      );
+    }
+    const kinds = new Map<string, number>();
+    for (const i of images) {
+      for (const e of Array.isArray(i.extras) ? (i.extras as Array<{ kind?: unknown }>) : []) {
+        const k = String(e.kind ?? '?');
+        kinds.set(k, (kinds.get(k) ?? 0) + 1);
+      }
+    }
+    if (kinds.size)
+      out.extras = [...kinds.entries()]
+        .sort(([a], [c]) => a.localeCompare(c))
+        .map(([kind, count]) => ({ kind, count }));
+    if (Array.isArray(lading?.since?.omittedBlobs)) out.omittedBlobs = lading.since.omittedBlobs.length;
+    return out;
+  } finally {
+    await b.close().catch(() => {});
   }
 }
 
