@@ -5,7 +5,7 @@ import notFound from '@oclif/plugin-not-found';
 /**
  * `command_not_found` of both CLIs. On a terminal, @oclif/plugin-not-found asks "Did you mean
  * verify?" and runs it when the answer is yes. Otherwise, and when the answer is no, an unknown
- * command is bad usage (exit 2, DESIGN.md; never the plugin's 127) naming the nearest command,
+ * command is bad usage (exit 2, README.md; never the plugin's 127) naming the nearest command,
  * and with --json the error is the one JSON shape on stdout.
  */
 const hook: Hook.CommandNotFound = async function (opts) {
