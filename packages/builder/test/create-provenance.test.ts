@@ -18,6 +18,7 @@ import {
   SIGSTORE_BUNDLE_TYPE,
   sigstoreBundle,
 } from '@lading/testkit/cosign';
+import { rulesCovering } from '../src/lib/chart-images.ts';
 import { type CreateOptions, createBundle } from '../src/lib/create.ts';
 import { describeBundle, formatInspect } from '../src/lib/inspect.ts';
 import { PinnedIndexFilterError } from '../src/lib/plan.ts';
@@ -302,6 +303,35 @@ verify:
         assert.match(err.message, /does not start with a registry host/);
         assert.match(err.message, /bad\.pub is not a PEM public key/);
         return true;
+      },
+    );
+  });
+});
+
+describe('verify: globs and the rules covering an image', () => {
+  it('* stays in one segment, ** crosses them, a glob without tag or digest matches every tag and digest', () => {
+    const rules = [
+      { index: 0, images: ['docker.io/bitnami/*'] },
+      { index: 1, images: ['ghcr.io/acme/**'] },
+      { index: 2, images: ['quay.io/prometheus/node-exporter'] },
+    ];
+    assert.deepEqual(
+      rulesCovering(
+        [
+          'docker.io/bitnami/nginx:1.27.3',
+          'docker.io/bitnami/sub/nginx:1',
+          'ghcr.io/acme/api/v2/server@sha256:' + 'a'.repeat(64),
+          'quay.io/prometheus/node-exporter:v1.8.2',
+          'quay.io/prometheus/node-exporter-extra:v1',
+        ],
+        rules,
+      ),
+      {
+        'docker.io/bitnami/nginx:1.27.3': ['verify[0]'],
+        'docker.io/bitnami/sub/nginx:1': [],
+        [`ghcr.io/acme/api/v2/server@sha256:${'a'.repeat(64)}`]: ['verify[1]'],
+        'quay.io/prometheus/node-exporter:v1.8.2': ['verify[2]'],
+        'quay.io/prometheus/node-exporter-extra:v1': [],
       },
     );
   });

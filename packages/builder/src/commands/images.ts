@@ -1,7 +1,8 @@
 import { LadingCommand, paragraphs } from '@lading/cli';
 import { Args, Flags } from '@oclif/core';
-import { type ChartImagesResult, chartImagesOf } from '../lib/chart-images.ts';
+import { type ChartImagesResult, chartImagesOf, rulesCovering } from '../lib/chart-images.ts';
 import { table } from '../lib/inspect.ts';
+import { parseSpec } from '../lib/spec/index.ts';
 
 export default class Images extends LadingCommand<ChartImagesResult> {
   static override plainHttpFlag = '--plain-http-host HOST';
@@ -13,6 +14,9 @@ digest}) nested anywhere, maps of that shape under other keys (a repository with
 pullPolicy beside them, as bitnami's "git: {registry, repository, tag}"), and plain "repo:tag" strings under image
 keys, plus the artifacthub.io/images annotation of Chart.yaml. Prints each image (normalised: docker.io/library/…, "latest" when untagged) with the values path where
 it was found, and the fields that look like images but cannot be resolved (templated values).
+
+With --spec lading.yaml, each image also shows the spec's verify: rules that cover it (RULE column; "-" when none):
+those images will need a valid upstream signature at create.
 
 CHART is a local chart folder or .tgz, an oci://host/path/name[:version] reference, or — with --repo — the name of a
 chart in an HTTP chart repository.`,
@@ -43,6 +47,11 @@ chart in an HTTP chart repository.`,
       multiple: true,
     }),
     insecure: Flags.boolean({ description: 'skip TLS certificate verification (still TLS; testing only)' }),
+    spec: Flags.string({
+      helpValue: 'FILE',
+      description:
+        'a lading.yaml: show which of its verify: rules cover each image (they need a valid upstream signature)',
+    }),
   };
 
   async run(): Promise<ChartImagesResult> {
@@ -56,14 +65,25 @@ chart in an HTTP chart repository.`,
       insecure: flags.insecure,
       signal: this.signal,
     });
+    if (flags.spec) {
+      const spec = await parseSpec(flags.spec);
+      result.rules = rulesCovering([...new Set(result.images.map((i) => i.image))], spec.verify);
+    }
     this.log(
       `chart ${result.chart.name} ${result.chart.version} (${result.chart.source}): ${result.images.length} image(s)`,
     );
     if (result.images.length > 0) {
+      const rules = result.rules;
       this.log(
         table(
-          ['IMAGE', 'VALUES PATH', 'KIND', 'CHART'],
-          result.images.map((i) => [i.image, i.path, i.kind, i.chart]),
+          ['IMAGE', 'VALUES PATH', 'KIND', 'CHART', ...(rules ? ['RULE'] : [])],
+          result.images.map((i) => [
+            i.image,
+            i.path,
+            i.kind,
+            i.chart,
+            ...(rules ? [rules[i.image]?.join(', ') || '-'] : []),
+          ]),
         ),
       );
     }

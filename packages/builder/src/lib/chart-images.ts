@@ -10,6 +10,7 @@ import {
   InvalidInputError,
   type Keychain,
   loadLocalChart,
+  matchesImageGlob,
   parseReference,
   readChartArchive,
   resolveChartLayer,
@@ -35,6 +36,22 @@ export interface ChartImagesResult {
   chart: { name: string; version: string; source: string };
   images: DiscoveredImage[];
   skipped: Array<{ path: string; chart: string; value: string; reason: string }>;
+  /** With a spec (`images --spec`): image → the `verify:` rules that cover it (`verify[0]`), empty when none. */
+  rules?: Record<string, string[]>;
+}
+
+/** Which of the spec's `verify:` rules cover each image (a rule covers an image when a glob matches). */
+export function rulesCovering(
+  images: readonly string[],
+  verify: ReadonlyArray<{ index: number; images: string[] }>,
+): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const image of images) {
+    out[image] = verify
+      .filter((r) => r.images.some((g) => matchesImageGlob(g, image)))
+      .map((r) => `verify[${r.index}]`);
+  }
+  return out;
 }
 
 async function loadChart(opts: ChartImagesOptions): Promise<{ chart: ChartArchive; source: string }> {
