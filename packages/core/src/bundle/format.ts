@@ -37,6 +37,44 @@ export function partName(bundleFile: string, i: number): string {
   return `${bundleFile}.${String(i).padStart(3, '0')}`;
 }
 
+/**
+ * The one rule for part names: `NAME.000`, `NAME.001`, … — three or more digits (a split into
+ * more than 1000 parts widens the number). Returns the base and the number, or undefined.
+ */
+export function parsePartName(name: string): { base: string; index: number; width: number } | undefined {
+  const m = /^(.*)\.(\d{3,})$/.exec(name);
+  if (!m) return undefined;
+  return { base: m[1] as string, index: Number(m[2]), width: (m[2] as string).length };
+}
+
+/**
+ * The parts of `base` among `names` (files in a folder, keys under a prefix), numbered with the
+ * same width: `parts` is the run from 0 without a gap, `missing` the numbers absent below the
+ * highest found (as names), `afterGap` the names found past the first missing one. Callers decide
+ * whether a gap is fatal (opening for reading) or a problem to report (verify).
+ */
+export function collectParts(
+  base: string,
+  width: number,
+  names: Iterable<string>,
+): { parts: string[]; missing: string[]; afterGap: string[] } {
+  const found = new Map<number, string>();
+  for (const n of names) {
+    const p = parsePartName(n);
+    if (p && p.base === base && p.width === width) found.set(p.index, n);
+  }
+  const parts: string[] = [];
+  const missing: string[] = [];
+  const afterGap: string[] = [];
+  const max = found.size === 0 ? -1 : Math.max(...found.keys());
+  for (let i = 0; i <= max; i++) {
+    const n = found.get(i);
+    if (n === undefined) missing.push(`${base}.${String(i).padStart(width, '0')}`);
+    else (missing.length > 0 ? afterGap : parts).push(n);
+  }
+  return { parts, missing, afterGap };
+}
+
 export function partsChecksumName(bundleFile: string): string {
   return `${bundleFile}.sha256`;
 }

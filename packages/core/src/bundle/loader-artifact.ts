@@ -5,7 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidInputError, throwIfAborted } from '../errors/index.ts';
 import { openAtomic, writeFileAtomic } from '../util/atomic-file.ts';
-import { partsChecksumName } from './format.ts';
+import { parsePartName, partsChecksumName } from './format.ts';
 import { formatSums, parseSums, type SumsEntry } from './sums.ts';
 
 /**
@@ -141,8 +141,7 @@ export interface StandaloneLoaderCopy {
 
 /** `NAME.tar` for `NAME.tar.000`; the path itself otherwise. */
 function bundleBase(path: string): string {
-  const m = /^(.*)\.\d{3,}$/.exec(path);
-  return m ? (m[1] as string) : path;
+  return parsePartName(path)?.base ?? path;
 }
 
 async function sha256File(path: string, signal?: AbortSignal): Promise<string> {

@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { digestStream } from '../digest/index.ts';
 import { InvalidInputError, throwIfAborted, VerificationError } from '../errors/index.ts';
-import { partsChecksumName } from './format.ts';
+import { collectParts, parsePartName, partsChecksumName } from './format.ts';
 import { parseSums } from './sums.ts';
 
 /**
@@ -61,11 +61,9 @@ export interface OpenPartsOptions {
   signal?: AbortSignal;
 }
 
-const PART_RE = /^(.*)\.(\d{3,})$/;
-
 /** Whether a path looks like a part of a split bundle (`NAME.000`). */
 export function isPartPath(path: string): boolean {
-  return PART_RE.test(basename(path));
+  return parsePartName(basename(path)) !== undefined;
 }
 
 /**
@@ -74,33 +72,27 @@ export function isPartPath(path: string): boolean {
  * lists that is not there), and optionally verifies the parts against `NAME.sha256`.
  */
 export async function openParts(path: string, opts: OpenPartsOptions = {}): Promise<MultiPartFile> {
-  const m = PART_RE.exec(basename(path));
+  const m = parsePartName(basename(path));
   let paths: string[];
   let checksumFile: string | undefined;
   if (!m) {
     paths = [path];
   } else {
     const dir = dirname(path);
-    const base = m[1]!;
-    const width = m[2]!.length;
+    const base = m.base;
+    const width = m.width;
     const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
       throw new MissingPartError(path, `cannot read its folder (${err.code ?? err.message})`);
     });
-    const indices = new Map<number, string>();
-    for (const n of names) {
-      const pm = PART_RE.exec(n);
-      if (pm && pm[1] === base && pm[2]!.length === width) indices.set(Number(pm[2]), n);
-    }
-    if (!indices.has(0))
+    const found = collectParts(base, width, names);
+    if (found.parts.length === 0)
       throw new MissingPartError(join(dir, `${base}.${'0'.repeat(width)}`), 'the first part is missing');
-    const count = Math.max(...indices.keys()) + 1;
-    paths = [];
-    for (let i = 0; i < count; i++) {
-      const n = indices.get(i);
-      const name = `${base}.${String(i).padStart(width, '0')}`;
-      if (n === undefined) throw new MissingPartError(join(dir, name), `part ${i} of ${count} is missing`);
-      paths.push(join(dir, n));
+    const gap = found.missing[0];
+    if (gap !== undefined) {
+      const count = found.parts.length + found.missing.length + found.afterGap.length;
+      throw new MissingPartError(join(dir, gap), `part ${found.parts.length} of ${count} is missing`);
     }
+    paths = found.parts.map((n) => join(dir, n));
     const sumsPath = partsChecksumName(join(dir, base));
     let sumsText: string | undefined;
     try {
@@ -115,8 +107,8 @@ export async function openParts(path: string, opts: OpenPartsOptions = {}): Prom
       // Only the lines naming parts of this bundle are parts; other files listed beside them (the
       // standalone loader that `create --with-loader` puts there) are for `sha256sum -c` alone.
       const entries = parseSums(sumsText, basename(sumsPath)).filter((e) => {
-        const pm = PART_RE.exec(e.path);
-        return pm !== null && pm[1] === base;
+        const pm = parsePartName(e.path);
+        return pm !== undefined && pm.base === base;
       });
       const listed = entries.map((e) => e.path);
       const found = paths.map((p) => basename(p));

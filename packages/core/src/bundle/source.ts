@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { FileRange } from '../digest/index.ts';
 import { InvalidInputError, throwIfAborted } from '../errors/index.ts';
-import { METADATA_ORDER } from './format.ts';
+import { collectParts, METADATA_ORDER, parsePartName } from './format.ts';
 import { LocalFilesReader, localRanges } from './local-files.ts';
 import { type MultiPartFile, openParts } from './parts.ts';
 import {
@@ -177,7 +177,6 @@ export class BundleNotFoundError extends InvalidInputError {
   }
 }
 
-const PART_RE = /^(.*)\.(\d{3})$/;
 const READ_CHUNK = 1024 * 1024;
 
 /** A tar file or the parts of a split bundle. */
@@ -396,7 +395,7 @@ function openReaderSource(input: BundleReaderInput): BundleSource {
   const split =
     input.partsChecksum !== undefined ||
     files.length > 1 ||
-    PART_RE.test(lastSegment(reader.paths[0] ?? name));
+    parsePartName(lastSegment(reader.paths[0] ?? name)) !== undefined;
   if (!split) {
     return new TarSource('tar', name, files, [], undefined, { reader });
   }
@@ -552,36 +551,25 @@ async function listDirectory(root: string, signal?: AbortSignal): Promise<DirEnt
 }
 
 async function findParts(first: string): Promise<{ parts: PartFile[]; afterGap: PartFile[]; base: string }> {
-  const m = PART_RE.exec(first);
+  const m = parsePartName(first);
   if (!m) throw new BundleNotFoundError(first, 'not a part name');
-  const base = m[1] as string;
-  if (m[2] !== '000') {
+  const base = m.base;
+  if (m.index !== 0) {
     throw new InvalidInputError(`${first} is not the first part of a split bundle`, {
-      hint: `give ${basename(base)}.000`,
+      hint: `give ${basename(base)}.${'0'.repeat(m.width)}`,
     });
   }
   const dir = dirname(first);
-  const prefix = `${basename(base)}.`;
-  const found = new Map<number, string>();
-  for (const n of await readdir(dir)) {
-    if (n.startsWith(prefix) && /^\d{3}$/.test(n.slice(prefix.length))) {
-      found.set(Number.parseInt(n.slice(prefix.length), 10), n);
-    }
-  }
-  const parts: PartFile[] = [];
-  const afterGap: PartFile[] = [];
-  let gap = false;
-  const max = Math.max(...found.keys());
-  for (let i = 0; i <= max; i++) {
-    const n = found.get(i);
-    if (n === undefined) {
-      gap = true;
-      continue;
-    }
+  // A gap is not fatal here: verify reports the missing part (exit 3) by name.
+  const found = collectParts(basename(base), m.width, await readdir(dir));
+  const withSize = async (n: string): Promise<PartFile> => {
     const p = join(dir, n);
-    const st = await stat(p);
-    (gap ? afterGap : parts).push({ name: n, path: p, size: st.size });
-  }
+    return { name: n, path: p, size: (await stat(p)).size };
+  };
+  const parts: PartFile[] = [];
+  for (const n of found.parts) parts.push(await withSize(n));
+  const afterGap: PartFile[] = [];
+  for (const n of found.afterGap) afterGap.push(await withSize(n));
   return { parts, afterGap, base };
 }
 
@@ -624,7 +612,7 @@ export async function openSource(
     }
   }
   if (!st.isFile()) throw new BundleNotFoundError(path, 'not a regular file or a directory');
-  if (PART_RE.test(basename(path))) {
+  if (parsePartName(basename(path)) !== undefined) {
     const { parts, afterGap, base } = await findParts(path);
     return new TarSource('parts', path, parts, afterGap, `${base}.sha256`);
   }

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { collectParts, parsePartName } from '../bundle/format.ts';
 import { InvalidInputError, throwIfAborted } from '../errors/index.ts';
 import { isS3Retryable, S3Error, S3NotFoundError, toS3Error } from './errors.ts';
 import { headObject, type S3ObjectInfo } from './head.ts';
@@ -159,8 +160,6 @@ class S3Source implements S3ObjectSource {
   }
 }
 
-const PART_SUFFIX = /\.(\d{3})$/;
-
 /**
  * Open `s3://bucket/key` for ranged, streaming reads. A key ending in `.000` (or a key that does
  * not exist while `KEY.000` does) opens the consecutive parts of a split bundle
@@ -179,7 +178,7 @@ export async function openS3Object(src: string | S3Url, opts: OpenS3Options): Pr
   try {
     info = await headObject(client, url, so);
   } catch (err) {
-    if (!(err instanceof S3NotFoundError) || PART_SUFFIX.test(url.key)) throw err;
+    if (!(err instanceof S3NotFoundError) || parsePartName(url.key) !== undefined) throw err;
     first = { bucket: url.bucket, key: `${url.key}.000` };
     try {
       info = await headObject(client, first, so);
@@ -189,21 +188,18 @@ export async function openS3Object(src: string | S3Url, opts: OpenS3Options): Pr
     }
   }
   const objects: Obj[] = [{ url: first, size: info.size, etag: info.etag }];
-  const m = PART_SUFFIX.exec(first.key);
-  if (m && m[1] === '000') {
-    const base = first.key.slice(0, -'.000'.length);
-    const found = await listParts(client, { bucket: first.bucket, key: base }, signal);
-    for (let i = 1; ; i++) {
-      const o = found.get(i);
-      if (!o) break;
-      objects.push(o);
-    }
+  const m = parsePartName(first.key);
+  if (m && m.index === 0) {
+    const found = await listParts(client, { bucket: first.bucket, key: m.base }, signal);
+    // Parts after a gap are left out: verify then names the missing part from the parts file.
+    const { parts } = collectParts(m.base, m.width, found.keys());
+    for (const key of parts.slice(1)) objects.push(found.get(key) as Obj);
   }
   return new S3Source(client, objects, info, chunkSize, attempts);
 }
 
-async function listParts(client: S3Client, base: S3Url, signal?: AbortSignal): Promise<Map<number, Obj>> {
-  const out = new Map<number, Obj>();
+async function listParts(client: S3Client, base: S3Url, signal?: AbortSignal): Promise<Map<string, Obj>> {
+  const out = new Map<string, Obj>();
   let token: string | undefined;
   try {
     do {
@@ -217,14 +213,7 @@ async function listParts(client: S3Client, base: S3Url, signal?: AbortSignal): P
       );
       for (const c of page.Contents ?? []) {
         if (!c.Key) continue;
-        const rest = c.Key.slice(base.key.length + 1);
-        if (/^\d{3}$/.test(rest)) {
-          out.set(Number(rest), {
-            url: { bucket: base.bucket, key: c.Key },
-            size: c.Size ?? 0,
-            etag: c.ETag ?? '',
-          });
-        }
+        out.set(c.Key, { url: { bucket: base.bucket, key: c.Key }, size: c.Size ?? 0, etag: c.ETag ?? '' });
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

@@ -1,4 +1,5 @@
 import { basename, dirname, resolve } from 'node:path';
+import { parsePartName } from '@lading/core/bundle';
 import { formatBytes } from '@lading/core/util';
 import type { VerifyResult } from './verify.ts';
 
@@ -121,7 +122,7 @@ export function recheckCommands(r: VerifyResult, ctx: ReportContext): string[] {
     const ep = ctx.endpoint ? ` --endpoint-url ${shq(ctx.endpoint)}` : '';
     if (r.bundle.kind === 'parts') {
       const files = r.parts.map((p) => p.name);
-      const sums = r.parts[0] ? `${r.parts[0].name.replace(/\.\d{3}$/, '')}.sha256` : 'NAME.tar.sha256';
+      const sums = r.parts[0] ? `${partStem(r.parts[0].name)}.sha256` : 'NAME.tar.sha256';
       const prefix = r.location.path.slice(0, r.location.path.lastIndexOf('/') + 1);
       for (const f of [...files, sums]) lines.push(`aws s3 cp${ep} ${shq(prefix + f)} ${shq(f)}`);
     } else {
@@ -130,7 +131,7 @@ export function recheckCommands(r: VerifyResult, ctx: ReportContext): string[] {
   }
   const step = r.location.kind === 's3' ? 3 : 2;
   if (r.bundle.kind === 'parts') {
-    const stem = (r.parts[0]?.name ?? name).replace(/\.\d{3}$/, '');
+    const stem = partStem(r.parts[0]?.name ?? name);
     const dir = r.location.kind === 's3' ? '.' : dirname(resolve(r.location.path));
     lines.push(`# ${step}. The parts are complete and unchanged, then join and extract them`);
     lines.push(`cd ${shq(dir)}`);
@@ -248,4 +249,9 @@ export function buildReportModel(r: VerifyResult, ctx: ReportContext): ReportMod
       : {}),
     recheck: recheckCommands(r, ctx),
   };
+}
+
+/** `NAME.tar` for a part `NAME.tar.000`; the name itself otherwise. */
+function partStem(name: string): string {
+  return parsePartName(name)?.base ?? name;
 }

@@ -1,3 +1,4 @@
+import { parsePartName } from '@lading/core/bundle';
 import { InvalidInputError } from '@lading/core/errors';
 import {
   createS3Client,
@@ -69,6 +70,5 @@ export async function readSmallObject(
 
 /** `s3://bucket/a/b.tar.000` → the key of the split bundle's base (`a/b.tar`), or undefined. */
 export function splitBaseKey(key: string): string | undefined {
-  const m = /^(.*)\.(\d{3})$/.exec(key);
-  return m ? m[1] : undefined;
+  return parsePartName(key)?.base;
 }
