@@ -166,6 +166,21 @@ describe('spec: lading.yaml', () => {
     const p = await problemsOf('syntax.yaml');
     assert.ok(p.length >= 1);
     assert.match(p[0] ?? '', /^syntax\.yaml:\d+:\d+ : YAML: /);
+    // The line of the unclosed flow sequence or after it, never "0:0" (issue 13: no line number).
+    const line = Number(/^syntax\.yaml:(\d+):/.exec(p[0] ?? '')?.[1]);
+    assert.ok(line >= 4 && line <= 6, p[0]);
+  });
+
+  it('refuses a spec with no images, charts or files (the bundle would be empty)', async () => {
+    await assert.rejects(
+      parseSpecText('apiVersion: lading/v1\nname: x\nversion: 1.0.0\n', join(VALID, 'empty.yaml')),
+      (err: unknown) => {
+        assert.ok(err instanceof SpecError);
+        assert.equal(err.exitCode, ExitCode.usage);
+        assert.match(err.message, /no images, charts or files: the bundle would be empty/);
+        return true;
+      },
+    );
   });
 
   it('reports invalid references and duplicate chart names after the shape is right', async () => {

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InvalidInputError } from '@lading/core';
 import { parse } from 'yaml';
-import { formatMirrorConfig, mirrorConfig } from '../src/lib/mirror-config/index.ts';
+import { formatMirrorConfig, mirrorConfig, writeMirrorFiles } from '../src/lib/mirror-config/index.ts';
 import {
   PathCollisionError,
   parseRegistryTarget,
@@ -132,5 +136,38 @@ describe('mirror-config', () => {
     assert.match(text, /^# ==> certs\.d\/docker\.io\/hosts\.toml <==$/m);
     assert.match(text, /^# ==> certs\.d\/quay\.io\/hosts\.toml <==$/m);
     assert.match(text, /config_path/);
+  });
+});
+
+describe('mirror-config --output', () => {
+  it('refuses to replace files without --force (naming them, writing none); overwrite replaces', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lading-mirror-out-'));
+    try {
+      const config = mirrorConfig('containerd', {
+        target: parseRegistryTarget('harbor.local/airgap'),
+        images,
+        name: 'shop',
+      });
+      const existing = join(dir, 'certs.d/quay.io/hosts.toml');
+      await writeMirrorFiles(
+        dir,
+        config.files.filter((f) => f.path.includes('quay.io')),
+      );
+      await writeFile(existing, 'mine');
+      await rm(join(dir, 'certs.d/docker.io'), { recursive: true, force: true });
+      await assert.rejects(writeMirrorFiles(dir, config.files), (err: unknown) => {
+        assert.ok(err instanceof InvalidInputError);
+        assert.ok(err.message.includes(existing), err.message);
+        assert.match(err.hint ?? '', /--force/);
+        return true;
+      });
+      assert.equal(await readFile(existing, 'utf8'), 'mine');
+      await assert.rejects(readFile(join(dir, 'certs.d/docker.io/hosts.toml')));
+      const written = await writeMirrorFiles(dir, config.files, { overwrite: true });
+      assert.equal(written.length, config.files.length);
+      assert.notEqual(await readFile(existing, 'utf8'), 'mine');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

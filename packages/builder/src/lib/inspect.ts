@@ -168,7 +168,7 @@ export function formatInspect(r: InspectResult): string {
         i.digest.slice(0, 19) +
           (i.digest !== i.upstreamDigest ? ` (upstream ${i.upstreamDigest.slice(0, 19)})` : ''),
         formatExtraCounts(i.extras),
-        i.from.join(',') || '-',
+        i.from.join(',') || 'spec',
       ]),
     ),
   );

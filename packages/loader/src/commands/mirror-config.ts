@@ -40,7 +40,8 @@ pointing at --registry HOST[:PORT][/PREFIX] with the path rules of push (source 
 Digests: layers, platform manifests and unfiltered images keep theirs. An index that a platform filter narrowed got a
 new digest: the idms/itms files list each as upstream -> bundled, and a pull by its upstream digest fails at the mirror.
 
-Without --output the files are printed with "# ==> path <==" headers; with --output they are written under DIR.
+Without --output the files are printed with "# ==> path <==" headers; with --output they are written under DIR
+(files already there are refused unless --force).
 Entries are https unless --plain-http. --ca-cert FILE ships the registry's CA (e.g. the one that signed
 serve --tls-cert) with the files, where each runtime reads it: certs.d/<host>/ca.crt for containerd and for
 containers (CRI-O, podman, skopeo), a file named in ca_file for k3s; --ca-file only names a CA already on the nodes.
@@ -77,6 +78,11 @@ The bundle is verified with --key first (its lading.json names the images); --sk
     output: Flags.string({
       char: 'o',
       description: 'write the files under this folder instead of printing them',
+    }),
+    force: Flags.boolean({
+      char: 'f',
+      description: 'replace files already under --output',
+      dependsOn: ['output'],
     }),
     key: Flags.string({
       char: 'k',
@@ -154,7 +160,7 @@ The bundle is verified with --key first (its lading.json names the images); --sk
       instructions: config.instructions,
     };
     if (flags.output) {
-      result.written = await writeMirrorFiles(flags.output, config.files);
+      result.written = await writeMirrorFiles(flags.output, config.files, { overwrite: flags.force });
       for (const w of result.written) this.log(`wrote ${w}`);
       this.log(config.instructions);
     } else if (!this.jsonEnabled()) {

@@ -400,6 +400,11 @@ async function normalise(raw: RawSpec, file: string, ctx: Ctx): Promise<Spec> {
     verify.push({ index: i, images: rule.images, keys });
   }
 
+  if (images.length === 0 && (raw.charts ?? []).length === 0 && (raw.files ?? []).length === 0) {
+    ctx.problems.add([], 'the spec lists no images, charts or files: the bundle would be empty', {
+      key: true,
+    });
+  }
   ctx.problems.throwIfAny();
   return {
     extras: raw.extras ?? true,
@@ -431,7 +436,8 @@ export async function parseSpecText(text: string, file: string, opts: ParseSpecO
   const problems = new Problems(display, doc, lines);
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
-      const pos = e.linePos?.[0];
+      // linePos is filled in only with prettyErrors; the offset is always there.
+      const pos = e.linePos?.[0] ?? (e.pos?.[0] !== undefined ? lines.linePos(e.pos[0]) : undefined);
       problems.list.push({
         file: display,
         line: pos?.line ?? 0,
