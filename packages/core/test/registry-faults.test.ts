@@ -10,8 +10,8 @@ import {
 import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { type RegistryServer, startRegistry } from '@lading/testkit';
-import { bytesStream, fetchAll } from '../src/content/index.ts';
-import { digestOf } from '../src/digest/index.ts';
+import { bytesStream, fetchAll, fetchVerified } from '../src/content/index.ts';
+import { DigestMismatchError, digestOf } from '../src/digest/index.ts';
 import { type Descriptor, encodeJson, MediaType } from '../src/model/index.ts';
 import {
   type Keychain,
@@ -316,6 +316,75 @@ describe('registry client: retries, resume, timeouts (loopback fault injection)'
       );
     } finally {
       await stalled.close();
+    }
+  });
+
+  it('a blob GET redirected to another host (blob storage): no Authorization there, the bytes still verified', async () => {
+    // The proxy stands for a registry that keeps blobs in object storage: it wants basic
+    // credentials and answers a blob GET with 307 to a storage host on another port (another
+    // origin), which records what it was sent and serves what the test put there.
+    const user = 'lading';
+    const pass = 'not-for-storage';
+    const basic = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+    const data = bytes('redirected', 300_000);
+    const d = desc(data, MediaType.ociLayer);
+    let served: Buffer = data;
+    const storageSeen: Array<{ url: string; authorization: string | undefined }> = [];
+    const storageSockets = new Set<Socket>();
+    const storage = createServer((req, res) => {
+      storageSeen.push({ url: req.url!, authorization: req.headers.authorization });
+      res.writeHead(200, { 'content-length': String(served.length) });
+      res.end(served);
+    });
+    storage.on('connection', (sock) => {
+      storageSockets.add(sock);
+      sock.on('close', () => storageSockets.delete(sock));
+    });
+    const storageHost = await listen(storage);
+    const authorized: string[] = [];
+    proxy.fault = (req): Fault => {
+      if (req.headers.authorization !== basic) {
+        return { status: 401, headers: { 'www-authenticate': 'Basic realm="blobs"' }, body: '' };
+      }
+      authorized.push(`${req.method} ${req.url}`);
+      if (req.method === 'GET' && req.url === `/v2/faults/redirect/blobs/${d.digest}`) {
+        return {
+          status: 307,
+          headers: { location: `http://${storageHost}/bucket/${d.digest.slice(7)}?X-Amz-Signature=abc` },
+        };
+      }
+      return 'pass';
+    };
+    const authed = new Registry(proxy.host, {
+      plainHttp: true,
+      keychain: noKeychain,
+      credentials: { username: user, password: pass },
+      retry: { maxAttempts: 1 },
+    });
+    const readAll = async () => {
+      const chunks: Buffer[] = [];
+      for await (const c of await fetchVerified(authed.repository('faults/redirect'), d))
+        chunks.push(c as Buffer);
+      return Buffer.concat(chunks);
+    };
+    try {
+      assert.ok((await readAll()).equals(data));
+      assert.ok(
+        authorized.includes(`GET /v2/faults/redirect/blobs/${d.digest}`),
+        'the registry got the credentials',
+      );
+      assert.deepEqual(storageSeen, [
+        { url: `/bucket/${d.digest.slice(7)}?X-Amz-Signature=abc`, authorization: undefined },
+      ]);
+      // Storage serving other bytes of the same size: the digest check still applies after a redirect.
+      served = Buffer.from(data);
+      served[1000] = (served[1000] ?? 0) ^ 0xff;
+      await assert.rejects(readAll(), DigestMismatchError);
+      assert.equal(storageSeen.length, 2);
+      assert.equal(storageSeen[1]!.authorization, undefined);
+    } finally {
+      await authed.close();
+      await closeServer(storage, storageSockets);
     }
   });
 
