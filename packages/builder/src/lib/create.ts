@@ -29,7 +29,6 @@ import { isManifestNode } from './graph.ts';
 import { collectImages, type PulledImage, pullImages } from './images.ts';
 import { buildIndex, buildLadingJson, specFiles } from './manifest.ts';
 import { defaultCacheDir, refuseExisting, resolveOutputPath } from './output.ts';
-import { planPull } from './plan.ts';
 import { type BaseBundle, loadBaseBundle } from './since.ts';
 import { SourceRegistries } from './sources.ts';
 import { checkFreeSpace, freeBytes } from './space.ts';
@@ -196,14 +195,11 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
       );
     }
 
-    // 2. Images: plan (sizes, free space in the cache), then pull with one shared limiter.
+    // 2. Images: one copy per image into the cache (manifests, indexes and configs: the cache
+    //    takes no layers), one shared limiter; each copy lists every node of its image. Each layer
+    //    then goes into the bundle once, from what an interrupted build of this output finished,
+    //    from a bundle built before, or from its registry.
     const requests = collectImages(spec, charts);
-    const plan = await planPull(requests, sources, cache, signal);
-    // the cache takes manifests, indexes and configs; layers go into the bundle only
-    await checkFreeSpace('content cache', cacheDir, plan.missingBytes - plan.missingLayerBytes, free);
-    say(`${requests.length} image(s), ${plan.blobs} blobs, ${formatBytes(plan.totalBytes)}`);
-    // The copy brings manifests and configs; each layer goes into the bundle once, from what an
-    // interrupted build of this output finished, from a bundle built before, or from its registry.
     const blobSource = new FallbackFetcher(cache);
     const park = join(cache.dir, 'unfinished');
     const unfinished = await findUnfinished(output, park);
@@ -212,26 +208,27 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
       say(`an interrupted build left ${unfinished.count} blob(s) finished: taking them from there`);
     }
     for (const b of await earlierBundles(cache.dir)) blobSource.add(b.name, b.store);
-    let bytesDone = plan.totalBytes - plan.layerBytes - (plan.missingBytes - plan.missingLayerBytes);
+    // progress of the copies: the bytes of the nodes they move or find (layers are left out)
+    const sizes = new Map<string, number>();
+    const moved = new Map<string, number>();
+    let bytesDone = 0;
+    let bytesTotal = 0;
     let imagesDone = 0;
     const report = () =>
-      opts.onProgress?.({
-        phase: 'pull',
-        bytesDone,
-        bytesTotal: plan.totalBytes - plan.layerBytes,
-        imagesDone,
-        imagesTotal: requests.length,
-      });
-    const perBlob = new Map<string, number>();
+      opts.onProgress?.({ phase: 'pull', bytesDone, bytesTotal, imagesDone, imagesTotal: requests.length });
     const onEvent = (e: CopyEvent) => {
-      if (e.type === 'blob-bytes' || e.type === 'blob-done') {
-        const prev = perBlob.get(e.desc.digest) ?? 0;
-        if (e.bytes > prev) {
-          bytesDone += e.bytes - prev;
-          perBlob.set(e.desc.digest, e.bytes);
-        }
-        report();
+      if (e.reason === 'left-out') return;
+      if (!sizes.has(e.desc.digest)) {
+        sizes.set(e.desc.digest, e.desc.size);
+        bytesTotal += e.desc.size;
       }
+      const done = e.type === 'blob-bytes' ? e.bytes : e.type === 'blob-start' ? 0 : e.desc.size;
+      const prev = moved.get(e.desc.digest) ?? 0;
+      if (done > prev) {
+        bytesDone += done - prev;
+        moved.set(e.desc.digest, done);
+      }
+      report();
     };
     const images: PulledImage[] = await pullImages(requests, {
       sources,
@@ -281,6 +278,9 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
     }
     omitted.sort((a, b) => (a.digest < b.digest ? -1 : 1));
     const uniqueBytes = [...all.values()].reduce((n, d) => n + d.size, 0);
+    say(
+      `${images.length} image(s) and ${charts.length} chart(s): ${all.size} blobs, ${formatBytes(uniqueBytes)}`,
+    );
 
     // 4. Metadata.
     const created = new Date(epoch * 1000).toISOString().replace('.000Z', 'Z');

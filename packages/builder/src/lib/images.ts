@@ -4,10 +4,12 @@ import {
   type Descriptor,
   type Limiter,
   type OciLayout,
+  parseManifest,
   parsePlatform,
 } from '@lading/core';
 import type { FetchedChart } from './charts.ts';
 import { FallbackFetcher } from './fallback.ts';
+import { checkPinnedIndex } from './plan.ts';
 import type { SourceRegistries } from './sources.ts';
 import type { Spec } from './spec/index.ts';
 
@@ -99,6 +101,17 @@ export async function pullImage(req: ImageRequest, opts: PullOptions): Promise<P
     ...(req.platforms ? { platforms: req.platforms.map(parsePlatform) } : {}),
     ...(opts.onEvent ? { onProgress: opts.onEvent } : {}),
   });
+  await checkPinnedIndex(
+    req,
+    result,
+    opts.cache,
+    async () => {
+      const up = await repository.getManifest(result.upstreamDigest, so);
+      const parsed = parseManifest(up.bytes, up.descriptor.mediaType, req.ref);
+      return parsed.kind === 'index' ? parsed.index.manifests.length : 1;
+    },
+    opts.signal,
+  );
   const blobs = result.nodes;
   // Name the source of every layer (the copy left them out, or skipped a whole graph whose root
   // the cache holds), so the bundle writer can pull what the cache lacks.
