@@ -2,11 +2,19 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { UploadPartCommand } from '@aws-sdk/client-s3';
 import { tmpDir } from '@lading/testkit';
 import { type S3Server, startS3Server } from '@lading/testkit/s3';
-import { AbortedError, ExitCode, NotFoundError, VerificationError } from '../src/errors/index.ts';
+import {
+  AbortedError,
+  ExitCode,
+  NotFoundError,
+  RemoteError,
+  VerificationError,
+} from '../src/errors/index.ts';
 import {
   createS3Client,
   fetchObject,
@@ -522,5 +530,43 @@ describe('s3 transport (against the loopback S3 stand-in)', function () {
     assert.equal(split.size, size);
     assert.deepEqual(await streamSha(split.createReadStream()), { hex: bundleSha, size });
     assert.deepEqual(await split.read(6 * MiB - 4, 8), local.subarray(6 * MiB - 4, 6 * MiB + 4));
+  });
+
+  it('a range whose GET keeps failing is sent maxAttempts times, not attempts × maxAttempts', async () => {
+    // A store that answers HEAD and then 503 SlowDown to every GET (the stand-in has no faults).
+    let gets = 0;
+    const flaky = createServer((req, res) => {
+      if (req.method === 'HEAD') {
+        res.writeHead(200, {
+          'content-length': '1024',
+          etag: '"e"',
+          'last-modified': new Date().toUTCString(),
+        });
+        res.end();
+        return;
+      }
+      gets++;
+      res.writeHead(503, { 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0"?><Error><Code>SlowDown</Code><Message>slow down</Message></Error>');
+    });
+    await new Promise<void>((r) => flaky.listen(0, '127.0.0.1', r));
+    const { port } = flaky.address() as AddressInfo;
+    const c = await createS3Client({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      maxAttempts: 3,
+    });
+    try {
+      const err = await fetchObject('s3://flaky-bucket/k', join(dir.path, 'flaky.out'), {
+        client: c,
+        attempts: 3,
+      }).catch((e: unknown) => e);
+      assert.ok(err instanceof RemoteError, String(err));
+      assert.equal(gets, 3, 'the SDK tried 3 times; the range loop must not multiply that');
+    } finally {
+      c.destroy();
+      flaky.close();
+    }
   });
 });

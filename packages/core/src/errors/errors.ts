@@ -104,19 +104,30 @@ export function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Pr
   });
 }
 
-/** Node and undici codes of a dropped or stalled connection: worth another attempt. */
-const TRANSIENT_CODES = new Set([
+/**
+ * The one list of network error codes worth another attempt (Node and undici codes of a refused,
+ * dropped or stalled connection). The registry's retry policy, retryTransient and the S3 loops
+ * all ask `isTransientCode`.
+ */
+const TRANSIENT_CODES: ReadonlySet<string> = new Set([
   'ECONNRESET',
   'ECONNREFUSED',
   'EPIPE',
   'ETIMEDOUT',
   'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
   'UND_ERR_SOCKET',
   'UND_ERR_CLOSED',
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
 ]);
+
+/** Whether a network error code is transient (see TRANSIENT_CODES). */
+export function isTransientCode(code: unknown): boolean {
+  return typeof code === 'string' && TRANSIENT_CODES.has(code);
+}
 
 /**
  * Whether another attempt may succeed: a typed error that says so (`transient`: the remote was
@@ -125,6 +136,5 @@ const TRANSIENT_CODES = new Set([
  */
 export function isTransientError(err: unknown): boolean {
   if (err instanceof LadingError) return (err as { transient?: unknown }).transient === true;
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && TRANSIENT_CODES.has(code);
+  return isTransientCode((err as { code?: unknown } | undefined)?.code);
 }

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AbortedError } from '../errors/index.ts';
+import { AbortedError, isTransientCode } from '../errors/index.ts';
 
 /**
  * Retry policy: exponential backoff with full jitter on transient failures (429, 5xx, connection
@@ -24,22 +24,6 @@ export interface RetryOptions {
 }
 
 export const DEFAULT_RETRY_STATUSES: readonly number[] = [408, 429, 500, 502, 503, 504];
-
-/** Error codes of transient network failures worth another attempt. */
-const RETRY_ERROR_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  'ENETUNREACH',
-  'EHOSTUNREACH',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-]);
 
 export class RetryPolicy {
   readonly maxAttempts: number;
@@ -73,7 +57,7 @@ export class RetryPolicy {
     let e: unknown = err;
     for (let i = 0; i < 4 && e; i++) {
       const code = (e as { code?: unknown }).code;
-      if (typeof code === 'string' && RETRY_ERROR_CODES.has(code)) return true;
+      if (isTransientCode(code)) return true;
       e = (e as { cause?: unknown }).cause;
     }
     return false;

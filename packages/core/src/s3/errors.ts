@@ -1,4 +1,10 @@
-import { AbortedError, NotFoundError, RemoteError, VerificationError } from '../errors/index.ts';
+import {
+  AbortedError,
+  isTransientCode,
+  NotFoundError,
+  RemoteError,
+  VerificationError,
+} from '../errors/index.ts';
 import { ProxyError } from '../registry/proxy.ts';
 import { formatS3Url } from './url.ts';
 
@@ -80,18 +86,13 @@ const AUTH_CODES = new Set([
 
 const CHECKSUM_CODES = new Set(['BadDigest', 'InvalidDigest', 'XAmzContentSHA256Mismatch']);
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'TimeoutError',
-  'RequestTimeout',
-]);
+/** The SDK's names for a timed-out request, transient like the network codes. */
+const SDK_TIMEOUTS = new Set(['TimeoutError', 'RequestTimeout']);
+
+/** A request that never got an answer: the one transient list, the SDK's timeouts. */
+function isNetworkFailure(code: string): boolean {
+  return isTransientCode(code) || SDK_TIMEOUTS.has(code);
+}
 
 interface SdkErrorShape {
   name?: string;
@@ -125,7 +126,7 @@ export function isS3Abort(err: unknown, signal?: AbortSignal): boolean {
 export function isS3Retryable(err: unknown): boolean {
   const code = s3ErrorCode(err) ?? '';
   const status = s3Status(err);
-  if (NETWORK_CODES.has(code)) return true;
+  if (isNetworkFailure(code)) return true;
   if (
     ['SlowDown', 'Throttling', 'ThrottlingException', 'RequestTimeTooSkewed', 'InternalError'].includes(code)
   ) {
@@ -185,7 +186,7 @@ export function toS3Error(err: unknown, loc: S3Location, signal?: AbortSignal): 
       hint: 'someone replaced the object; run the command again',
     });
   }
-  if (NETWORK_CODES.has(code)) {
+  if (isNetworkFailure(code) || code === 'ENOTFOUND') {
     return new S3Error('S3_UNREACHABLE', loc, `cannot reach the S3 endpoint (${code}): ${detail}`, {
       ...base,
       hint: 'check --endpoint, the network and proxy settings (HTTPS_PROXY, NO_PROXY)',

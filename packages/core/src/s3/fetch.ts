@@ -30,7 +30,11 @@ export interface FetchOptions {
   partSize?: number;
   /** The object's sha256, hex or `sha256:<hex>` (e.g. from a parts `.sha256` file). */
   expectedSha256?: string;
-  /** Attempts per range on throttling, 5xx and network errors; a retry continues where it stopped. */
+  /**
+   * Attempts per range when its body breaks off (default 3); a retry continues where it stopped.
+   * A request that fails outright was already retried by the SDK (`maxAttempts`), and is not
+   * retried again here: a range is sent at most max(attempts, maxAttempts) times, never their product.
+   */
   attempts?: number;
   signal?: AbortSignal;
   onProgress?: (p: FetchProgress) => void;
@@ -211,15 +215,21 @@ async function downloadRange(
   let pos = range.start;
   for (let attempt = 1; ; attempt++) {
     try {
-      const out = await client.send(
-        new (await s3sdk()).GetObjectCommand({
-          Bucket: url.bucket,
-          Key: url.key,
-          Range: `bytes=${pos}-${range.end - 1}`,
-          ...(etag ? { IfMatch: etag } : {}),
-        }),
-        { abortSignal: signal },
-      );
+      // The SDK already retried a failed request (maxAttempts): not again here. This loop only
+      // retries a body that broke off, which the SDK cannot see.
+      const out = await client
+        .send(
+          new (await s3sdk()).GetObjectCommand({
+            Bucket: url.bucket,
+            Key: url.key,
+            Range: `bytes=${pos}-${range.end - 1}`,
+            ...(etag ? { IfMatch: etag } : {}),
+          }),
+          { abortSignal: signal },
+        )
+        .catch((err: unknown) => {
+          throw toS3Error(err, loc, signal);
+        });
       const body = out.Body as Readable | undefined;
       if (!body) throw new S3Error('S3_FAILED', loc, 'GetObject returned no body');
       try {

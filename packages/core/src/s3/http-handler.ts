@@ -106,6 +106,9 @@ export class S3HttpHandler {
       // The SDK's retry strategy knows Node's network codes and `TimeoutError`, not undici's.
       const code = (err as { code?: string }).code;
       if (code !== undefined && TIMEOUT_CODES.has(code)) (err as Error).name = 'TimeoutError';
+      if (code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED') {
+        throw Object.assign(new Error((err as Error).message, { cause: err }), { code: 'ECONNRESET' });
+      }
       throw err;
     }
     const out: Record<string, string> = {};

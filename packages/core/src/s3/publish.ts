@@ -43,7 +43,11 @@ export interface PublishOptions {
    */
   metadata?: Record<string, string>;
   contentType?: string;
-  /** Attempts per part on throttling, 5xx, network errors and rejected checksums (default 3). */
+  /**
+   * Attempts per part on throttling, 5xx, network errors and rejected checksums (default 3). The
+   * SDK does not retry a request with a streamed body, so these are the only retries of a part:
+   * a part is sent at most `attempts` times.
+   */
   attempts?: number;
   signal?: AbortSignal;
   onProgress?: (p: PublishProgress) => void;

@@ -15,7 +15,10 @@ export interface OpenS3Options {
   signal?: AbortSignal;
   /** Bytes per ranged GET of a sequential stream (default 32 MiB); a failed GET resumes where it stopped. */
   chunkSize?: number;
-  /** Attempts per ranged GET on throttling, 5xx and network errors (default 3). */
+  /**
+   * Attempts per ranged GET when its body breaks off (default 3). A request that fails outright
+   * was already retried by the SDK (`maxAttempts`) and is not retried again here.
+   */
   attempts?: number;
 }
 
@@ -111,15 +114,21 @@ class S3Source implements S3ObjectSource {
       for (let attempt = 1; got < n; attempt++) {
         throwIfAborted(signal);
         try {
-          const out = await this.client.send(
-            new (await s3sdk()).GetObjectCommand({
-              Bucket: o.url.bucket,
-              Key: o.url.key,
-              Range: `bytes=${inObj + got}-${inObj + n - 1}`,
-              ...(o.etag ? { IfMatch: o.etag } : {}),
-            }),
-            signal ? { abortSignal: signal } : {},
-          );
+          // A failed request was already retried by the SDK (maxAttempts); this loop retries
+          // only a body that broke off, so attempts never multiply.
+          const out = await this.client
+            .send(
+              new (await s3sdk()).GetObjectCommand({
+                Bucket: o.url.bucket,
+                Key: o.url.key,
+                Range: `bytes=${inObj + got}-${inObj + n - 1}`,
+                ...(o.etag ? { IfMatch: o.etag } : {}),
+              }),
+              signal ? { abortSignal: signal } : {},
+            )
+            .catch((err: unknown) => {
+              throw toS3Error(err, o.url, signal);
+            });
           const body = out.Body as Readable | undefined;
           if (!body) throw new S3Error('S3_FAILED', o.url, 'GetObject returned no body');
           try {
