@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -229,10 +229,20 @@ describe('lading-build CLI (built binary)', function () {
       '16KiB',
       '--output',
       join(fx.dir, 'parts', 'shop.tar'),
+      '--key',
+      fx.key,
       '--json',
     ]);
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout) as { parts: string[]; checksumFile: string };
+    const o = spawnSync(
+      'openssl',
+      ['dgst', '-sha256', '-verify', fx.pub, '-signature', `${j.checksumFile}.sig`, j.checksumFile],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(o.status, 0, o.stdout + o.stderr);
     assert.ok(j.parts.length >= 2);
     const whole = Buffer.concat(await Promise.all(j.parts.map((p) => readFile(p))));
     assert.ok(whole.equals(await readFile(bundle)));
@@ -371,7 +381,7 @@ describe('lading-build CLI (built binary)', function () {
       ['inspect', ['--json']],
       ['images', ['--repo', '--version', '--json']],
       ['publish', ['--endpoint', '--region', '--part-size', '--concurrency', '--json']],
-      ['split', ['--size', '--output', '--force']],
+      ['split', ['--size', '--output', '--force', '--key']],
     ] as const) {
       const r = await runCli([cmd, '--help']);
       assert.equal(r.code, 0, r.stderr);

@@ -288,6 +288,12 @@ describe('lading-build create (HTTP registry + chart repository on loopback)', f
     assert.equal(s.checksumFile, join(fx.dir, 'split', 'shop.tar.sha256'));
     const c = await run('sha256sum', ['-c', 'shop.tar.sha256'], join(fx.dir, 'split'));
     assert.equal(c.stdout.trim().split('\n').length, s.files.length);
+    // The parts list is signed with the release key, as the auditor checks it (throws on failure).
+    await run(
+      'openssl',
+      ['dgst', '-sha256', '-verify', fx.pub, '-signature', 'shop.tar.sha256.sig', 'shop.tar.sha256'],
+      join(fx.dir, 'split'),
+    );
     const h = createHash('sha256');
     for (const f of s.files) h.update(await readFile(f));
     assert.equal(`sha256:${h.digest('hex')}`, await sha256File(bundlePath).then((x) => `sha256:${x}`));

@@ -227,6 +227,11 @@ describe('bundle reading', () => {
       run('mkdir', ['-p', dir]);
       run('split', ['-b', '65536', '-d', '-a', '3', good, join(dir, 'bundle.tar.')]);
       run('sh', ['-c', 'sha256sum bundle.tar.[0-9][0-9][0-9] > bundle.tar.sha256'], dir);
+      run(
+        'openssl',
+        ['dgst', '-sha256', '-sign', keys.key, '-out', 'bundle.tar.sha256.sig', 'bundle.tar.sha256'],
+        dir,
+      );
     });
 
     it('verifies the parts (parts file and every part hashed in the same pass)', async () => {
@@ -288,6 +293,11 @@ describe('bundle reading', () => {
       const r1 = await verifyBundle(join(dir, 'bundle.tar.000'), { publicKey: keys.pub });
       assert.ok(r1.problems.some((x) => x.member === 'bundle.tar.sha256' && x.kind === 'missing'));
       run('sh', ['-c', 'sha256sum bundle.tar.[0-9][0-9][0-9] > bundle.tar.sha256'], dir);
+      run(
+        'openssl',
+        ['dgst', '-sha256', '-sign', keys.key, '-out', 'bundle.tar.sha256.sig', 'bundle.tar.sha256'],
+        dir,
+      );
       const n = partsOf(dir).length;
       writeFileSync(join(dir, `bundle.tar.${String(n).padStart(3, '0')}`), Buffer.alloc(1024));
       const r2 = await verifyBundle(join(dir, 'bundle.tar.000'), { publicKey: keys.pub });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { KeyObject } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -60,22 +61,23 @@ describe('standalone loader beside a bundle (copyStandaloneLoader)', function ()
   async function bundle(
     name: string,
     splitSize?: number,
-  ): Promise<{ result: WriteBundleResult; pub: string }> {
+  ): Promise<{ result: WriteBundleResult; pub: string; key: KeyObject }> {
     const store = join(dir, `${name}-store`);
     const images = [await makeImage(store, 'demo/a:1', 1), await makeImage(store, 'demo/b:1', 2)];
     const pair = generateKeyPair();
     const out = join(dir, name);
     await mkdir(out, { recursive: true });
     const output = join(out, `${name}.tar`);
+    const key = await loadPrivateKey(pair.privateKeyPem);
     const result = await writeBundle({
       output: splitSize ? { path: output, splitSize } : output,
       ladingJson: ladingFor(images),
       index: indexOf(images),
       blobs: { fetcher: new DirFetcher(store), descriptors: images.flatMap((i) => i.blobs) },
-      key: await loadPrivateKey(pair.privateKeyPem),
+      key,
       epoch: 1_700_000_000,
     });
-    return { result, pub: pair.publicKeyPem };
+    return { result, pub: pair.publicKeyPem, key };
   }
 
   it('unsplit bundle: copies the loader (0755) and writes NAME.tar.sha256 over the bundle and the loader', async () => {
@@ -116,14 +118,23 @@ describe('standalone loader beside a bundle (copyStandaloneLoader)', function ()
   });
 
   it('split bundle: one line appended to the parts file; running again replaces it; sha256sum -c passes', async () => {
-    const { result, pub } = await bundle('split', 4096);
+    const { result, pub, key } = await bundle('split', 4096);
     assert.ok(result.files.length > 2, 'several parts');
     const partsBefore = await readFile(result.checksumFile!, 'utf8');
     const older = join(dir, 'older-loader');
     await writeFile(older, Buffer.concat([fakeSeaBinary(), Buffer.from('an older build')]));
     await copyStandaloneLoader(result, { source: older });
-    const copy = await copyStandaloneLoader(result.files[0]!, { source: loaderPath });
+    const copy = await copyStandaloneLoader(result.files[0]!, { source: loaderPath, key });
     const after = await readFile(copy.checksumFile, 'utf8');
+    // The rewritten list is signed again (NAME.tar.sha256.sig), as an auditor checks it with openssl.
+    await writeFile(join(dir, 'split', 'release.pub'), pub);
+    const o = run(
+      'openssl',
+      ['dgst', '-sha256', '-verify', 'release.pub', '-signature', 'split.tar.sha256.sig', 'split.tar.sha256'],
+      join(dir, 'split'),
+    );
+    assert.equal(o.status, 0, o.stdout + o.stderr);
+    await rm(join(dir, 'split', 'release.pub'));
     assert.equal(after, `${partsBefore}${hex(loader)}  ${STANDALONE_LOADER_NAME}\n`);
     const c = run('sha256sum', ['-c', 'split.tar.sha256'], join(dir, 'split'));
     if (c.status !== null) assert.equal(c.status, 0, c.stdout + c.stderr);

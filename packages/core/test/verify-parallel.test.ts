@@ -109,6 +109,8 @@ describe('verifyBundle: the parallel path', () => {
               partsChecksum: {
                 name: partsFile,
                 read: async () => (existsSync(partsFile) ? readFileSync(partsFile) : undefined),
+                readSignature: async () =>
+                  existsSync(`${partsFile}.sig`) ? readFileSync(`${partsFile}.sig`) : undefined,
               },
             }
           : {}),
@@ -214,7 +216,15 @@ describe('verifyBundle: the parallel path', () => {
       run('mkdir', ['-p', dir]);
       run('split', ['-b', '1M', '-d', '-a', '3', good, join(dir, 'bundle.tar.')]);
       run('sh', ['-c', 'sha256sum bundle.tar.[0-9][0-9][0-9] > bundle.tar.sha256'], dir);
+      signSums();
     });
+    /** NAME.tar.sha256.sig, made by the openssl CLI as an auditor would check it. */
+    const signSums = () =>
+      run(
+        'openssl',
+        ['dgst', '-sha256', '-sign', keys.key, '-out', 'bundle.tar.sha256.sig', 'bundle.tar.sha256'],
+        dir,
+      );
 
     it('good: the layer spanning parts and every part are hashed in the pool; same report as streaming', async () => {
       const report = await parallel(first());
@@ -260,6 +270,7 @@ describe('verifyBundle: the parallel path', () => {
         `${'0'.repeat(64)}$1`,
       );
       writeFileSync(sums, text);
+      signSums(); // by the key holder: only the part hash is wrong
       const report = await parallel(first());
       assert.equal(report.ok, false);
       assert.deepEqual(
@@ -269,6 +280,55 @@ describe('verifyBundle: the parallel path', () => {
       assert.equal(report.parts.find((x) => x.name === 'bundle.tar.002')?.ok, false);
       assert.ok(pool.jobs.length > parts().length);
       assert.deepEqual(report, await streamed(first()));
+    });
+  });
+
+  describe('NAME.tar.sha256.sig', () => {
+    let dir: string;
+    const first = () => join(dir, 'bundle.tar.000');
+    beforeEach(() => {
+      dir = join(root, `sig-${Math.random().toString(36).slice(2)}`);
+      run('mkdir', ['-p', dir]);
+      run('split', ['-b', '1M', '-d', '-a', '3', good, join(dir, 'bundle.tar.')]);
+      run('sh', ['-c', 'sha256sum bundle.tar.[0-9][0-9][0-9] > bundle.tar.sha256'], dir);
+    });
+
+    it('missing → a signature problem naming it (the parts list is not authenticated)', async () => {
+      const report = await parallel(first());
+      assert.equal(report.ok, false);
+      assert.deepEqual(
+        report.problems.map((x) => [x.member, x.kind]),
+        [['bundle.tar.sha256.sig', 'signature']],
+      );
+      assert.match(report.problems[0]?.message ?? '', /missing/);
+    });
+
+    it('the checksum file changed after signing (a line added) → the signature fails', async () => {
+      run(
+        'openssl',
+        ['dgst', '-sha256', '-sign', keys.key, '-out', 'bundle.tar.sha256.sig', 'bundle.tar.sha256'],
+        dir,
+      );
+      writeFileSync(join(dir, 'release.pub'), 'attacker key\n');
+      run('sh', ['-c', 'sha256sum release.pub >> bundle.tar.sha256'], dir);
+      const report = await parallel(first());
+      assert.ok(has(report, 'bundle.tar.sha256.sig', 'signature'), show(report));
+    });
+
+    it('signed with another key → the signature fails; with the release key → OK', async () => {
+      run(
+        'openssl',
+        ['dgst', '-sha256', '-sign', keys.otherKey, '-out', 'bundle.tar.sha256.sig', 'bundle.tar.sha256'],
+        dir,
+      );
+      assert.ok(has(await parallel(first()), 'bundle.tar.sha256.sig', 'signature'));
+      run(
+        'openssl',
+        ['dgst', '-sha256', '-sign', keys.key, '-out', 'bundle.tar.sha256.sig', 'bundle.tar.sha256'],
+        dir,
+      );
+      const ok = await parallel(first());
+      assert.equal(ok.ok, true, show(ok));
     });
   });
 

@@ -76,12 +76,13 @@ describe('lading-load fetch (against the loopback S3 stand-in)', function () {
       const dir = freshDir();
       const r = await fetchBundle(`s3://${BUCKET}/${key}`, dir, { client, partSize: 64 * 1024 });
       assert.equal(r.split, true);
-      const names = [...split.result.files, split.result.checksumFile as string].map((p) => basename(p));
+      const sums = split.result.checksumFile as string;
+      const names = [...split.result.files, sums, `${sums}.sig`].map((p) => basename(p));
       assert.deepEqual(readdirSync(dir).sort(), names.sort());
-      for (const p of [...split.result.files, split.result.checksumFile as string]) {
+      for (const p of [...split.result.files, sums, `${sums}.sig`]) {
         assert.ok(readFileSync(join(dir, basename(p))).equals(readFileSync(p)), p);
       }
-      assert.ok(r.files.slice(0, -1).every((f) => f.verifiedAgainst === 'parts-file'));
+      assert.ok(r.files.slice(0, -2).every((f) => f.verifiedAgainst === 'parts-file'));
       assert.equal(r.bundle, join(dir, 'shop-2.4.0.tar.000'));
       const v = await runVerify({ bundle: r.bundle, keyFile: split.pub });
       assert.equal(v.ok, true, JSON.stringify(v.problems));
@@ -182,6 +183,41 @@ describe('lading-load fetch (against the loopback S3 stand-in)', function () {
       assert.deepEqual(readdirSync(dir), []);
     } finally {
       writeFileSync(file, original);
+    }
+  });
+
+  it('a hostile NAME.tar.sha256 naming release.pub (or ../x) is refused: nothing written, nothing replaced', async () => {
+    const sums = split.result.checksumFile as string;
+    const text = readFileSync(sums, 'utf8');
+    const evilPub = Buffer.from('-----BEGIN PUBLIC KEY-----\nattacker\n-----END PUBLIC KEY-----\n');
+    for (const [prefix, name] of [
+      ['hostile1', 'release.pub'],
+      ['hostile2', 'other.tar.000'],
+    ] as const) {
+      const local = join(root, `${prefix}-src`);
+      mkdirSync(local);
+      const evilSums = join(local, basename(sums));
+      writeFileSync(join(local, name), evilPub);
+      writeFileSync(evilSums, `${text}${sha256(evilPub)}  ${name}\n`);
+      await publishFiles([...split.result.files, evilSums, join(local, name)], `s3://${BUCKET}/${prefix}/`, {
+        client,
+      });
+      const dir = freshDir();
+      const mine = Buffer.from('the site’s own release.pub\n');
+      writeFileSync(join(dir, name), mine);
+      await assert.rejects(
+        fetchBundle(`s3://${BUCKET}/${prefix}/shop-2.4.0.tar.000`, dir, { client }),
+        (err: unknown) => {
+          assert.ok(err instanceof S3ChecksumError, String(err));
+          assert.match(
+            err.message,
+            new RegExp(`lists "${name.replace(/\./g, '\\.')}", which is neither a part`),
+          );
+          return true;
+        },
+      );
+      assert.deepEqual(readdirSync(dir), [name], 'nothing else written');
+      assert.ok(readFileSync(join(dir, name)).equals(mine), `${name} untouched`);
     }
   });
 

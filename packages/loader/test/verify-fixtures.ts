@@ -257,7 +257,8 @@ export async function startS3Fixture(bucket: string, prefix: string): Promise<S3
   const t = await buildTestBundle(join(root, 'b'));
   const split = await buildTestBundle(join(root, 's'), { splitSize: 200 * 1024 });
   await publishFiles([t.bundle], `s3://${bucket}/releases/`, { client });
-  await publishFiles([...split.result.files, split.result.checksumFile as string], `s3://${bucket}/split/`, {
+  const checksumFile = split.result.checksumFile as string;
+  await publishFiles([...split.result.files, checksumFile, `${checksumFile}.sig`], `s3://${bucket}/split/`, {
     client,
   });
   const env = {

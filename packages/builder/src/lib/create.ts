@@ -383,7 +383,11 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
     };
     if (written.checksumFile) summary.checksumFile = written.checksumFile;
     if (loaderBinary) {
-      const loader = await copyStandaloneLoader(written, { source: loaderBinary, ...so });
+      const loader = await copyStandaloneLoader(written, {
+        source: loaderBinary,
+        ...so,
+        ...(key ? { key } : {}),
+      });
       summary.loader = { path: loader.path, sha256: loader.sha256, size: loader.size };
       summary.checksumFile = loader.checksumFile;
     }

@@ -13,6 +13,7 @@ import {
   parseS3Url,
   parseSize,
   parseSums,
+  partsChecksumSignatureName,
   publishFiles,
   type S3ClientOptions,
 } from '@lading/core';
@@ -117,6 +118,14 @@ export async function publishBundle(opts: PublishBundleOptions): Promise<Publish
       }
       files.push(parts.checksumFile);
       files.push(...(await companions(parts.checksumFile, files)));
+      const sig = partsChecksumSignatureName(parts.checksumFile);
+      if (
+        await stat(sig).then(
+          (st) => st.isFile(),
+          () => false,
+        )
+      )
+        files.push(sig);
     }
   } finally {
     await parts.close();

@@ -79,6 +79,11 @@ export function partsChecksumName(bundleFile: string): string {
   return `${bundleFile}.sha256`;
 }
 
+/** `NAME.tar.sha256.sig`: the signature over the checksum file (same key and format as SHA256SUMS.sig). */
+export function partsChecksumSignatureName(checksumFile: string): string {
+  return `${checksumFile}.sig`;
+}
+
 /** Whether a member path is covered by SHA256SUMS (all but the signature itself). */
 export function isSummed(path: string): boolean {
   return path !== Member.signature && path !== Member.sums;

@@ -1,3 +1,4 @@
+export * from './checksum-file.ts';
 export * from './format.ts';
 export * from './keys.ts';
 export * from './lading-json.ts';

@@ -1,12 +1,13 @@
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidInputError, throwIfAborted } from '../errors/index.ts';
-import { openAtomic, writeFileAtomic } from '../util/atomic-file.ts';
+import { openAtomic } from '../util/atomic-file.ts';
+import { writeChecksumFile } from './checksum-file.ts';
 import { parsePartName, partsChecksumName } from './format.ts';
-import { formatSums, parseSums, type SumsEntry } from './sums.ts';
+import { parseSums, type SumsEntry } from './sums.ts';
 
 /**
  * The standalone loader beside a bundle (`lading-build create --with-loader`): the single
@@ -123,6 +124,8 @@ export type LoaderBundleInput =
 
 export interface CopyStandaloneLoaderOptions extends FindStandaloneLoaderOptions {
   signal?: AbortSignal;
+  /** Sign the rewritten `NAME.tar.sha256` (`NAME.tar.sha256.sig`); without it no signature is left. */
+  key?: KeyObject;
 }
 
 export interface StandaloneLoaderCopy {
@@ -244,6 +247,6 @@ export async function copyStandaloneLoader(
     entries = [{ path: basename(base), hex }];
   }
   entries.push({ path: STANDALONE_LOADER_NAME, hex: sha256 });
-  await writeFileAtomic(checksumFile, formatSums(entries, sumsName));
+  await writeChecksumFile(checksumFile, entries, { key: opts.key, overwrite: true });
   return { path: dest, source, sha256, size, checksumFile, entries };
 }

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { type FileHandle, mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Digest } from '../digest/index.ts';
@@ -11,10 +12,10 @@ import {
   tmpName,
 } from '../util/atomic-file.ts';
 import { formatBytes } from '../util/index.ts';
-import { partName, partsChecksumName } from './format.ts';
+import { writeChecksumFile } from './checksum-file.ts';
+import { partName, partsChecksumName, partsChecksumSignatureName } from './format.ts';
 import { parseSize } from './size.ts';
 import type { CommittedOutput, OutputOptions } from './split.ts';
-import { formatSums } from './sums.ts';
 import { TailHasher } from './tail-hasher.ts';
 import { BlobJournal } from './unfinished.ts';
 
@@ -63,6 +64,8 @@ export class PlacedOutput {
   readonly size: number;
   readonly splitSize: number | undefined;
   readonly overwrite: boolean;
+  /** Signs the parts checksum file (`NAME.sha256.sig`) of a split output. */
+  private readonly key: KeyObject | undefined;
   private parts: PartFileOut[] = [];
   private hasher: TailHasher | undefined;
   private readonly journaled: boolean;
@@ -87,13 +90,18 @@ export class PlacedOutput {
     this.journaled = opts.journal ?? false;
     this.adopted = opts.adopt ?? [];
     this.park = opts.park;
+    this.key = opts.key;
   }
 
   /** The final names this output will take (the first part only, for split output). */
   get targets(): string[] {
     return this.splitSize === undefined
       ? [this.path]
-      : [partName(this.path, 0), partsChecksumName(this.path)];
+      : [
+          partName(this.path, 0),
+          partsChecksumName(this.path),
+          ...(this.key ? [partsChecksumSignatureName(partsChecksumName(this.path))] : []),
+        ];
   }
 
   /** Bytes settled so far (see `settle`). */
@@ -223,28 +231,21 @@ export class PlacedOutput {
     }
     this.closed = true;
     const placed: string[] = [];
-    let sumsTmp: string | undefined;
     try {
       const digests = await this.hasher!.finish();
       // The hasher fdatasynced every part as it read it back; close what is still open.
       for (const p of this.parts) await this.closePart(p);
-      let checksumFile: string | undefined;
-      if (this.splitSize !== undefined) {
-        checksumFile = partsChecksumName(this.path);
-        sumsTmp = tmpName(checksumFile);
-        const text = formatSums(
-          this.parts.map((p, i) => ({ path: basename(p.final), hex: digests.files[i]!.slice(7) })),
-          basename(checksumFile),
-        );
-        await writeFile(sumsTmp, text, { flag: 'wx', mode: 0o644, flush: true });
-      }
+      const checksumFile = this.splitSize !== undefined ? partsChecksumName(this.path) : undefined;
       for (const p of this.parts) {
         await place(p.tmp, p.final, this.overwrite);
         placed.push(p.final);
       }
-      if (checksumFile && sumsTmp) {
-        await place(sumsTmp, checksumFile, this.overwrite);
-        sumsTmp = undefined;
+      if (checksumFile) {
+        await writeChecksumFile(
+          checksumFile,
+          this.parts.map((p, i) => ({ path: basename(p.final), hex: digests.files[i]!.slice(7) })),
+          { key: this.key, overwrite: this.overwrite },
+        );
         // Parts left over from an earlier, longer split of the same name would confuse readers.
         for (let i = this.parts.length; await pathExists(partName(this.path, i)); i++) {
           await rm(partName(this.path, i), { force: true });
@@ -262,7 +263,6 @@ export class PlacedOutput {
       return out;
     } catch (err) {
       for (const p of placed) await rm(p, { force: true });
-      if (sumsTmp) await rm(sumsTmp, { force: true });
       await this.removeTemps();
       throw err;
     }

@@ -5,6 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { FileRange } from '../digest/index.ts';
 import { InvalidInputError, throwIfAborted } from '../errors/index.ts';
+import { readChecksumSignature } from './checksum-file.ts';
 import { collectParts, METADATA_ORDER, parsePartName } from './format.ts';
 import { LocalFilesReader, localRanges } from './local-files.ts';
 import { type MultiPartFile, openParts } from './parts.ts';
@@ -109,7 +110,12 @@ export interface BundleReaderInput {
    * Split bundles (more than one object, or a name ending in `.000`): the parts checksum file,
    * its name (`NAME.tar.sha256`) and how to read it (undefined when it does not exist).
    */
-  partsChecksum?: { name: string; read(opts?: { signal?: AbortSignal }): Promise<Buffer | undefined> };
+  partsChecksum?: {
+    name: string;
+    read(opts?: { signal?: AbortSignal }): Promise<Buffer | undefined>;
+    /** `NAME.tar.sha256.sig`: its bytes, or undefined when it does not exist. */
+    readSignature?(opts?: { signal?: AbortSignal }): Promise<Buffer | undefined>;
+  };
   /** Split bundles: parts found after a gap in the numbering (a part is missing). */
   partsAfterGap?: readonly PartFile[];
 }
@@ -139,6 +145,8 @@ export interface BundleSource {
    * (Optional for other implementations; readers fall back to reading `partsChecksumPath`.)
    */
   readPartsChecksum?(opts?: { signal?: AbortSignal }): Promise<Buffer | undefined>;
+  /** Split bundles: the bytes of `NAME.tar.sha256.sig`, or undefined when it does not exist. */
+  readPartsChecksumSignature?(opts?: { signal?: AbortSignal }): Promise<Buffer | undefined>;
   /**
    * Local tar and split sources only (not a directory, not a reader such as `s3://`): the local
    * files holding the bundle's bytes, in order (the tar, or the parts before any gap).
@@ -229,6 +237,12 @@ class TarSource implements BundleSource {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
+  }
+
+  async readPartsChecksumSignature(opts: { signal?: AbortSignal } = {}): Promise<Buffer | undefined> {
+    if (this.checksumReader) return this.checksumReader.readSignature?.(opts);
+    if (!this.partsChecksumPath) return undefined;
+    return readChecksumSignature(this.partsChecksumPath);
   }
 
   /** Random access over the tar (or the parts as one), opened on first use. */

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Digest } from '../digest/index.ts';
@@ -38,6 +39,8 @@ export interface OutputOptions {
    * they are removed.
    */
   park?: string;
+  /** Split output: sign the parts checksum file with this key (`NAME.sha256.sig`). */
+  key?: KeyObject;
 }
 
 export interface CommittedOutput {
@@ -65,7 +68,13 @@ export interface SplitResult {
  */
 export async function splitBundle(
   file: string,
-  opts: { size: number | string; output?: string; overwrite?: boolean; signal?: AbortSignal },
+  opts: {
+    size: number | string;
+    output?: string;
+    overwrite?: boolean;
+    key?: KeyObject;
+    signal?: AbortSignal;
+  },
 ): Promise<SplitResult> {
   const splitSize = parseSize(opts.size);
   let size: number;
@@ -81,6 +90,7 @@ export async function splitBundle(
   const out = new PlacedOutput(opts.output ?? file, size, {
     splitSize,
     ...(opts.overwrite !== undefined ? { overwrite: opts.overwrite } : {}),
+    ...(opts.key ? { key: opts.key } : {}),
   });
   try {
     throwIfAborted(opts.signal);

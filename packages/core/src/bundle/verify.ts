@@ -14,7 +14,15 @@ import {
   parseManifest,
   successors,
 } from '../model/index.ts';
-import { FILES_DIR, METADATA_ORDER, Member, OCI_LAYOUT_CONTENT } from './format.ts';
+import { checkChecksumSignature, readChecksumSignature } from './checksum-file.ts';
+import {
+  FILES_DIR,
+  METADATA_ORDER,
+  Member,
+  OCI_LAYOUT_CONTENT,
+  partsChecksumName,
+  partsChecksumSignatureName,
+} from './format.ts';
 import { loadPublicKey, publicKeyFingerprint } from './keys.ts';
 import type { LadingJson } from './lading-json.ts';
 import {
@@ -266,9 +274,40 @@ export async function verifyBundle(path: BundleInput, opts: VerifyOptions): Prom
   }
 }
 
+/**
+ * The signature `NAME.tar.sha256.sig` over the checksum file's bytes (the parts and the
+ * standalone loader are authenticated only through it).
+ */
+async function checkChecksumFileSignature(
+  name: string,
+  text: Buffer,
+  sig: Buffer | undefined,
+  key: KeyObject,
+  keyFingerprint: string,
+  problems: Problems,
+): Promise<void> {
+  const sigName = partsChecksumSignatureName(name);
+  const state = await checkChecksumSignature(sig, text, key);
+  if (state === 'missing') {
+    problems.add(
+      sigName,
+      'signature',
+      `${sigName} is missing: ${name} (the list of parts and the loader's checksum) is not signed`,
+    );
+  } else if (state === 'bad') {
+    problems.add(
+      sigName,
+      'signature',
+      `the signature over ${name} does not verify with key ${keyFingerprint} (the file was changed after signing, or signed with another key)`,
+    );
+  }
+}
+
 async function checkPartsFile(
   source: BundleSource,
   problems: Problems,
+  key: KeyObject,
+  keyFingerprint: string,
 ): Promise<Map<string, string> | undefined> {
   const file = source.partsChecksumPath;
   const onDisk = new Map([...source.parts, ...source.partsAfterGap].map((p) => [p.name, p]));
@@ -291,6 +330,13 @@ async function checkPartsFile(
     problems.add(basename(file), 'missing', `the parts checksum file ${basename(file)} is missing`);
     return undefined;
   }
+  let sig: Buffer | undefined;
+  try {
+    sig = await source.readPartsChecksumSignature?.();
+  } catch {
+    sig = undefined;
+  }
+  await checkChecksumFileSignature(basename(file), text, sig, key, keyFingerprint, problems);
   let expected: Map<string, string>;
   try {
     // Lines that do not name a part of this bundle (the standalone loader put beside it by
@@ -419,7 +465,16 @@ async function verifySource(
   // Split bundles: the parts file first; each part is hashed in the same pass.
   const partReports: PartReport[] = [];
   let expectedParts: Map<string, string> | undefined;
-  if (source.kind === 'parts') expectedParts = await checkPartsFile(source, problems);
+  if (source.kind === 'parts') expectedParts = await checkPartsFile(source, problems, key, keyFingerprint);
+  else if (source.kind === 'tar' && source.localFiles) {
+    // An unsplit bundle with the standalone loader beside it: NAME.tar.sha256 lists both.
+    const file = partsChecksumName(source.path);
+    const text = await readFile(file).catch(() => undefined);
+    if (text !== undefined) {
+      const sig = await readChecksumSignature(file).catch(() => undefined);
+      await checkChecksumFileSignature(basename(file), text, sig, key, keyFingerprint, problems);
+    }
+  }
   const onPart = (p: PartDigest) => {
     const want = expectedParts?.get(p.name);
     if (want !== undefined && want !== p.hex) {

@@ -180,7 +180,10 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
   });
 
   // 3. Write: headers and metadata, then extra files, then the blobs through the copy engine.
-  const output = new PlacedOutput(outSpec.path, plan.size, outSpec);
+  const output = new PlacedOutput(outSpec.path, plan.size, {
+    ...outSpec,
+    ...(opts.key ? { key: opts.key } : {}),
+  });
   let member: string | undefined;
   const progress = { bytesDone: 0, membersDone: 0 };
   const report = (phase: BundleProgress['phase']) =>

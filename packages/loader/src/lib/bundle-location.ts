@@ -1,4 +1,4 @@
-import type { BundleInput } from '@lading/core/bundle';
+import { type BundleInput, partsChecksumSignatureName } from '@lading/core/bundle';
 import { InvalidInputError } from '@lading/core/errors';
 import {
   formatS3Url,
@@ -98,6 +98,12 @@ export async function openBundleLocation(
               name: formatS3Url(sumsUrl),
               read: (o?: { signal?: AbortSignal }) =>
                 readSmallObject(client, sumsUrl, o?.signal ? { signal: o.signal } : so),
+              readSignature: (o?: { signal?: AbortSignal }) =>
+                readSmallObject(
+                  client,
+                  { bucket: sumsUrl.bucket, key: partsChecksumSignatureName(sumsUrl.key) },
+                  o?.signal ? { signal: o.signal } : so,
+                ),
             },
           }
         : {}),

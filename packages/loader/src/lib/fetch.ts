@@ -9,13 +9,16 @@ import {
   InvalidInputError,
   Limiter,
   parseS3Url,
+  parsePartName,
   parseSums,
+  partsChecksumSignatureName,
   S3ChecksumError,
   type S3Client,
   S3NotFoundError,
   type S3Url,
   syncDir,
   writeFileAtomic,
+  STANDALONE_LOADER_NAME,
 } from '@lading/core';
 import { readSmallObject, s3ClientFor, splitBaseKey } from './s3.ts';
 
@@ -34,7 +37,7 @@ export interface FetchedFile {
   output: string;
   size: number;
   sha256: string;
-  /** `parts-file` (NAME.tar.sha256), `metadata` (publish's lading-sha256), `none`, or `-` for the parts file itself. */
+  /** `parts-file` (NAME.tar.sha256), `metadata` (publish's lading-sha256), `none`, or `-` for the parts file and its signature. */
   verifiedAgainst: 'parts-file' | 'metadata' | 'none' | '-';
 }
 
@@ -142,6 +145,8 @@ export async function fetchBundle(
     const files: Array<{ url: S3Url; name: string; expected?: string }> = [];
     let sumsText: Buffer | undefined;
     let sumsUrl: S3Url | undefined;
+    let sigText: Buffer | undefined;
+    let sigUrl: S3Url | undefined;
     if (base === undefined) {
       files.push({ url, name: basename(url.key) });
     } else {
@@ -160,13 +165,22 @@ export async function fetchBundle(
         throw new S3ChecksumError(sumsUrl, `is not a parts checksum file: ${(err as Error).message}`, err);
       }
       const dirKey = base.includes('/') ? base.slice(0, base.lastIndexOf('/') + 1) : '';
+      // The file is not trusted yet (its signature is checked by verify): it may name only this
+      // bundle's parts and its standalone loader — never release.pub or anything else beside them.
+      const stem = basename(base);
+      const isPart = (p: string) => parsePartName(p)?.base === stem;
       for (const e of entries) {
-        if (e.path.includes('/') || e.path === '..' || e.path === '.') {
-          throw new S3ChecksumError(sumsUrl, `lists "${e.path}", which is not a part name`);
+        if (!isPart(e.path) && e.path !== STANDALONE_LOADER_NAME) {
+          throw new S3ChecksumError(
+            sumsUrl,
+            `lists "${e.path}", which is neither a part of ${stem} (${stem}.000, …) nor its loader (${STANDALONE_LOADER_NAME}); nothing was downloaded`,
+          );
         }
         files.push({ url: { bucket: url.bucket, key: dirKey + e.path }, name: e.path, expected: e.hex });
       }
-      if (files.length === 0) throw new S3ChecksumError(sumsUrl, 'lists no parts');
+      if (!files.some((f) => isPart(f.name))) throw new S3ChecksumError(sumsUrl, 'lists no parts');
+      sigUrl = { bucket: url.bucket, key: partsChecksumSignatureName(sumsUrl.key) };
+      sigText = await readSmallObject(client, sigUrl, so);
     }
 
     const baseName = base === undefined ? undefined : basename(base);
@@ -221,6 +235,18 @@ export async function fetchBundle(
           output: join(place.dir, name),
           size: sumsText.length,
           sha256: createHash('sha256').update(sumsText).digest('hex'),
+          verifiedAgainst: '-',
+        });
+      }
+      if (sigText && sigUrl) {
+        const name = basename(sigUrl.key);
+        await writeFileAtomic(join(staging, name), sigText);
+        fetched.push({
+          url: formatS3Url(sigUrl),
+          key: sigUrl.key,
+          output: join(place.dir, name),
+          size: sigText.length,
+          sha256: createHash('sha256').update(sigText).digest('hex'),
           verifiedAgainst: '-',
         });
       }

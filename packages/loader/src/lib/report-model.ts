@@ -124,7 +124,8 @@ export function recheckCommands(r: VerifyResult, ctx: ReportContext): string[] {
       const files = r.parts.map((p) => p.name);
       const sums = r.parts[0] ? `${partStem(r.parts[0].name)}.sha256` : 'NAME.tar.sha256';
       const prefix = r.location.path.slice(0, r.location.path.lastIndexOf('/') + 1);
-      for (const f of [...files, sums]) lines.push(`aws s3 cp${ep} ${shq(prefix + f)} ${shq(f)}`);
+      for (const f of [...files, sums, `${sums}.sig`])
+        lines.push(`aws s3 cp${ep} ${shq(prefix + f)} ${shq(f)}`);
     } else {
       lines.push(`aws s3 cp${ep} ${shq(r.location.path)} ${shq(name)}`);
     }
@@ -133,8 +134,13 @@ export function recheckCommands(r: VerifyResult, ctx: ReportContext): string[] {
   if (r.bundle.kind === 'parts') {
     const stem = partStem(r.parts[0]?.name ?? name);
     const dir = r.location.kind === 's3' ? '.' : dirname(resolve(r.location.path));
-    lines.push(`# ${step}. The parts are complete and unchanged, then join and extract them`);
+    lines.push(
+      `# ${step}. The parts list is the signed one (expect "Verified OK"), the parts are complete and unchanged; join and extract them`,
+    );
     lines.push(`cd ${shq(dir)}`);
+    lines.push(
+      `openssl dgst -sha256 -verify ${key} -signature ${shq(`${stem}.sha256.sig`)} ${shq(`${stem}.sha256`)}`,
+    );
     lines.push(`sha256sum -c ${shq(`${stem}.sha256`)}`);
     lines.push(
       `mkdir ${extractDir} && cat ${r.parts.map((p) => shq(p.name)).join(' ') || `${shq(`${stem}.`)}*`} | tar -xf - -C ${extractDir}`,
