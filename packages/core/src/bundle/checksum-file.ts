@@ -1,8 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { partsChecksumSignatureName } from './format.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
+import { partsChecksumSignatureName } from './format.ts';
 import { sign, verifySignature } from './signing.ts';
 import { formatSums, type SumsEntry } from './sums.ts';
 

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { type FileHandle, mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rm } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Digest } from '../digest/index.ts';
 import { InvalidInputError } from '../errors/index.ts';

@@ -16,9 +16,9 @@ import {
   type S3Client,
   S3NotFoundError,
   type S3Url,
+  STANDALONE_LOADER_NAME,
   syncDir,
   writeFileAtomic,
-  STANDALONE_LOADER_NAME,
 } from '@lading/core';
 import { readSmallObject, s3ClientFor, splitBaseKey } from './s3.ts';
 
