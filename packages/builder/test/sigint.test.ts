@@ -67,4 +67,37 @@ describe('lading-build create: SIGINT (built binary)', function () {
     assert.ok(s.downloadedBytes < total, `re-run downloaded ${s.downloadedBytes} of ${total}`);
     assert.deepEqual(await readdir(out), ['slow-1.tar']);
   });
+
+  it('after kill -9 the re-run takes the blobs the killed run finished, then removes its leftovers', async () => {
+    const spec = join(fx.dir, 'killed.yaml');
+    await writeFile(
+      spec,
+      `apiVersion: lading/v1\nname: killed\nversion: "1"\nimages:\n  - ${proxy.host}/demo/app:1.0\n  - ${proxy.host}/demo/big:1.0\n`,
+    );
+    const out = join(fx.dir, 'out-killed');
+    const cache = join(fx.dir, 'cache-killed');
+    const args = [BIN, 'create', '--spec', spec, '--output', `${out}/`, '--key', fx.key, '--cache', cache];
+    args.push('--plain-http-host', proxy.host);
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...isolatedEnv(), NODE_OPTIONS: '' } });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('exit', (_c, sig) => resolve(sig)),
+    );
+    const before = proxy.received;
+    await Promise.race([proxy.whenReceived(before + 2.5 * 1024 * 1024), exited]);
+    child.kill('SIGKILL');
+    assert.equal(await exited, 'SIGKILL', 'killed while writing (not finished before)');
+    const left = await readdir(out);
+    assert.ok(!left.includes('killed-1.tar'), 'no bundle under the final name');
+    assert.ok(
+      left.some((n) => n.includes('.journal.')),
+      `a journal beside the output: ${left.join(', ')}`,
+    );
+
+    const again = await runCli(args.slice(1).concat(['--json']));
+    assert.equal(again.code, 0, again.stderr);
+    const s = JSON.parse(again.stdout) as { downloadedBytes: number };
+    const total = fx.image('demo/big').totalSize + fx.image('demo/app').totalSize;
+    assert.ok(s.downloadedBytes < total, `re-run downloaded ${s.downloadedBytes} of ${total}`);
+    assert.deepEqual(await readdir(out), ['killed-1.tar'], 'the leftovers are gone');
+  });
 });

@@ -5,7 +5,7 @@ import { type CreateSummary, createBundle } from '../lib/create.ts';
 
 export default class Create extends LadingCommand<CreateSummary> {
   static override plainHttpFlag = '--plain-http-host HOST';
-  static override rerunNote = 'the content cache keeps what was downloaded';
+  static override rerunNote = 'what was already written into the bundle is kept for the re-run';
   static override summary = 'Build a signed, checksummed offline bundle from a lading.yaml spec.';
 
   static override description = paragraphs(
@@ -13,12 +13,14 @@ export default class Create extends LadingCommand<CreateSummary> {
 and container images (listed in the spec, and found in the charts' values.yaml and artifacthub.io/images annotation),
 and writes ONE bundle: a POSIX tar holding an OCI image layout with, in this order, oci-layout, lading.json,
 SHA256SUMS, SHA256SUMS.sig, index.json, sbom.cdx.json, files/… and every blob once. Manifests and configs come first
-(into the content cache); once every size is known, the layers stream from the registries into their places in the
-bundle and into the cache at the same time (--concurrency at once), each verified while it streams.
+(into the content cache); once every size is known, each layer goes straight into its place in the bundle
+(--concurrency at once), verified while it streams, written once: from what an interrupted build of the same output
+finished, from a bundle built with this cache before (while unchanged), else from its registry.
 
 Output: --output FILE, or --output DIR for DIR/<name>-<version>.tar. An existing output is refused unless --force.
 The bundle is written under a temporary name and renamed at the end: a failed or interrupted build leaves nothing at
-the output path, and a re-run downloads only what the cache still lacks (--cache, default $LADING_CACHE or
+the output path (what it finished is kept in the cache's unfinished/ folder; after a kill -9, beside the output under
+a hidden name), and a re-run downloads only what it lacks (--cache, default $LADING_CACHE or
 ~/.cache/lading/content).
 
 Signing: --key release.key (from \`lading-build keys generate\`; ${KEY_PASSPHRASE_ENV} unlocks an encrypted key). An
@@ -35,7 +37,7 @@ Manifests always stay in the bundle.
 
 Registries: credentials come from the containers auth.json and the Docker config (~/.docker/config.json,
 credential helpers), never from the spec; chart repositories use the same credentials, by host. Free space is
-checked in the cache before downloading and at the output before writing; the error says how much is needed.
+checked at the output before writing; the error says how much is needed.
 
 Supply-chain artifacts: for every bundled manifest, cosign's sha256-<hex>.sig/.att/.sbom tags and OCI referrers
 (the referrers API, or the referrers tag schema) are carried too and listed in lading.json extras[] (extras: false
