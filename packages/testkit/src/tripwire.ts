@@ -1,10 +1,12 @@
-import { createConnection, createServer, type Socket } from 'node:net';
+import { startTcpProxy } from './tcp-proxy.ts';
 
 /**
  * A TCP relay on 127.0.0.1 in front of a real server that, once `afterBytes` bytes have gone
  * through it in one direction, runs `onTrip` (a test stops the real server there: the registry
  * or S3 server dies mid-transfer), then drops every connection and stops listening, so a retry
  * finds nothing (connection refused). Deterministic where "kill it after a while" is a race.
+ * Built on testkit's one TCP relay (`startTcpProxy`); from the chunk that reaches `afterBytes`
+ * on, nothing more is relayed either way.
  */
 export interface Tripwire {
   /** '127.0.0.1:PORT': what the client is given instead of the server's own address. */
@@ -29,78 +31,33 @@ export interface TripwireOptions {
 }
 
 export async function startTripwire(opts: TripwireOptions): Promise<Tripwire> {
-  const [targetHost, targetPort] = splitHostPort(opts.target);
-  const sockets = new Set<Socket>();
-  let counted = 0;
   let done = false;
-  let resolveTripped!: () => void;
-  const tripped = new Promise<void>((r) => {
-    resolveTripped = r;
+  const relay = await startTcpProxy(opts.target, {
+    hold: (dir, total) => {
+      if (!done && dir === opts.direction && total >= opts.afterBytes) done = true;
+      return done;
+    },
   });
-  const server = createServer((client) => {
-    if (done) {
-      client.destroy();
-      return;
-    }
-    const upstream = createConnection({ host: targetHost, port: targetPort });
-    sockets.add(client);
-    sockets.add(upstream);
-    const forget = (s: Socket) => () => sockets.delete(s);
-    client.on('close', forget(client));
-    upstream.on('close', forget(upstream));
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    const relay = (from: Socket, to: Socket, dir: 'up' | 'down') => {
-      from.on('data', (chunk: Buffer) => {
-        if (done) return;
-        if (dir === opts.direction) {
-          counted += chunk.length;
-          if (counted >= opts.afterBytes) {
-            void trip();
-            return;
-          }
-        }
-        to.write(chunk);
-      });
-      from.on('end', () => to.end());
-    };
-    relay(client, upstream, 'up');
-    relay(upstream, client, 'down');
-  });
-  const trip = async () => {
-    if (done) return;
-    done = true;
-    server.close();
+  const reached =
+    opts.direction === 'up' ? relay.whenSent(opts.afterBytes) : relay.whenReceived(opts.afterBytes);
+  const tripped = reached.then(async () => {
+    relay.refuse();
     try {
       await opts.onTrip?.();
     } finally {
-      for (const s of sockets) s.destroy();
-      sockets.clear();
-      resolveTripped();
+      await relay.stop();
     }
-  };
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
   });
-  const addr = server.address();
-  if (addr === null || typeof addr === 'string') throw new Error('tripwire: no TCP address');
   return {
-    host: `127.0.0.1:${addr.port}`,
-    port: addr.port,
+    host: relay.host,
+    port: relay.port,
     tripped,
     get done() {
       return done;
     },
     async stop() {
       done = true;
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await relay.stop();
     },
   };
-}
-
-function splitHostPort(hostPort: string): [string, number] {
-  const i = hostPort.lastIndexOf(':');
-  return [hostPort.slice(0, i), Number(hostPort.slice(i + 1))];
 }
