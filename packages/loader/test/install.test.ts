@@ -349,8 +349,8 @@ describe('install', function () {
 
     it("a helm failure → exit 4 naming the release, with helm's stderr; later releases not run", async () => {
       const r = install(['--registry', 'reg.local', '--helm', helm, '--json'], { HELM_FAIL_RELEASE: 'api' });
+      assert.equal(r.status, 4, r.stderr);
       const err = JSON.parse(r.stdout).error;
-      const err = JSON.parse(r.stdout);
       assert.equal(err.code, 'HELM_FAILED');
       assert.match(err.message, /release api/);
       assert.match(err.message, /UPGRADE FAILED: stand-in refused api/);
