@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, gzipSync, constants as zc } from 'node:zlib';
-import { makeTar, TAR_END, type TarEntry, tarHeader, tarPadding } from './tar.ts';
+import { makeTar, TAR_END, type TarLayerEntry, tarHeader, tarPadding } from './tar.ts';
 
 /** A root node (manifest or index) written by writeTestImages. */
 export interface TestImage {
@@ -116,7 +116,7 @@ class LayoutWriter {
     return { ...(await this.put(bytes)), bytes };
   }
 
-  async smallLayer(entries: TarEntry[]): Promise<Layer> {
+  async smallLayer(entries: TarLayerEntry[]): Promise<Layer> {
     const tar = makeTar(entries);
     const gz = gzipSync(tar, GZIP);
     const { digest, size } = await this.put(gz);
@@ -249,8 +249,8 @@ async function writeManifest(
   return { desc: { mediaType: manifest.mediaType, digest: m.digest, size: m.size, platform }, blobs };
 }
 
-function textLayerEntries(dir: string, files: Record<string, string>): TarEntry[] {
-  const entries: TarEntry[] = [{ path: `${dir}/` }];
+function textLayerEntries(dir: string, files: Record<string, string>): TarLayerEntry[] {
+  const entries: TarLayerEntry[] = [{ path: `${dir}/` }];
   for (const [name, content] of Object.entries(files)) entries.push({ path: `${dir}/${name}`, content });
   return entries;
 }

@@ -34,7 +34,7 @@ export {
   skopeoRawManifest,
   skopeoRegistryFlags,
 } from './skopeo.ts';
-export { makeTar, type TarEntry, tarHeader } from './tar.ts';
+export { makeTar, type TarLayerEntry, tarHeader } from './tar.ts';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 export { freePort, tmpDir } from './tmp.ts';
 export {

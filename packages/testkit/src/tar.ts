@@ -2,7 +2,7 @@
  * Minimal deterministic ustar writer for test layers: fixed mode, uid/gid 0, mtime 0, no user names.
  */
 
-export interface TarEntry {
+export interface TarLayerEntry {
   /** Relative path; directories end with '/'. */
   path: string;
   /** File content; omitted for directories. */
@@ -44,7 +44,7 @@ export function tarPadding(size: number): Buffer {
 export const TAR_END = Buffer.alloc(1024, 0);
 
 /** A whole tar archive in memory (small layers only). */
-export function makeTar(entries: TarEntry[]): Buffer {
+export function makeTar(entries: TarLayerEntry[]): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
     const dir = e.path.endsWith('/');

@@ -3,10 +3,16 @@ import { mkdir, open, readdir, realpath, rm } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import {
+  readTar,
+  StreamTarInput,
+  TarFormatError,
+  type TarHeader,
+  TarTruncatedError,
+} from '../bundle/tar-reader.ts';
 import { throwIfAborted } from '../errors/index.ts';
 import { InvalidChartError, UnsafeArchiveError } from './errors.ts';
 import { type ChartMetadata, MAX_CHART_METADATA_BYTES, parseChartYaml } from './metadata.ts';
-import { readTar, TarFormatError, type TarHeader } from './tar.ts';
 
 const MiB = 1024 * 1024;
 
@@ -149,7 +155,8 @@ async function* mapFormatErrors(body: AsyncIterable<Buffer>, source: string): As
   try {
     yield* body;
   } catch (err) {
-    if (err instanceof TarFormatError) throw new UnsafeArchiveError(source, 'malformed', err.message);
+    if (err instanceof TarFormatError || err instanceof TarTruncatedError)
+      throw new UnsafeArchiveError(source, 'malformed', err.message);
     throw err;
   }
 }
@@ -190,41 +197,39 @@ async function* safeEntries(
   let total = 0;
   const seen = new Set<string>();
   try {
-    for await (const entry of readTar(tarBytes(input, cap, source))) {
+    for await (const entry of readTar(new StreamTarInput(tarBytes(input, cap, source)), { source })) {
       throwIfAborted(signal);
-      const h = entry.header;
+      const h: TarHeader = entry;
       if (++count > limits.maxEntries) {
         throw new UnsafeArchiveError(source, 'too-many-entries', `more than ${limits.maxEntries} entries`);
       }
-      const parts = checkName(h.path, source);
+      const parts = checkName(h.name, source);
       let kind: 'file' | 'dir';
       switch (h.type) {
-        case 'File':
-        case 'OldFile':
-        case 'ContiguousFile':
+        case 'file':
           kind = 'file';
           break;
-        case 'Directory':
+        case 'directory':
           kind = 'dir';
           break;
-        case 'SymbolicLink':
-        case 'Link':
+        case 'symlink':
+        case 'hardlink':
           throw new UnsafeArchiveError(
             source,
             'link',
-            `entry "${h.path}" is a ${h.type === 'Link' ? 'hard link' : 'symbolic link'} (to "${h.linkpath ?? ''}")`,
-            h.path,
+            `entry "${h.name}" is a ${h.type === 'hardlink' ? 'hard link' : 'symbolic link'} (to "${h.linkname}")`,
+            h.name,
           );
-        case 'CharacterDevice':
-        case 'BlockDevice':
-        case 'FIFO':
-          throw new UnsafeArchiveError(source, 'device', `entry "${h.path}" is a ${h.type}`, h.path);
+        case 'char-device':
+        case 'block-device':
+        case 'fifo':
+          throw new UnsafeArchiveError(source, 'device', `entry "${h.name}" is a ${h.type}`, h.name);
         default:
           throw new UnsafeArchiveError(
             source,
             'unsupported-type',
-            `entry "${h.path}" has type ${h.type}`,
-            h.path,
+            `entry "${h.name}" has type ${JSON.stringify(h.typeflag)}`,
+            h.name,
           );
       }
       const top = parts[0] as string;
@@ -233,21 +238,21 @@ async function* safeEntries(
         throw new UnsafeArchiveError(
           source,
           'outside-root',
-          `entry "${h.path}" is outside the chart folder "${root}/"`,
-          h.path,
+          `entry "${h.name}" is outside the chart folder "${root}/"`,
+          h.name,
         );
       }
       const rel = parts.slice(1).join('/');
       if (kind === 'file') {
         if (seen.has(rel))
-          throw new UnsafeArchiveError(source, 'duplicate', `entry "${h.path}" appears twice`, h.path);
+          throw new UnsafeArchiveError(source, 'duplicate', `entry "${h.name}" appears twice`, h.name);
         seen.add(rel);
         if (h.size > limits.maxFileSize) {
           throw new UnsafeArchiveError(
             source,
             'entry-too-large',
-            `entry "${h.path}" is ${h.size} bytes, more than ${limits.maxFileSize}`,
-            h.path,
+            `entry "${h.name}" is ${h.size} bytes, more than ${limits.maxFileSize}`,
+            h.name,
           );
         }
         total += h.size;
@@ -256,14 +261,15 @@ async function* safeEntries(
             source,
             'total-too-large',
             `files add up to more than ${limits.maxTotalSize} bytes`,
-            h.path,
+            h.name,
           );
         }
       }
       yield { root, rel, header: h, kind, body: () => mapFormatErrors(entry.body(), source) };
     }
   } catch (err) {
-    if (err instanceof TarFormatError) throw new UnsafeArchiveError(source, 'malformed', err.message);
+    if (err instanceof TarFormatError || err instanceof TarTruncatedError)
+      throw new UnsafeArchiveError(source, 'malformed', err.message);
     throw err;
   }
   if (root === undefined) throw new UnsafeArchiveError(source, 'malformed', 'the archive is empty');
@@ -407,8 +413,8 @@ export async function extractChart(
         throw new UnsafeArchiveError(
           source,
           'outside-root',
-          `entry "${e.header.path}" resolves outside`,
-          e.header.path,
+          `entry "${e.header.name}" resolves outside`,
+          e.header.name,
         );
       }
       if (e.kind === 'dir') {

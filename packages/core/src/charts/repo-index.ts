@@ -5,7 +5,7 @@ import type { Dispatcher } from 'undici';
 import { parse as parseYaml } from 'yaml';
 import { asDigest, type Digest, VerifyingStream } from '../digest/index.ts';
 import { AbortedError, InvalidInputError } from '../errors/index.ts';
-import { isTlsFailure, ProxyError, type RawResponse, Transport } from '../registry/index.ts';
+import { isTlsFailure, ProxyError, type RawResponse, readBodyLimited, Transport } from '../registry/index.ts';
 
 const MiB = 1024 * 1024;
 
@@ -216,20 +216,6 @@ function discard(body: Readable): void {
   body.destroy();
 }
 
-async function readLimited(body: Readable, limit: number, display: string, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of body as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > limit) {
-      discard(body);
-      throw new ChartRepoError(display, `${what} is larger than ${limit} bytes`);
-    }
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks);
-}
-
 function str(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
   if (typeof v === 'number') return String(v);
@@ -306,7 +292,10 @@ export async function fetchRepoIndex(
   let body: Buffer;
   try {
     const res = await get(p, url, 'GET index.yaml', opts.signal);
-    body = await readLimited(res.body, opts.maxIndexBytes ?? MAX_INDEX_BYTES, p.display, 'index.yaml');
+    const limit = opts.maxIndexBytes ?? MAX_INDEX_BYTES;
+    const read = await readBodyLimited(res.body, limit);
+    if (read.overLimit) throw new ChartRepoError(p.display, `index.yaml is larger than ${limit} bytes`);
+    body = read.bytes;
   } catch (err) {
     throw networkError(p.display, 'reading index.yaml', err, opts.signal);
   } finally {

@@ -18,7 +18,7 @@ import {
   type ResourceKind,
 } from './errors.ts';
 import { type RetryOptions, RetryPolicy } from './retry.ts';
-import { type RawResponse, Transport, type TransportOptions } from './transport.ts';
+import { type RawResponse, readBodyLimited, Transport, type TransportOptions } from './transport.ts';
 
 /**
  * The client one registry host is spoken to with: transport (TLS, proxy, timeouts), auth
@@ -91,22 +91,6 @@ async function drain(res: RawResponse): Promise<void> {
   } catch {
     // ignore: the connection is dropped instead
   }
-}
-
-async function readLimited(res: RawResponse, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  try {
-    for await (const c of res.body as AsyncIterable<Buffer>) {
-      n += c.length;
-      if (n > limit) break;
-      chunks.push(c);
-    }
-  } catch {
-    // keep what arrived
-  }
-  if (n > limit) res.body.destroy();
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Validate a registry host: `name[:port]` or `[v6]:port`, no scheme, no path. */
@@ -312,7 +296,12 @@ export class RegistryClient {
         }
       }
       if (!expect.includes(res.status)) {
-        const text = method === 'HEAD' ? '' : await readLimited(raw, ERROR_BODY_LIMIT);
+        const text =
+          method === 'HEAD'
+            ? ''
+            : (await readBodyLimited(raw.body, ERROR_BODY_LIMIT, { keepOnError: true })).bytes.toString(
+                'utf8',
+              );
         if (res.status === 401) {
           throw new AuthError(
             sentAuth?.startsWith('Basic ')

@@ -236,3 +236,36 @@ class IdleWatchdog extends Transform {
     cb(err);
   }
 }
+
+/**
+ * Read a small response body into memory, at most `limit` bytes: what arrived up to the limit,
+ * and whether the body was longer (then it is destroyed, not read further). A body that fails
+ * midway keeps what arrived when `keepOnError`, else the error is thrown.
+ */
+export async function readBodyLimited(
+  body: Readable,
+  limit: number,
+  opts: { keepOnError?: boolean } = {},
+): Promise<{ bytes: Buffer; overLimit: boolean }> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  let overLimit = false;
+  try {
+    for await (const c of body as AsyncIterable<Buffer>) {
+      if (n + c.length > limit) {
+        overLimit = true;
+        chunks.push(c.subarray(0, limit - n));
+        break;
+      }
+      n += c.length;
+      chunks.push(c);
+    }
+  } catch (err) {
+    if (!opts.keepOnError) throw err;
+  }
+  if (overLimit) {
+    body.on('error', () => {});
+    body.destroy();
+  }
+  return { bytes: Buffer.concat(chunks), overLimit };
+}

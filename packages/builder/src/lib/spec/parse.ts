@@ -35,7 +35,7 @@ export interface ParseSpecOptions {
   displayName?: string;
 }
 
-class Problems {
+class SpecProblems {
   readonly list: SpecProblem[] = [];
   readonly file: string;
   private readonly doc: Document | undefined;
@@ -82,7 +82,7 @@ function reportIssues(
   issues: readonly Issue[],
   base: readonly PathSegment[],
   raw: unknown,
-  problems: Problems,
+  problems: SpecProblems,
 ): void {
   for (const issue of issues) {
     const path = [...base, ...(issue.path as PathSegment[])];
@@ -146,7 +146,7 @@ function keepVersionText(doc: Document, text: string): void {
 
 interface Ctx {
   dir: string;
-  problems: Problems;
+  problems: SpecProblems;
 }
 
 /** A relative path that must exist inside the spec folder. */
@@ -433,7 +433,7 @@ export async function parseSpecText(text: string, file: string, opts: ParseSpecO
   const abs = resolve(file);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const problems = new Problems(display, doc, lines);
+  const problems = new SpecProblems(display, doc, lines);
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
       // linePos is filled in only with prettyErrors; the offset is always there.
