@@ -24,7 +24,7 @@ import {
   partsChecksumSignatureName,
 } from './format.ts';
 import { loadPublicKey, publicKeyFingerprint } from './keys.ts';
-import type { LadingJson } from './lading-json.ts';
+import type { BundleSignature, LadingJson } from './lading-json.ts';
 import {
   BundleFormatError,
   blobMemberName,
@@ -91,7 +91,7 @@ export interface ArtifactReport {
   /** Supply-chain artifacts carried with it (lading.json extras[]). */
   extras?: number;
   /** Upstream signatures checked at build time (lading.json signatures[]). */
-  signatures?: number;
+  signatures?: BundleSignature[];
 }
 
 export interface FileReport {
@@ -928,7 +928,7 @@ async function verifySource(
     if (!report) continue;
     if (img.digest !== img.upstreamDigest) report.upstreamDigest = img.upstreamDigest;
     if (img.extras?.length) report.extras = img.extras.length;
-    if (img.signatures?.length) report.signatures = img.signatures.length;
+    if (img.signatures?.length) report.signatures = img.signatures;
     for (const e of img.extras ?? []) {
       const nodes: Descriptor[] = [{ mediaType: e.mediaType, digest: e.digest as Digest, size: e.size }];
       const node = manifests.get(e.digest);

@@ -208,7 +208,8 @@ export function buildReportModel(r: VerifyResult, ctx: ReportContext): ReportMod
     const problems = [...a.problems];
     if (a.upstreamDigest) problems.push(`platform filter: new index; upstream ${a.upstreamDigest}`);
     if (a.extras) problems.push(`${a.extras} supply-chain artifact(s) carried`);
-    if (a.signatures) problems.push(`${a.signatures} upstream signature(s) checked at build time`);
+    if (a.signatures?.length)
+      problems.push(`${a.signatures.length} upstream signature(s) checked at build time`);
     if (a.expectedAtTarget.length)
       problems.push(`${a.expectedAtTarget.length} blob(s) expected at the target`);
     return { ok: a.ok, ref: a.ref, digest: a.digest, problems };

@@ -264,9 +264,10 @@ function artifactLines(title: string, list: ArtifactReport[]): string[] {
     out.push(`  ${a.ok ? 'OK    ' : 'FAILED'}  ${a.ref}  ${a.digest}`);
     if (a.upstreamDigest)
       out.push(`          platform filter: a new index; upstream ${a.upstreamDigest} -> bundled ${a.digest}`);
-    if (a.extras || a.signatures) {
+    if (a.extras) out.push(`          ${a.extras} supply-chain artifact(s)`);
+    for (const x of a.signatures ?? []) {
       out.push(
-        `          ${a.extras ?? 0} supply-chain artifact(s)${a.signatures ? `, ${a.signatures} upstream signature(s) checked at build time` : ''}`,
+        `          upstream signature (checked at build time): ${x.scheme} over ${x.digest}, key ${x.key}, signature ${x.signature}`,
       );
     }
     for (const p of a.problems) out.push(`          ${p}`);
