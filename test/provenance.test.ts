@@ -276,7 +276,10 @@ verify:
     const multi = lading.images.find((i) => i.ref.endsWith('/demo/multi:3.0'))!;
     assert.equal(ok.imageSignatures!.images[1]!.signatures[0]!.digest, multi.upstreamDigest);
     assert.match(formatVerifyText(ok), /upstream sha256:[0-9a-f]{64} -> bundled sha256:/);
-    assert.match(formatVerifyText(ok), /upstream signature \(checked at build time\): cosign over sha256:[0-9a-f]{64}, key sha256:/);
+    assert.match(
+      formatVerifyText(ok),
+      /upstream signature \(checked at build time\): cosign over sha256:[0-9a-f]{64}, key sha256:/,
+    );
     const md = renderMarkdownReport(ok, { tool: { name: 'lading-load', version: 'test' } });
     assert.match(md, /## Upstream signatures \(--image-key\)/);
 
