@@ -27,14 +27,22 @@ import {
   NODE,
   parseArgs,
   ROOT,
-  SOURCE_DATE_EPOCH,
   workDir,
   writeJson,
 } from '../bench-src/lib/common.ts';
-import { FAULT_KINDS, type FaultProxy, prng, startFaultProxy } from './lib/fault-proxy.ts';
+import { type FaultProxy, prng, startFaultProxy } from './lib/fault-proxy.ts';
 import { lastError, type Ran, run } from './lib/proc.ts';
-import { type ProvenanceCase, provenanceCases } from './lib/provenance.ts';
+import { provenanceCases } from './lib/provenance.ts';
 import { catalog, type RegistryState, registryState, sameState, stateDiff } from './lib/registry-state.ts';
+import {
+  type Case,
+  type FaultRun,
+  fromJson,
+  type KillTrial,
+  markdown,
+  pct,
+  type Result,
+} from './lib/report.ts';
 import { buildTar, type Member, member, memberName, parseTar } from './lib/tar.ts';
 
 const HELP = `scripts/reliability [--trials N] [--fault-runs N] [--rates 0,0.05,0.2] [--seed N] [--smoke] [--docs] [--json FILE]
@@ -223,21 +231,6 @@ async function setup(): Promise<Ctx> {
 
 // ------------------------------------------------------------------------------------------ kill -9
 
-interface KillTrial {
-  trial: number;
-  killAtMs: number;
-  killed: boolean;
-  /** push: the registry held pushed data when the kill came. */
-  midTransfer?: boolean;
-  rerunExit: number;
-  rerunMs: number;
-  ok: boolean;
-  leftovers?: string[];
-  /** create: killed after the bundle was renamed into place (complete and identical). */
-  completeAtKill?: boolean;
-  problem?: string;
-}
-
 async function killPush(ctx: Ctx): Promise<KillTrial[]> {
   const out: KillTrial[] = [];
   for (let t = 1; t <= trials; t++) {
@@ -316,20 +309,6 @@ async function killCreate(ctx: Ctx): Promise<KillTrial[]> {
 }
 
 // ------------------------------------------------------------------------------------------ faults
-
-interface FaultRun {
-  command: 'push' | 'create';
-  rate: number;
-  run: number;
-  exit: number;
-  ms: number;
-  completed: boolean;
-  requests: number;
-  faults: Record<string, number>;
-  /** Failed runs: the faults injected (method, path), the last ones first. */
-  faultEvents?: string[];
-  problem?: string;
-}
 
 /** One fault run's record (and its log line): what was injected, and why it failed if it did. */
 function faultRun(
@@ -414,19 +393,6 @@ async function faults(ctx: Ctx): Promise<FaultRun[]> {
 }
 
 // ------------------------------------------------------------------------------------------ tamper
-
-interface Case {
-  id: string;
-  what: string;
-  verifyExit: number;
-  pushExit: number;
-  pushed: string[];
-  /** Paths outside the sandbox that a malicious member named and that now exist. */
-  escaped: string[];
-  expected: string;
-  ok: boolean;
-  message: string;
-}
 
 type Mutation = { id: string; what: string; make: (m: Member[]) => Buffer; key?: 'other' };
 
@@ -889,191 +855,6 @@ async function runCases(
   return { tamper, bundleAttacks, chartAttacks };
 }
 
-// ------------------------------------------------------------------------------------------ report
-
-function pct(n: number, d: number): string {
-  return d ? `${Math.round((100 * n) / d)} %` : '–';
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length
-    ? s.length % 2
-      ? s[(s.length - 1) / 2]!
-      : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-    : Number.NaN;
-}
-
-interface Result {
-  generated: string;
-  command: string;
-  machine: Awaited<ReturnType<typeof machine>>;
-  setup: { images: number; bundleBytes: number; tags: number; cleanCreateMs: number; cleanPushMs: number };
-  killPush: KillTrial[];
-  killCreate: KillTrial[];
-  faults: FaultRun[];
-  tamper: Case[];
-  bundleAttacks: Case[];
-  chartAttacks: Case[];
-  /** Upstream-signature cases (create with a verify: rule, verify --image-key); absent in older results. */
-  provenance?: ProvenanceCase[];
-  summary: Record<string, string>;
-}
-
-function markdown(r: Result): string {
-  const kp = r.killPush;
-  const kc = r.killCreate;
-  const caseRows = (cs: Case[], a: string, b: string): string =>
-    [
-      `| case | what | ${a} | ${b} | pushed | outside | result | message |`,
-      '| --- | --- | ---: | ---: | ---: | ---: | --- | --- |',
-      ...cs.map(
-        (c) =>
-          `| \`${c.id}\` | ${c.what} | ${c.verifyExit} | ${c.pushExit} | ${c.pushed.length} | ${c.escaped.length} | ${c.ok ? 'ok' : '**FAILED**'} | ${c.message.replaceAll('|', '\\|').replaceAll('\n', ' ')} |`,
-      ),
-    ].join('\n');
-  const faultRows: string[] = [
-    '| command | fault rate | runs | completed | median time | requests (median) | faults injected |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
-  ];
-  for (const cmd of ['push', 'create'] as const) {
-    for (const rate of [...new Set(r.faults.map((x) => x.rate))]) {
-      const rs = r.faults.filter((f) => f.command === cmd && f.rate === rate);
-      if (!rs.length) continue;
-      const inj: Record<string, number> = {};
-      for (const f of rs) for (const [k, v] of Object.entries(f.faults)) inj[k] = (inj[k] ?? 0) + v;
-      faultRows.push(
-        `| ${cmd} | ${rate * 100} % | ${rs.length} | ${rs.filter((f) => f.completed).length}/${rs.length} | ${(median(rs.map((f) => f.ms)) / 1000).toFixed(1)} s | ${median(rs.map((f) => f.requests))} | ${FAULT_KINDS.map((k) => `${k} ${inj[k] ?? 0}`).join(', ')} |`,
-      );
-    }
-  }
-  const problems = [...kp, ...kc].filter((t) => !t.ok);
-  const faultProblems = r.faults.filter((f) => !f.completed);
-  return `# Reliability
-
-Generated by \`${r.command}\` on ${r.generated.slice(0, 16).replace('T', ' ')} UTC on ${r.machine.cpu}
-(${r.machine.nproc} cores, ${r.machine.memTotalGiB} GiB). Everything runs on 127.0.0.1 against CNCF Distribution
-(\`docker-registry\`) started by the script.
-
-Corpus: testkit's \`writeTestImages\` (${r.setup.images} images: OCI, Docker media types, a 3-platform index,
-two images sharing a layer, one large layer) plus a \`files/\` entry, built into one signed bundle of
-${(r.setup.bundleBytes / 2 ** 20).toFixed(1)} MiB; a clean push gives ${r.setup.tags} tags. Clean create
-${(r.setup.cleanCreateMs / 1000).toFixed(1)} s, clean push ${(r.setup.cleanPushMs / 1000).toFixed(1)} s (both include Node
-and oclif start-up).
-
-## Summary
-
-| check | result |
-| --- | --- |
-${Object.entries(r.summary)
-  .map(([k, v]) => `| ${k} | ${v} |`)
-  .join('\n')}
-
-## kill -9 during \`lading-load push\`, then re-run
-
-${kp.length} trials; each pushes into a fresh registry, is killed with SIGKILL at a random moment drawn
-uniformly from [0, 1.1 × clean push time] (seeded), then \`push\` runs again. The registry must then hold
-exactly what a clean push gives: same repositories (catalog), same tags, and each tag naming the same digest.
-"mid-transfer" counts the kills that came after the registry had received data (the rest landed in start-up or
-in the verification that precedes every push).
-
-* killed before finishing: ${kp.filter((t) => t.killed).length}/${kp.length} (mid-transfer: ${kp.filter((t) => t.midTransfer).length})
-* re-run exit 0 and registry identical: **${kp.filter((t) => t.ok).length}/${kp.length}**
-* kill points (ms): ${kp.map((t) => t.killAtMs).join(', ')}
-
-## kill -9 during \`lading-build create\`, then re-run
-
-${kc.length} trials, same scheme, \`SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH}\`; each trial has its own content cache,
-which the re-run reuses. After the kill nothing may be at the output path; the re-run must succeed and
-write a bundle byte-identical (sha256) to the clean build. (A kill that lands after the final rename but
-before the process exits finds the complete bundle in place; that is checked to be identical and counts as
-correct.)
-
-* killed before finishing: ${kc.filter((t) => t.killed).length}/${kc.length} (of which ${kc.filter((t) => t.completeAtKill).length} after the final rename: the complete, identical bundle was in place)
-* nothing at the output path after the kill, re-run exit 0, bundle byte-identical: **${kc.filter((t) => t.ok).length}/${kc.length}**
-* temporary files left beside the output path after a kill: ${kc.filter((t) => (t.leftovers ?? []).length > 0).length} trial(s)${kc.some((t) => (t.leftovers ?? []).length) ? ` (${[...new Set(kc.flatMap((t) => t.leftovers ?? []).map((n) => n.replace(/[0-9a-f]{6,}/g, '…')))].join(', ')})` : ''}
-
-${problems.length ? `Problems:\n\n${problems.map((p) => `* trial ${p.trial} at ${p.killAtMs} ms: ${p.problem}`).join('\n')}\n` : ''}
-## Faults between Lading and the registry
-
-A reverse proxy on 127.0.0.1 in front of the registry (scripts/reliability-src/lib/fault-proxy.ts) gives each
-HTTP request, with the given probability, one fault chosen uniformly from: a 500/502/503 answer (not
-forwarded), a TCP reset halfway through the request body or the response, a 3 s stall before the request and
-again before the response, or a 2 MiB/s slow link both ways. \`push\` goes through it into a fresh registry
-(completed = exit 0 and the registry identical to a clean push); \`create\` pulls through it from the source
-registry (completed = exit 0 and the same blobs as the clean bundle). Faults are seeded.
-
-${faultRows.join('\n')}
-
-${
-  faultProblems.length
-    ? `Runs that did not complete (with the faults injected in that run, the last first):\n\n${faultProblems
-        .map(
-          (f) =>
-            `* ${f.command} at ${f.rate * 100} %, run ${f.run}: exit ${f.exit} after ${(f.ms / 1000).toFixed(1)} s — ${(f.problem ?? '').replaceAll('|', '\\|')}${
-              f.faultEvents?.length
-                ? `<br>faults: ${f.faultEvents
-                    .slice(0, 6)
-                    .map((e) => `\`${e}\``)
-                    .join(', ')}`
-                : ''
-            }`,
-        )
-        .join('\n')}\n`
-    : ''
-}
-## Tamper matrix
-
-Each case changes the clean bundle one way, then runs \`lading-load verify\` and \`lading-load push\` (into an
-empty registry). Expected: exit 3 from both, and an empty catalog afterwards. Member kinds: every metadata
-member, \`files/*\`, and a manifest, config, index and layer blob.
-
-${caseRows(r.tamper, 'verify', 'push')}
-
-## Archive attack corpus
-
-Bundles: the clean bundle with one malicious member inserted after the metadata; \`verify\` and \`push\` run with
-their working folder two levels inside a sandbox; "outside" counts files that appeared where the member
-pointed (a folder outside the sandbox). Expected: exit 3 from both, nothing pushed, nothing outside.
-
-${caseRows(r.bundleAttacks, 'verify', 'push')}
-
-Charts: a chart archive (\`evil-0.1.0.tgz\`) with the same members (under \`evil/\`), read by
-\`lading-build images CHART.tgz\` and by \`lading-build create\` with the chart as a local path. Expected:
-non-zero exit from both (2: invalid input), no bundle written, nothing outside; the control chart must pass.
-The "verify" column is \`images\`, the "push" column is \`create\`.
-
-${caseRows(r.chartAttacks, 'images', 'create')}
-${
-  r.provenance?.length
-    ? `
-## Upstream signatures (provenance attacks)
-
-Signatures in cosign's format (simple-signing payload, ECDSA DER signature in the layer annotation) are
-written into the source registry; each case builds a one-image spec whose \`verify:\` rule names the vendor's
-key. Expected: \`create\` exits 3 and no bundle file appears; the control builds, and \`lading-load verify
---image-key\` passes with the vendor key and fails (exit 3) with another.
-
-| case | what | create | verify --image-key | files written | result | message |
-| --- | --- | ---: | ---: | ---: | --- | --- |
-${r.provenance
-  .map(
-    (c) =>
-      `| \`${c.id}\` | ${c.what} | ${c.createExit} | ${c.verifyExit < 0 ? '-' : c.verifyExit} | ${c.written.length} | ${c.ok ? 'ok' : '**FAILED**'} | ${c.message.replaceAll('|', '\\|').replaceAll('\n', ' ')} |`,
-  )
-  .join('\n')}
-`
-    : ''
-}
-## Reproduce
-
-\`\`\`sh
-scripts/setup
-${r.command}
-\`\`\`
-`;
-}
-
 async function main(): Promise<void> {
   const m = await machine(workDir());
   const ctx = await setup();
@@ -1180,16 +961,6 @@ async function main(): Promise<void> {
   }
   for (const [k, v] of Object.entries(result.summary)) console.log(`${k}: ${v}`);
   console.log(`${all.filter((c) => c.ok).length}/${all.length} tamper/attack cases as expected`);
-}
-
-async function fromJson(file: string): Promise<void> {
-  const result = JSON.parse(await readFile(file, 'utf8')) as Result;
-  await writeJson(join(ROOT, 'docs', 'reliability.json'), result);
-  await writeFile(
-    join(ROOT, 'docs', 'reliability.md'),
-    markdown(result) + (await keptNotes(join(ROOT, 'docs', 'reliability.md'))),
-  );
-  for (const [k, v] of Object.entries(result.summary)) console.log(`${k}: ${v}`);
 }
 
 (args['from-json'] ? fromJson(String(args['from-json'])) : main())
