@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { type RegistryMode, type RegistryServer, startRegistry } from '@lading/testkit';
+import { type RegistryMode, type RegistryServer, registryRequests, startRegistry } from '@lading/testkit';
 import { basic, get } from './http-helper.ts';
 
 function portOpen(host: string): Promise<boolean> {
@@ -52,6 +52,24 @@ describe('startRegistry', () => {
         assert.equal(r.status, expected[mode].anonymous);
         assert.equal(r.headers['docker-distribution-api-version'], 'registry/2.0');
       });
+
+      if (mode === 'http') {
+        it('registryRequests: what the registry logged, in order, from `since` on', async () => {
+          const since = (await registryRequests(reg)).length;
+          assert.equal((await fetch(`${reg.url}/v2/a/b/manifests/x`, { method: 'HEAD' })).status, 404);
+          assert.equal((await fetch(`${reg.url}/v2/a/tags/list?n=2&last=a%20b`)).status, 404);
+          assert.equal((await fetch(`${reg.url}/v2/`)).status, 200);
+          assert.deepEqual(
+            (await registryRequests(reg, since)).map((q) => [q.method, q.uri, q.status]),
+            [
+              ['HEAD', '/v2/a/b/manifests/x', 404],
+              ['GET', '/v2/a/tags/list?n=2&last=a%20b', 404],
+              ['GET', '/v2/', 200],
+            ],
+          );
+          assert.equal((await registryRequests(reg, since + 2)).length, 1, '`since` drops the first entries');
+        });
+      }
 
       if (mode !== 'http') {
         it('serves a certificate for 127.0.0.1 and localhost that only the test CA trusts', async () => {
