@@ -108,6 +108,11 @@ describe('lading-load push --on-existing-tag', function () {
     assert.equal(await at('demo/app:1.0'), entry('docker.io/demo/app:1.0').digest);
     assert.equal(await at('demo/legacy:2.0'), entry('quay.io/demo/legacy:2.0').digest);
     assert.equal(await at('demo/multi:3.0'), entry('ghcr.io/demo/multi:3.0').digest);
+    // The human summary does not count kept tags as "already there".
+    const human = await push(v2, ['--on-existing-tag', 'skip']);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /, 2 left out \(--on-existing-tag skip\)/);
+    assert.match(human.stdout, new RegExp(`tag kept: ${reg.host}/site/demo/app:1\\.0 `));
   });
 
   it('overwrite (the default): moves the tags and lists each move, in the summary and in --json', async () => {

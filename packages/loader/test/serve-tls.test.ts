@@ -220,6 +220,66 @@ describe('serve over TLS, checked with skopeo (verification on)', function () {
     assert.equal(k.files.find((f) => f.path === 'registry-ca-loader.site-5443.crt')?.content, caPem);
   });
 
+  it('mirror-config --client-cert/--client-key: containerd client, k3s cert_file/key_file; registries-conf mTLS with skopeo', async () => {
+    const clientCert = { cert: '/etc/pki/node.crt', key: '/etc/pki/node.key' };
+    const images = ['docker.io/library/nginx:1.27.3'];
+    const c = mirrorConfig('containerd', {
+      target: parseRegistryTarget('loader.site:5443'),
+      images,
+      caFile: '/etc/pki/site-ca.pem',
+      clientCert,
+      name: 's',
+    });
+    assert.match(
+      c.files[0]!.content,
+      /^ {2}client = \[\["\/etc\/pki\/node\.crt", "\/etc\/pki\/node\.key"\]\]$/m,
+    );
+    const k = mirrorConfig('k3s', {
+      target: parseRegistryTarget('loader.site:5443'),
+      images,
+      clientCert,
+      name: 's',
+    });
+    assert.match(k.files[0]!.content, /cert_file: \/etc\/pki\/node\.crt\n\s+key_file: \/etc\/pki\/node\.key/);
+    assert.doesNotMatch(k.files[0]!.content, /insecure_skip_verify/);
+
+    // Real: serve requires a client certificate; the registries.conf mirror with the shipped CA,
+    // plus the node's client pair where the instructions say, lets skopeo through.
+    const { host } = await serve(ca.caFile);
+    const rc = mirrorConfig('registries-conf', {
+      target: parseRegistryTarget(host),
+      images: tb.images.map((i) => `${deadHost}/${i.ref}`),
+      caCert: await readFile(ca.caFile, 'utf8'),
+      clientCert: { cert: client.certFile, key: client.keyFile },
+      name: 'testkit',
+    });
+    assert.match(
+      rc.instructions,
+      new RegExp(`/etc/containers/certs\\.d/${host.replace(/\./g, '\\.')}/client\\.cert`),
+    );
+    const out = join(dir.path, 'mirror-mtls');
+    const written = await writeMirrorFiles(out, rc.files);
+    const conf = written.find((w) => w.endsWith('.conf'))!;
+    const certDir = join(out, 'certs.d', host);
+    const pull = () =>
+      runAsync('skopeo', [
+        '--registries-conf',
+        conf,
+        'inspect',
+        '--raw',
+        '--cert-dir',
+        certDir,
+        `docker://${deadHost}/demo/app:1.0`,
+      ]);
+    const refused = await pull();
+    assert.notEqual(refused.status, 0, 'without the client pair the mirror refuses');
+    await copyFile(client.certFile, join(certDir, 'client.cert'));
+    await copyFile(client.keyFile, join(certDir, 'client.key'));
+    const ok = await pull();
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal(sha256(ok.stdout), app().digest);
+  });
+
   describe('the CLI', () => {
     before(async function () {
       needs(this, await cliBuilt(), 'the built lading-load (pnpm exec turbo run build)');

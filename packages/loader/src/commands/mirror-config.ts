@@ -52,6 +52,7 @@ The bundle is verified with --key first (its lading.json names the images); --sk
     '<%= config.bin %> mirror-config shop.tar --key release.pub --registry harbor.local/airgap --format containerd --output ./mirror',
     '<%= config.bin %> mirror-config shop.tar --key release.pub --registry 10.0.0.5:5000 --format registries-conf --plain-http',
     '<%= config.bin %> mirror-config shop.tar --key release.pub --registry loader.site:5443 --format k3s --ca-cert site-ca.pem --output ./mirror',
+    '<%= config.bin %> mirror-config shop.tar --key release.pub --registry loader.site:5443 --format containerd --ca-cert site-ca.pem --client-cert /etc/pki/node.crt --client-key /etc/pki/node.key',
   ];
 
   static override args = {
@@ -69,6 +70,16 @@ The bundle is verified with --key first (its lading.json names the images); --sk
     }),
     format: Flags.option({ options: MIRROR_FORMATS, required: true, description: 'configuration format' })(),
     'ca-file': Flags.string({ description: "path of the registry's CA certificate ON THE NODES" }),
+    'client-cert': Flags.string({
+      description:
+        "mutual TLS (serve --client-ca): path of each node's client certificate (PEM) ON THE NODES",
+      dependsOn: ['client-key'],
+      exclusive: ['plain-http'],
+    }),
+    'client-key': Flags.string({
+      description: 'mutual TLS: path of the key of --client-cert ON THE NODES',
+      dependsOn: ['client-cert'],
+    }),
     'ca-cert': Flags.string({
       description:
         "the registry's CA certificate (PEM, read here): written with the files and referenced in them",
@@ -145,6 +156,9 @@ The bundle is verified with --key first (its lading.json names the images); --sk
     }
     const config = mirrorConfig(flags.format, {
       ...(caCert ? { caCert } : {}),
+      ...(flags['client-cert'] && flags['client-key']
+        ? { clientCert: { cert: flags['client-cert'], key: flags['client-key'] } }
+        : {}),
       target,
       images,
       name,

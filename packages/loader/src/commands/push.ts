@@ -212,8 +212,9 @@ Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or ma
     this.progress.done();
 
     const s = result.summary;
+    const kept = result.items.filter((i) => i.existingTag?.action === 'skip').length;
     this.log(
-      `${result.dryRun ? 'dry run: ' : ''}${s.images.pushed} pushed, ${s.images.skipped} skipped (already there), ${s.images.failed} failed` +
+      `${result.dryRun ? 'dry run: ' : ''}${s.images.pushed} pushed, ${s.images.skipped - kept} skipped (already there)${kept ? `, ${kept} left out (--on-existing-tag skip)` : ''}, ${s.images.failed} failed` +
         (result.dryRun ? `, ${result.items.filter((i) => i.status === 'planned').length} to push` : '') +
         ` · blobs: ${s.blobs.pushed} pushed, ${s.blobs.mounted} mounted, ${s.blobs.skipped} skipped · ${formatBytes(s.bytes)} sent in ${formatDuration(s.durationMs)}${s.verifyMs ? ` (verification ${formatDuration(s.verifyMs)})` : ''}`,
     );

@@ -22,6 +22,8 @@ export function containerdConfig(input: MirrorInput): MirrorConfig {
     ];
     if (prefix) lines.push('  override_path = true');
     if (caOnNode) lines.push(`  ca = ${tomlString(caOnNode)}`);
+    if (input.clientCert)
+      lines.push(`  client = [[${tomlString(input.clientCert.cert)}, ${tomlString(input.clientCert.key)}]]`);
     if (input.plainHttp) lines.push('  skip_verify = true');
     const out = [{ path: `certs.d/${registry}/hosts.toml`, content: `${lines.join('\n')}\n` }];
     if (input.caCert && !input.caFile)

@@ -37,6 +37,9 @@ export function registriesConfConfig(input: MirrorInput): MirrorConfig {
         : input.caFile
           ? `, and the registry CA to /etc/containers/certs.d/${host}/ca.crt`
           : '') +
+      (input.clientCert
+        ? `; mutual TLS: containers read the node's client certificate only from that folder, so copy ${input.clientCert.cert} to /etc/containers/certs.d/${host}/client.cert and ${input.clientCert.key} to /etc/containers/certs.d/${host}/client.key`
+        : '') +
       '; CRI-O picks it up on restart.',
   };
 }

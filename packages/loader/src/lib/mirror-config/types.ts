@@ -15,6 +15,11 @@ export interface MirrorInput {
    * unless `caFile` names another path.
    */
   caCert?: string;
+  /**
+   * Mutual TLS (`serve --client-ca`): where each node keeps its own client certificate and key
+   * (PEM). Paths on the nodes; each node has its own pair, so none is shipped.
+   */
+  clientCert?: { cert: string; key: string };
   /** Plain HTTP registry (tests, labs). */
   plainHttp?: boolean;
   /** Bundle name, used to name generated objects. */
