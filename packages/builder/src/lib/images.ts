@@ -2,6 +2,7 @@ import {
   type CopyEvent,
   copy,
   type Descriptor,
+  fanOut,
   type Limiter,
   type OciLayout,
   parseManifest,
@@ -137,27 +138,9 @@ export async function pullImage(req: ImageRequest, opts: PullOptions): Promise<P
  * The first failure aborts the others and is thrown (results keep the request order).
  */
 export async function pullImages(reqs: readonly ImageRequest[], opts: PullOptions): Promise<PulledImage[]> {
-  const inner = new AbortController();
-  const outer = opts.signal;
-  const onAbort = () => inner.abort(outer?.reason);
-  outer?.addEventListener('abort', onAbort, { once: true });
-  if (outer?.aborted) inner.abort(outer.reason);
-  let first: unknown;
-  try {
-    const settled = await Promise.allSettled(
-      reqs.map((r) =>
-        pullImage(r, { ...opts, signal: inner.signal }).catch((err: unknown) => {
-          if (first === undefined) {
-            first = err;
-            inner.abort(err);
-          }
-          throw err;
-        }),
-      ),
-    );
-    if (first !== undefined) throw first;
-    return settled.map((s) => (s as PromiseFulfilledResult<PulledImage>).value);
-  } finally {
-    outer?.removeEventListener('abort', onAbort);
-  }
+  return fanOut(
+    reqs,
+    (r, signal) => pullImage(r, { ...opts, signal }),
+    opts.signal ? { signal: opts.signal } : {},
+  );
 }

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { AbortedError, InvalidInputError, throwIfAborted } from '../errors/index.ts';
 import { type AtomicFile, openAtomic } from '../util/atomic-file.ts';
-import { Limiter } from '../util/index.ts';
+import { fanOut, Limiter } from '../util/index.ts';
 import { isS3Retryable, S3ChecksumError, S3Error, toS3Error } from './errors.ts';
 import { headObject } from './head.ts';
 import { META_SHA256 } from './meta.ts';
@@ -115,54 +115,54 @@ export async function fetchObject(
     completed[i]!.catch(() => undefined);
   }
 
-  const inner = new AbortController();
-  const onOuterAbort = () => inner.abort(signal?.reason);
-  signal?.addEventListener('abort', onOuterAbort, { once: true });
-  let firstError: unknown;
-  const fail = (err: unknown) => {
-    firstError ??= err;
-    inner.abort(err);
-  };
   let bytesDone = 0;
   const hash = createHash('sha256');
+  // The ranges download in parallel (through the limiter); one more task hashes them in order
+  // as they complete. fanOut aborts the rest on the first failure.
+  const hashTask = ranges.length;
+  const tasks = [...ranges.keys(), hashTask];
 
   try {
-    const downloads = ranges.map((r, i) =>
-      limiter
-        .run(async () => {
-          throwIfAborted(inner.signal);
-          await downloadRange(client, url, info.etag, r, fh, attempts, inner.signal, (n) => {
-            bytesDone += n;
-            opts.onProgress?.({ key: url.key, bytesDone, bytesTotal: size });
-          });
-          resolvers[i]!.resolve();
-        }, inner.signal)
-        .catch((err: unknown) => {
-          resolvers[i]!.reject(err);
-          fail(err);
-        }),
-    );
-    const hasher = (async () => {
-      const buf = Buffer.allocUnsafe(Math.min(MiB, Math.max(size, 1)));
-      for (let i = 0; i < ranges.length; i++) {
-        await completed[i];
-        const { start, end } = ranges[i]!;
-        for (let pos = start; pos < end; ) {
-          throwIfAborted(inner.signal);
-          const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
-          if (bytesRead === 0)
-            throw new S3Error('S3_FAILED', loc, `short read of the temporary file at ${pos}`);
-          hash.update(buf.subarray(0, bytesRead));
-          pos += bytesRead;
-        }
-      }
-    })().catch(fail);
-    await Promise.allSettled([...downloads, hasher]);
-    signal?.removeEventListener('abort', onOuterAbort);
-    if (firstError !== undefined) {
+    try {
+      await fanOut(
+        tasks,
+        async (i, inner) => {
+          if (i !== hashTask) {
+            try {
+              await limiter.run(async () => {
+                throwIfAborted(inner);
+                await downloadRange(client, url, info.etag, ranges[i]!, fh, attempts, inner, (n) => {
+                  bytesDone += n;
+                  opts.onProgress?.({ key: url.key, bytesDone, bytesTotal: size });
+                });
+              }, inner);
+              resolvers[i]!.resolve();
+            } catch (err) {
+              resolvers[i]!.reject(err);
+              throw err;
+            }
+            return;
+          }
+          const buf = Buffer.allocUnsafe(Math.min(MiB, Math.max(size, 1)));
+          for (let r = 0; r < ranges.length; r++) {
+            await completed[r];
+            const { start, end } = ranges[r]!;
+            for (let pos = start; pos < end; ) {
+              throwIfAborted(inner);
+              const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
+              if (bytesRead === 0)
+                throw new S3Error('S3_FAILED', loc, `short read of the temporary file at ${pos}`);
+              hash.update(buf.subarray(0, bytesRead));
+              pos += bytesRead;
+            }
+          }
+        },
+        signal ? { signal } : {},
+      );
+    } catch (err) {
       if (signal?.aborted)
         throw new AbortedError(`${formatS3Url(url)}: fetch aborted`, { cause: signal.reason });
-      throw toS3Error(firstError, loc, signal);
+      throw toS3Error(err, loc, signal);
     }
     const sha256 = hash.digest('hex');
     if (wanted !== undefined && sha256 !== wanted) {
@@ -184,7 +184,6 @@ export async function fetchObject(
       verifiedAgainst,
     };
   } catch (err) {
-    signal?.removeEventListener('abort', onOuterAbort);
     await file.discard();
     throw err;
   }

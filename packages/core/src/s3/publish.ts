@@ -5,7 +5,7 @@ import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Part, S3Client } from '@aws-sdk/client-s3';
 import { AbortedError, InvalidInputError, throwIfAborted } from '../errors/index.ts';
-import { Limiter } from '../util/index.ts';
+import { fanOut, Limiter } from '../util/index.ts';
 import { isS3Retryable, S3ChecksumError, S3Error, s3ErrorCode, toS3Error } from './errors.ts';
 import { headObject, headObjectIfExists } from './head.ts';
 import { META_PART_SIZE, META_SHA256 } from './meta.ts';
@@ -258,44 +258,23 @@ export async function publishFile(file: string, dest: S3Url, opts: PublishOption
   let bytesDone = plan.parts.filter((p) => done.has(p.n)).reduce((s, p) => s + p.size, 0);
   progress('uploading', bytesDone, done.size, plan.parts.length);
   const missing = plan.parts.filter((p) => !done.has(p.n));
-  const inner = new AbortController();
-  const onOuterAbort = () => inner.abort(signal?.reason);
-  signal?.addEventListener('abort', onOuterAbort, { once: true });
-  let firstError: unknown;
   try {
-    await Promise.allSettled(
-      missing.map((part) =>
-        limiter
-          .run(async () => {
-            throwIfAborted(inner.signal);
-            const r = await uploadPart(
-              client,
-              dest,
-              uploadId,
-              file,
-              part,
-              sha256Parts,
-              attempts,
-              inner.signal,
-            );
-            done.set(part.n, r);
-            result.uploadedParts++;
-            bytesDone += part.size;
-            progress('uploading', bytesDone, done.size, plan.parts.length);
-          }, inner.signal)
-          .catch((err: unknown) => {
-            firstError ??= err;
-            inner.abort(err);
-          }),
-      ),
+    await fanOut(
+      missing,
+      async (part, inner) => {
+        throwIfAborted(inner);
+        const r = await uploadPart(client, dest, uploadId, file, part, sha256Parts, attempts, inner);
+        done.set(part.n, r);
+        result.uploadedParts++;
+        bytesDone += part.size;
+        progress('uploading', bytesDone, done.size, plan.parts.length);
+      },
+      { limiter, ...(signal ? { signal } : {}) },
     );
-  } finally {
-    signal?.removeEventListener('abort', onOuterAbort);
-  }
-  if (firstError !== undefined) {
+  } catch (err) {
     if (signal?.aborted)
       throw new AbortedError(`${formatS3Url(dest)}: upload aborted`, { cause: signal.reason });
-    throw toS3Error(firstError, loc, signal);
+    throw toS3Error(err, loc, signal);
   }
   throwIfAborted(signal);
 

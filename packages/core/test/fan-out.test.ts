@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fanOut, Limiter } from '../src/util/index.ts';
+
+describe('fanOut: the one fail-fast fan-out', () => {
+  it('returns results in item order, at most the limiter concurrency at once', async () => {
+    let running = 0;
+    let peak = 0;
+    const out = await fanOut(
+      [30, 5, 20, 1, 10],
+      async (ms) => {
+        running++;
+        peak = Math.max(peak, running);
+        await sleep(ms);
+        running--;
+        return ms * 2;
+      },
+      { limiter: new Limiter(2) },
+    );
+    assert.deepEqual(out, [60, 10, 40, 2, 20]);
+    assert.equal(peak, 2);
+  });
+
+  it('the first failure aborts the others, and is thrown only after every started call settled', async () => {
+    const settled: number[] = [];
+    const boom = new Error('boom');
+    const err = await fanOut([0, 1, 2], async (i, signal) => {
+      try {
+        if (i === 1) throw boom;
+        await new Promise<void>((_, reject) => {
+          signal.addEventListener('abort', () => setTimeout(() => reject(new Error('aborted')), 20), {
+            once: true,
+          });
+        });
+      } finally {
+        settled.push(i);
+      }
+    }).catch((e: unknown) => e);
+    assert.equal(err, boom);
+    assert.deepEqual(settled.sort(), [0, 1, 2], 'nothing may still run when fanOut returns');
+  });
+
+  it('an outer abort stops calls still queued behind the limiter', async () => {
+    const ctrl = new AbortController();
+    let started = 0;
+    const p = fanOut(
+      [1, 2, 3, 4],
+      async (_i, signal) => {
+        started++;
+        ctrl.abort(new Error('stop'));
+        signal.throwIfAborted();
+      },
+      { limiter: new Limiter(1), signal: ctrl.signal },
+    );
+    await assert.rejects(p);
+    assert.equal(started, 1);
+  });
+});
