@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { type Digest, parseDigest } from '../digest/index.ts';
-import { InvalidInputError, throwIfAborted } from '../errors/index.ts';
+import { InvalidInputError, throwIfAborted, VerificationError } from '../errors/index.ts';
 import { type ImageIndex, MediaType, parseManifest } from '../model/index.ts';
 import { BLOBS_DIR, Member } from './format.ts';
 import { type LadingJson, ladingJsonSchema } from './lading-json.ts';
@@ -83,6 +84,25 @@ export function parseIndexJson(bytes: Uint8Array): ImageIndex {
 
 export interface OpenBundleOptions {
   signal?: AbortSignal;
+  /**
+   * `sha256:<hex>` of the SHA256SUMS that verification found (`VerifyReport.sumsDigest`): the
+   * bundle opened must be that one — its SHA256SUMS, lading.json and index.json the verified
+   * bytes — else BundleChangedError (a file swapped or changed between verify and use). The
+   * opened source then reads through the same open files.
+   */
+  expectSumsDigest?: string;
+}
+
+/** The bundle opened is not the one that was verified a moment ago (exit 3). */
+export class BundleChangedError extends VerificationError {
+  override readonly code = 'BUNDLE_CHANGED_SINCE_VERIFY';
+  readonly path: string;
+  constructor(path: string, what: string) {
+    super(`${path} changed after it was verified: ${what}`, {
+      hint: 'something replaced or modified the bundle while it was in use; make the folder writable only by you and verify again',
+    });
+    this.path = path;
+  }
 }
 
 export class Bundle {
@@ -192,22 +212,40 @@ export async function openBundle(input: BundleInput, opts: OpenBundleOptions = {
     const members = new Map<string, SourceMember>();
     for (const m of list) members.set(m.name, m);
     const ladingBytes = await readRequired(source, members, Member.manifest);
+    const indexBytes = await readRequired(source, members, Member.index);
+    const sumsBytes = await readRequired(source, members, Member.sums);
+    const sums = new Map<string, string>();
+    for (const e of parseSums(sumsBytes, `${path}: ${Member.sums}`)) sums.set(e.path, e.hex);
+    if (opts.expectSumsDigest !== undefined) {
+      // Before anything is parsed: the bytes are the verified ones, or nothing is used.
+      const hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+      if (`sha256:${hex(sumsBytes)}` !== opts.expectSumsDigest) {
+        throw new BundleChangedError(
+          path,
+          `its ${Member.sums} is sha256:${hex(sumsBytes)}, the verified one ${opts.expectSumsDigest} (another bundle was put in its place)`,
+        );
+      }
+      for (const [name, bytes] of [
+        [Member.manifest, ladingBytes],
+        [Member.index, indexBytes],
+      ] as const) {
+        if (sums.get(name) !== hex(bytes)) {
+          throw new BundleChangedError(path, `${name} no longer matches ${Member.sums}`);
+        }
+      }
+    }
     let ladingJson: LadingJson;
     try {
       ladingJson = parseLadingJson(ladingBytes);
     } catch (err) {
       throw new BundleFormatError(path, Member.manifest, (err as Error).message, err);
     }
-    const indexBytes = await readRequired(source, members, Member.index);
     let indexJson: ImageIndex;
     try {
       indexJson = parseIndexJson(indexBytes);
     } catch (err) {
       throw new BundleFormatError(path, Member.index, (err as Error).message, err);
     }
-    const sumsBytes = await readRequired(source, members, Member.sums);
-    const sums = new Map<string, string>();
-    for (const e of parseSums(sumsBytes, `${path}: ${Member.sums}`)) sums.set(e.path, e.hex);
     // An unsigned bundle (built with --unsigned) opens with an empty signature: inspect shows it,
     // verification rejects it.
     const signature = members.has(Member.signature)

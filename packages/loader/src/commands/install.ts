@@ -133,7 +133,11 @@ which charts, values and namespaces helm gets); --skip-verify installs from an u
       signal: this.signal,
     });
     if (!report) this.progress.line('warning: installing from an unverified bundle (--skip-verify)');
-    const bundle = await BundleTarget.open(location.input, { signal: this.signal });
+    const bundle = await BundleTarget.open(location.input, {
+      signal: this.signal,
+      // What is installed is what was verified: the same SHA256SUMS, read through one open file.
+      ...(report?.sumsDigest ? { expectSumsDigest: report.sumsDigest } : {}),
+    });
     const workDir = flags['dry-run']
       ? join(tmpdir(), 'lading-install-XXXXXX')
       : await mkdtemp(join(tmpdir(), 'lading-install-'));

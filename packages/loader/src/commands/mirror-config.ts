@@ -119,13 +119,17 @@ The bundle is verified with --key first (its lading.json names the images); --sk
     let name: string;
     let digestChanges: Array<{ ref: string; upstreamDigest: string; digest: string }>;
     try {
-      await verifyBeforeUse(location.input, {
+      const report = await verifyBeforeUse(location.input, {
         command: 'mirror-config',
         ...(flags.key ? { key: flags.key } : {}),
         skipVerify: flags['skip-verify'],
         signal: this.signal,
       });
-      const bundle = await openBundle(location.input, { signal: this.signal });
+      // The lading.json read is the verified one (the same SHA256SUMS, and lading.json against it).
+      const bundle = await openBundle(location.input, {
+        signal: this.signal,
+        ...(report?.sumsDigest ? { expectSumsDigest: report.sumsDigest } : {}),
+      });
       try {
         images = bundle.ladingJson.images.map((i) => i.ref);
         digestChanges = bundle.ladingJson.images

@@ -112,7 +112,11 @@ insecure-registry setting.`,
     });
     if (report) this.progress.line(`verified ${display} (key ${report.signature.keyFingerprint})`);
     else this.progress.line(`warning: serving ${display} without verifying it (--skip-verify)`);
-    const target = await BundleTarget.open(input, { signal: this.signal });
+    const target = await BundleTarget.open(input, {
+      signal: this.signal,
+      // What is served is what was verified: the same SHA256SUMS, read through one open file.
+      ...(report?.sumsDigest ? { expectSumsDigest: report.sumsDigest } : {}),
+    });
     try {
       const registry = await startBundleRegistry(target, address, {
         signal: this.signal,

@@ -237,7 +237,11 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
       assertVerified(report);
       emit({ type: 'verified', report });
       verification = 'full';
-      bundle = await BundleTarget.open(loc.input, signal ? { signal } : {});
+      // What is pushed is what was verified: the same SHA256SUMS, read through one open file.
+      bundle = await BundleTarget.open(loc.input, {
+        ...(signal ? { signal } : {}),
+        ...(report.sumsDigest ? { expectSumsDigest: report.sumsDigest } : {}),
+      });
       if (files) {
         await writeVerifiedStamp({
           files,

@@ -3,7 +3,10 @@ import {
   blobMemberName,
   type Descriptor,
   type Digest,
+  DigestMismatchError,
   descriptorFor,
+  digestAlgorithm,
+  digestOf,
   encodeJson,
   helmOciTag,
   isManifestOrIndexType,
@@ -204,6 +207,10 @@ export class ServeCatalog {
       limit: MAX_MANIFEST_BYTES,
       ...(signal ? { signal } : {}),
     });
+    // What is served is what the digest names, whatever happened to the file since it was verified.
+    const actual = digestOf(bytes, digestAlgorithm(d.digest));
+    if (actual !== d.digest)
+      throw new DigestMismatchError(d.digest, actual, `${bundle.path}: ${blobMemberName(d.digest)}`);
     const parsed = parseManifest(bytes, d.mediaType, `${bundle.path}: ${d.digest}`);
     const m: ServedManifest = { descriptor: d, mediaType: parsed.mediaType, bytes, parsed };
     this.manifests.set(d.digest, m);
