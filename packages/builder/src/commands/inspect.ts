@@ -9,7 +9,11 @@ export default class Inspect extends LadingCommand<InspectResult> {
   static override description = paragraphs(
     `Reads the bundle's metadata only (lading.json, index.json, SHA256SUMS, member list): fast even
 for a large bundle, nothing is extracted. BUNDLE is a bundle .tar, the first part of a split bundle (NAME.tar.000) or
-an extracted folder. This does NOT verify the bundle: use \`lading-load verify BUNDLE --key release.pub\` for that.`,
+an extracted folder. This does NOT verify the bundle: use \`lading-load verify BUNDLE --key release.pub\` for that.
+
+Per image: its supply-chain artifacts by kind (EXTRAS: cosign sig/att/sbom, OCI referrers), and, when a platform filter
+wrote a new index, upstream -> bundled digest; the upstream signatures the spec's verify: rules checked at build time
+(scheme, signed digest, key fingerprint, signature manifest). --json has them as images[].extras and images[].signatures.`,
   );
 
   static override examples = [
