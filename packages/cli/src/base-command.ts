@@ -146,7 +146,7 @@ export abstract class LadingCommand<T> extends Command {
     if (this.signal.aborted) {
       // Interrupted by SIGINT/SIGTERM: the library cleaned up its temp files on the abort.
       process.exitCode = 130;
-      const message = `interrupted (${(this.signal.reason as Error)?.message ?? 'signal'}); nothing was left half-written`;
+      const message = `${(this.signal.reason as Error)?.message ?? 'interrupted'}; nothing was left half-written`;
       const rerun = `to finish, run the same command again: ${this.commandLine()}`;
       if (this.jsonEnabled())
         this.logJson({

@@ -1,6 +1,6 @@
 import { pipeline, type Readable } from 'node:stream';
 import { VerifyingStream } from '../digest/index.ts';
-import { AbortedError, VerificationError } from '../errors/index.ts';
+import { AbortedError, throwIfAborted, VerificationError } from '../errors/index.ts';
 import type { Descriptor } from '../model/index.ts';
 import { repositoryScope } from './auth/scope.ts';
 import type { RegistryClient, Response } from './client.ts';
@@ -46,8 +46,13 @@ export class BlobUpload {
     return new URL(loc, base instanceof URL ? base : this.client.url(base));
   }
 
-  /** Open an upload session; resolves with its URL. */
+  /**
+   * Open an upload session; resolves with its URL. The POST itself is not cut short by `signal`
+   * (a session the registry opened but whose answer was dropped could never be cancelled): it
+   * finishes, and an aborted caller gets the session cancelled and AbortedError.
+   */
   async start(signal?: AbortSignal, ref?: string): Promise<URL> {
+    throwIfAborted(signal);
     const path = `/v2/${this.repository}/blobs/uploads/`;
     const res = await this.client.send({
       method: 'POST',
@@ -59,10 +64,17 @@ export class BlobUpload {
       repository: this.repository,
       ...(ref ? { ref } : {}),
       expect: [202],
-      ...(signal ? { signal } : {}),
+      signal: AbortSignal.timeout(60_000),
     });
     await res.body.dump();
-    return this.location(res, path);
+    const location = this.location(res, path);
+    if (signal?.aborted) {
+      await this.cancel(location);
+      throw new AbortedError(`${this.client.host}/${this.repository}: upload aborted`, {
+        cause: signal.reason,
+      });
+    }
+    return location;
   }
 
   /** Cancel a session (best effort, never throws). */
@@ -132,13 +144,22 @@ export class BlobUpload {
       verifyError ??= err;
     });
     pipeline(content, verifier, () => {});
+    // Interrupted (SIGINT): cancel the session at once, without waiting for the request in flight
+    // to notice; the DELETE keeps the process alive until the registry has forgotten the session.
+    let cancelled: Promise<void> | undefined;
+    const cancelNow = () => {
+      cancelled ??= this.cancel(location);
+    };
+    signal?.addEventListener('abort', cancelNow, { once: true });
+    if (signal?.aborted) cancelNow();
     try {
       if (chunked) await this.chunked(location, desc, verifier, chunkSize, signal);
       else await this.monolithic(location, desc, verifier, signal);
     } catch (err) {
       content.destroy();
       verifier.destroy();
-      await this.cancel(location);
+      cancelNow();
+      await cancelled;
       // Prefer the verification failure (the registry may have noticed first, differently).
       if (verifyError instanceof VerificationError) throw verifyError;
       if (signal?.aborted && !(err instanceof AbortedError))
@@ -146,6 +167,8 @@ export class BlobUpload {
           cause: signal.reason,
         });
       throw err;
+    } finally {
+      signal?.removeEventListener('abort', cancelNow);
     }
   }
 
