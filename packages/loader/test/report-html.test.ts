@@ -10,6 +10,7 @@ import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Digest, openBundle } from '@lading/core';
+import { needs } from '@lading/testkit';
 import { type BundleEntry, type Fixture, flipByte, makeFixture, runCli } from './push-helpers.ts';
 
 const hasChromium = spawnSync('chromium', ['--version'], { encoding: 'utf8' }).status === 0;
@@ -72,7 +73,7 @@ describe('verify --report FILE.html, rendered by headless chromium', function ()
   const sigManifest = `sha256:${'cd'.repeat(32)}` as Digest;
 
   before(async function () {
-    if (!hasChromium) this.skip();
+    needs(this, hasChromium, 'chromium');
     f = await makeFixture(256 * 1024);
     work = await mkdtemp(join(tmpdir(), 'lading-report-html-'));
     const app = f.entries.find((e) => e.ref === 'docker.io/demo/app:1.0') as BundleEntry;
