@@ -17,11 +17,11 @@ import {
   type Descriptor,
   type ImageIndex,
   InvalidManifestError,
-  isManifestOrIndexType,
   MAX_MANIFEST_BYTES,
   MediaType,
+  manifestChildren,
   parseManifest,
-  successors,
+  walkDescriptors,
 } from '../model/index.ts';
 import { syncDir, writeFileAtomic } from '../util/atomic-file.ts';
 import { WriteGatherer } from '../util/index.ts';
@@ -364,22 +364,25 @@ export class OciLayout implements Target, TagLister {
   async gc(opts: CallOptions = {}): Promise<GcResult> {
     const signal = opts.signal;
     const reachable = new Set<string>();
-    const stack = [...(await this.readIndex()).manifests];
-    while (stack.length > 0) {
-      throwIfAborted(signal);
-      const d = stack.pop() as Descriptor;
-      if (reachable.has(d.digest)) continue;
-      reachable.add(d.digest);
-      if (!isManifestOrIndexType(d.mediaType)) continue;
-      let bytes: Buffer;
+    const read = async (d: Descriptor): Promise<Buffer | undefined> => {
       try {
-        bytes = await readFile(this.blobPath(d.digest));
+        return await readFile(this.blobPath(d.digest));
       } catch (err) {
-        if (isErrno(err, 'ENOENT')) continue;
+        if (isErrno(err, 'ENOENT')) return undefined;
         throw err;
       }
-      stack.push(...successors(parseManifest(bytes, d.mediaType, `${d.digest} in ${this.dir}`)));
-    }
+    };
+    await walkDescriptors(
+      (await this.readIndex()).manifests,
+      manifestChildren(read, (d) => `${d.digest} in ${this.dir}`),
+      {
+        enter: (d) => {
+          reachable.add(d.digest);
+          return true;
+        },
+        ...(signal ? { signal } : {}),
+      },
+    );
     const removed: Digest[] = [];
     let bytes = 0;
     const blobsDir = path.join(this.dir, 'blobs');

@@ -7,10 +7,10 @@ import {
   helmOciTag,
   isManifestOrIndexType,
   type Limiter,
+  manifestChildren,
   NotFoundError,
-  parseManifest,
   type RegistryRepository,
-  successors,
+  walkDescriptors,
 } from '@lading/core';
 import {
   chartRepository,
@@ -163,30 +163,24 @@ export async function walkGraph(
   opts: { signal?: AbortSignal } = {},
 ): Promise<ItemGraph> {
   const omittedSet = new Set<string>(bundle.bundle.ladingJson.since?.omittedBlobs ?? []);
-  const seen = new Set<string>();
   const out: ItemGraph = { blobs: [], omitted: [], bytes: 0 };
-  const visit = async (d: Descriptor): Promise<void> => {
-    if (seen.has(d.digest)) return;
-    seen.add(d.digest);
-    const present = bundle.bundle.hasBlob(d.digest as Digest);
-    if (!present) {
-      if (omittedSet.has(d.digest)) out.omitted.push(stripDescriptor(d));
-      // anything else missing is reported by the copy itself (BundleContentNotFoundError)
-      return;
-    }
-    if (isManifestOrIndexType(d.mediaType)) {
-      const bytes = await fetchAll(bundle, d, {
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        source: d.digest,
-      });
-      const parsed = parseManifest(bytes, d.mediaType, d.digest);
-      for (const c of successors(parsed)) await visit(c);
-      return;
-    }
-    out.blobs.push(stripDescriptor(d));
-    out.bytes += d.size;
-  };
-  await visit(root);
+  const so = opts.signal ? { signal: opts.signal } : {};
+  const read = (d: Descriptor) => fetchAll(bundle, d, { ...so, source: d.digest });
+  await walkDescriptors([root], manifestChildren(read), {
+    enter: (d) => {
+      if (!bundle.bundle.hasBlob(d.digest as Digest)) {
+        if (omittedSet.has(d.digest)) out.omitted.push(stripDescriptor(d));
+        // anything else missing is reported by the copy itself (BundleContentNotFoundError)
+        return false;
+      }
+      if (!isManifestOrIndexType(d.mediaType)) {
+        out.blobs.push(stripDescriptor(d));
+        out.bytes += d.size;
+      }
+      return true;
+    },
+    ...so,
+  });
   return out;
 }
 

@@ -18,6 +18,7 @@ import {
   referrersTag,
   successors,
   throwIfAborted,
+  walkDescriptors,
 } from '@lading/core';
 import { PathCollisionError } from '../registry-target.ts';
 
@@ -169,32 +170,40 @@ export class ServeCatalog {
 
   /** An artifact's nodes, without following its subject (the image it is about). */
   private async walkArtifact(repo: ServedRepository, root: Descriptor, signal?: AbortSignal): Promise<void> {
-    const stack: Descriptor[] = [root];
-    while (stack.length > 0) {
-      const d = stack.pop() as Descriptor;
-      if (repo.digests.has(d.digest)) continue;
-      repo.digests.set(d.digest, d);
-      if (!isManifestOrIndexType(d.mediaType)) continue;
-      const m = await this.manifest(d, signal);
-      if (!m) continue;
-      stack.push(
-        ...(m.parsed.kind === 'index'
-          ? m.parsed.index.manifests
-          : [m.parsed.manifest.config, ...m.parsed.manifest.layers]),
-      );
-    }
+    await this.walkRepo(repo, root, false, signal);
   }
 
   private async walk(repo: ServedRepository, root: Descriptor, signal?: AbortSignal): Promise<void> {
-    const stack: Descriptor[] = [root];
-    while (stack.length > 0) {
-      const d = stack.pop() as Descriptor;
-      if (repo.digests.has(d.digest)) continue;
-      repo.digests.set(d.digest, d);
-      if (!isManifestOrIndexType(d.mediaType)) continue;
-      const m = await this.manifest(d, signal);
-      if (m) stack.push(...successors(m.parsed));
-    }
+    await this.walkRepo(repo, root, true, signal);
+  }
+
+  /** Every node under `root` into the repository's digests (once per repository). */
+  private async walkRepo(
+    repo: ServedRepository,
+    root: Descriptor,
+    withSubject: boolean,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await walkDescriptors(
+      [root],
+      async (d) => {
+        if (!isManifestOrIndexType(d.mediaType)) return undefined;
+        const m = await this.manifest(d, signal);
+        if (!m) return undefined;
+        if (withSubject) return successors(m.parsed);
+        return m.parsed.kind === 'index'
+          ? m.parsed.index.manifests
+          : [m.parsed.manifest.config, ...m.parsed.manifest.layers];
+      },
+      {
+        enter: (d) => {
+          if (repo.digests.has(d.digest)) return false;
+          repo.digests.set(d.digest, d);
+          return true;
+        },
+        ...(signal ? { signal } : {}),
+      },
+    );
   }
 
   /** Read and parse a manifest once; undefined when the bundle leaves it out (differential). */
