@@ -21,6 +21,8 @@ export interface ProgressState {
   bytesTotal?: number;
   itemsDone: number;
   itemsTotal?: number;
+  /** What the items are ("images", "members"); default "done". */
+  itemsLabel?: string;
 }
 
 /** Human byte sizes: 1.5 GiB. */
@@ -64,9 +66,41 @@ export class Progress {
     this.draw(false);
   }
 
+  /**
+   * The operation ended. Off a terminal, the last state is printed when the last line printed was
+   * older (a short run that printed nothing, or ended within the interval): every run ends with a
+   * line saying where it got to. On a terminal the bar is cleared.
+   */
   done(): void {
+    if (
+      this.opts.enabled &&
+      !this.opts.tty &&
+      this.state &&
+      this.text(this.state, this.now()).key !== this.printed
+    )
+      this.draw(true);
     if (this.drawn && this.opts.tty) this.clear();
     this.state = undefined;
+  }
+
+  private printed: string | undefined;
+
+  /** The line for a state, and a key that leaves the rate out (it changes with every call). */
+  private text(s: ProgressState, now: number): { line: string; key: string; bar: string } {
+    const elapsed = (now - this.started) / 1000;
+    const rate = elapsed > 0 && s.bytesDone > 0 ? `${formatBytes(Math.round(s.bytesDone / elapsed))}/s` : '';
+    const count = s.itemsTotal !== undefined ? `${s.itemsDone}/${s.itemsTotal}` : `${s.itemsDone}`;
+    const items = `${count} ${s.itemsLabel ?? 'done'}`;
+    const bytes =
+      s.bytesTotal !== undefined
+        ? `${formatBytes(s.bytesDone)} / ${formatBytes(s.bytesTotal)}`
+        : formatBytes(s.bytesDone);
+    const key = `${s.label}: ${[bytes, items].join(', ')}`;
+    return {
+      line: [key, rate].filter(Boolean).join(', '),
+      key,
+      bar: [bytes, items, rate].filter(Boolean).join(' '),
+    };
   }
 
   private clear(): void {
@@ -79,24 +113,21 @@ export class Progress {
     const now = this.now();
     const interval = this.opts.tty ? 100 : (this.opts.interval ?? 2000);
     if (!force && now - this.lastLine < interval) return;
-    this.lastLine = now;
     const s = this.state;
-    const elapsed = (now - this.started) / 1000;
-    const rate = elapsed > 0 ? `${formatBytes(Math.round(s.bytesDone / elapsed))}/s` : '';
-    const items = s.itemsTotal !== undefined ? `${s.itemsDone}/${s.itemsTotal}` : `${s.itemsDone}`;
-    const bytes =
-      s.bytesTotal !== undefined
-        ? `${formatBytes(s.bytesDone)} / ${formatBytes(s.bytesTotal)}`
-        : formatBytes(s.bytesDone);
+    const t = this.text(s, now);
+    // Off a terminal, a line that reports nothing yet ("0 B / 2.9 MiB, 0 done") is left out.
+    if (!this.opts.tty && !force && s.bytesDone === 0 && s.itemsDone === 0) return;
+    this.lastLine = now;
     if (this.opts.tty) {
       const width = 24;
       const frac = s.bytesTotal ? Math.min(1, s.bytesDone / s.bytesTotal) : 0;
       const fill = Math.round(frac * width);
       const bar = `[${'#'.repeat(fill)}${'-'.repeat(width - fill)}]`;
-      this.opts.stream.write(`\r\x1b[2K${s.label} ${bar} ${bytes} ${items} ${rate}`);
+      this.opts.stream.write(`\r\x1b[2K${s.label} ${bar} ${t.bar}`);
       this.drawn = true;
     } else {
-      this.opts.stream.write(`${s.label}: ${bytes}, ${items} done, ${rate}\n`);
+      this.opts.stream.write(`${t.line}\n`);
+      this.printed = t.key;
     }
   }
 }

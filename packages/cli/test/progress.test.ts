@@ -38,6 +38,23 @@ describe('progress output', () => {
     assert.ok(!c.text().includes('\r'), 'no carriage returns off a terminal');
   });
 
+  it('plain mode: no line before anything moved, no dangling comma, a completion line on a short run', () => {
+    const c = capture();
+    let t = 1_000_000;
+    const p = new Progress({ stream: c.stream, enabled: true, tty: false, interval: 60_000, now: () => t });
+    p.update({ label: 'verify', bytesDone: 0, bytesTotal: 3000, itemsDone: 0, itemsLabel: 'members' });
+    assert.equal(c.text(), '', 'nothing to report yet: no "0 B / …, 0 done" line');
+    t += 500;
+    p.update({ label: 'verify', bytesDone: 3000, bytesTotal: 3000, itemsDone: 12, itemsLabel: 'members' });
+    p.done();
+    assert.deepEqual(c.text().split('\n'), ['verify: 2.9 KiB / 2.9 KiB, 12 members, 5.9 KiB/s', '']);
+    const d = capture();
+    const q = new Progress({ stream: d.stream, enabled: true, tty: false, interval: 60_000, now: () => t });
+    q.update({ label: 'push', bytesDone: 0, itemsDone: 1, itemsTotal: 2 });
+    q.done();
+    assert.deepEqual(d.text().split('\n'), ['push: 0 B, 1/2 done', ''], 'no dangling comma without a rate');
+  });
+
   it('tty mode redraws one bar line and clears it when done', () => {
     const c = capture();
     const p = new Progress({ stream: c.stream, enabled: true, tty: true });

@@ -141,6 +141,7 @@ To split an existing bundle again without rebuilding it, use \`lading-build spli
         else if (e.phase === 'pull')
           progress.update({
             label: 'pulling',
+            itemsLabel: 'images',
             bytesDone: e.bytesDone,
             bytesTotal: e.bytesTotal,
             itemsDone: e.imagesDone,
@@ -149,6 +150,7 @@ To split an existing bundle again without rebuilding it, use \`lading-build spli
         else
           progress.update({
             label: 'writing',
+            itemsLabel: 'members',
             bytesDone: e.bytesDone,
             bytesTotal: e.bytesTotal,
             itemsDone: e.membersDone,

@@ -56,6 +56,7 @@ SSO, instance roles). --endpoint selects an S3-compatible store (MinIO, Ceph RGW
       onProgress: (p) =>
         progress.update({
           label: `uploading ${p.key}`,
+          itemsLabel: 'parts',
           bytesDone: p.bytesDone,
           bytesTotal: p.bytesTotal,
           itemsDone: p.partsDone,

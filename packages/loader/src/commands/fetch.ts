@@ -81,6 +81,7 @@ Exit codes: 0 fetched and verified; 3 a checksum did not match (the object is na
       onProgress: (p) =>
         progress.update({
           label: `fetch ${p.key}`,
+          itemsLabel: 'files',
           bytesDone: p.bytesDone,
           bytesTotal: p.bytesTotal,
           itemsDone: p.filesDone,

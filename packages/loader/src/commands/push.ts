@@ -144,6 +144,7 @@ Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or ma
         case 'verify':
           this.progress.update({
             label: 'verifying',
+            itemsLabel: 'members',
             bytesDone: e.progress.bytes,
             bytesTotal: e.progress.totalBytes,
             itemsDone: e.progress.members,
@@ -165,6 +166,7 @@ Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or ma
           if (phase === 'push') {
             this.progress.update({
               label: 'pushing',
+              itemsLabel: 'images and charts',
               bytesDone: e.bytesDone,
               bytesTotal: e.bytesTotal,
               itemsDone: e.itemsDone,

@@ -108,6 +108,7 @@ Exit codes: 0 verified; 3 verification failed (every bad member is named on stde
       onProgress: (p) =>
         progress.update({
           label: 'verify',
+          itemsLabel: 'members',
           bytesDone: p.bytes,
           bytesTotal: total || p.totalBytes,
           itemsDone: p.members,
