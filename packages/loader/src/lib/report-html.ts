@@ -53,7 +53,10 @@ code { overflow-wrap: anywhere; }
 .pass .badge { background: var(--ok); } .fail .badge { background: var(--bad); }
 .verdict p { margin: .5rem 0 0; }
 table { border-collapse: collapse; width: 100%; margin: .4rem 0; }
-th, td { text-align: left; vertical-align: top; padding: .35rem .5rem; border-bottom: 1px solid var(--line); }
+th, td { text-align: left; vertical-align: top; padding: .35rem .5rem; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
+table.fixed { table-layout: fixed; }
+table.artifacts th:nth-child(1) { width: 5.5rem; } table.artifacts th:nth-child(2) { width: 30%; } table.artifacts th:nth-child(3) { width: 36%; }
+table.sbom th:nth-child(1) { width: 7rem; } table.sbom th:nth-child(2) { width: 28%; } table.sbom th:nth-child(3) { width: 12%; }
 th { background: #f3f5f7; font-weight: 600; }
 table.facts th { width: 32%; background: none; font-weight: 600; color: var(--muted); }
 td.st { font-weight: 700; white-space: nowrap; width: 5.5rem; }
@@ -97,7 +100,7 @@ export function htmlOf(m: ReportModel, ctx: ReportContext): string {
     section(
       id,
       `${title} (${list.length})`,
-      `<table><thead><tr><th>Status</th><th>Reference</th><th>Digest</th><th>Notes and problems</th></tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`,
+      `<table class="fixed artifacts"><thead><tr><th>Status</th><th>Reference</th><th>Digest</th><th>Notes and problems</th></tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`,
     );
   };
 
@@ -158,7 +161,7 @@ export function htmlOf(m: ReportModel, ctx: ReportContext): string {
     'sbom',
     c.sbom ? `SBOM (${c.sbom.components.length} components)` : 'SBOM',
     c.sbom
-      ? `<p>${sbomSentence(m, code)}</p><table><thead><tr><th>Type</th><th>Name</th><th>Version</th><th>purl</th></tr></thead><tbody>\n${c.sbom.components
+      ? `<p>${sbomSentence(m, code)}</p><table class="fixed sbom"><thead><tr><th>Type</th><th>Name</th><th>Version</th><th>purl</th></tr></thead><tbody>\n${c.sbom.components
           .map(
             (x) =>
               `<tr><td>${esc(x.type)}</td><td>${code(x.name)}</td><td>${code(x.version)}</td><td>${code(x.purl)}</td></tr>`,
