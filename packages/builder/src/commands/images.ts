@@ -48,6 +48,7 @@ chart in an HTTP chart repository.`,
     }),
     insecure: Flags.boolean({ description: 'skip TLS certificate verification (still TLS; testing only)' }),
     spec: Flags.string({
+      char: 's',
       helpValue: 'FILE',
       description:
         'a lading.yaml: show which of its verify: rules cover each image (they need a valid upstream signature)',
