@@ -6,6 +6,7 @@ import {
   VerificationError,
 } from '../errors/index.ts';
 import { ProxyError } from '../registry/proxy.ts';
+import { RetryPolicy } from '../registry/retry.ts';
 import { formatS3Url } from './url.ts';
 
 /** Where an S3 failure happened: what a person needs to find the object. */
@@ -200,4 +201,12 @@ export function toS3Error(err: unknown, loc: S3Location, signal?: AbortSignal): 
       ...base,
     },
   );
+}
+
+/** The pauses between S3 attempts: the one retry policy (full jitter from 200 ms). */
+const S3_RETRY = new RetryPolicy({ baseDelayMs: 200 });
+
+/** Wait before attempt `attempt + 1`; returns early (without throwing) when the signal fires. */
+export async function s3RetryPause(attempt: number, signal?: AbortSignal): Promise<void> {
+  await S3_RETRY.wait(S3_RETRY.delayMs(attempt) ?? 0, signal).catch(() => undefined);
 }

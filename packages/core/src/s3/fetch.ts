@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { AbortedError, InvalidInputError, throwIfAborted } from '../errors/index.ts';
 import { type AtomicFile, openAtomic } from '../util/atomic-file.ts';
 import { fanOut, Limiter } from '../util/index.ts';
-import { isS3Retryable, S3ChecksumError, S3Error, toS3Error } from './errors.ts';
+import { isS3Retryable, S3ChecksumError, S3Error, s3RetryPause, toS3Error } from './errors.ts';
 import { headObject } from './head.ts';
 import { META_SHA256 } from './meta.ts';
 import { s3sdk } from './sdk.ts';
@@ -256,7 +255,7 @@ async function downloadRange(
       return;
     } catch (err) {
       if (signal.aborted || attempt >= attempts || !isS3Retryable(err)) throw toS3Error(err, loc, signal);
-      await sleep(200 * 2 ** (attempt - 1), undefined, { signal }).catch(() => undefined);
+      await s3RetryPause(attempt, signal);
     }
   }
 }

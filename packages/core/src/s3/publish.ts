@@ -2,11 +2,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Part, S3Client } from '@aws-sdk/client-s3';
 import { AbortedError, InvalidInputError, throwIfAborted } from '../errors/index.ts';
 import { fanOut, Limiter } from '../util/index.ts';
-import { isS3Retryable, S3ChecksumError, S3Error, s3ErrorCode, toS3Error } from './errors.ts';
+import { isS3Retryable, S3ChecksumError, S3Error, s3ErrorCode, s3RetryPause, toS3Error } from './errors.ts';
 import { headObject, headObjectIfExists } from './head.ts';
 import { META_PART_SIZE, META_SHA256 } from './meta.ts';
 import { s3sdk } from './sdk.ts';
@@ -389,7 +388,7 @@ async function withRetry<T>(
       const retry =
         !signal?.aborted && attempt < attempts && (isS3Retryable(err) || s3ErrorCode(err) === 'BadDigest');
       if (!retry) throw toS3Error(err, loc, signal);
-      await sleep(200 * 2 ** (attempt - 1), undefined, signal ? { signal } : {}).catch(() => undefined);
+      await s3RetryPause(attempt, signal);
     }
   }
 }

@@ -1,9 +1,8 @@
 import { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { collectParts, parsePartName } from '../bundle/format.ts';
 import { InvalidInputError, throwIfAborted } from '../errors/index.ts';
-import { isS3Retryable, S3Error, S3NotFoundError, toS3Error } from './errors.ts';
+import { isS3Retryable, S3Error, S3NotFoundError, s3RetryPause, toS3Error } from './errors.ts';
 import { headObject, type S3ObjectInfo } from './head.ts';
 import { s3sdk } from './sdk.ts';
 import { formatS3Url, parseS3Url, type S3Url } from './url.ts';
@@ -145,7 +144,7 @@ class S3Source implements S3ObjectSource {
         } catch (err) {
           if (signal?.aborted || attempt >= this.attempts || !isS3Retryable(err))
             throw toS3Error(err, o.url, signal);
-          await sleep(200 * 2 ** (attempt - 1), undefined, signal ? { signal } : {}).catch(() => undefined);
+          await s3RetryPause(attempt, signal);
         }
       }
       pos += n;

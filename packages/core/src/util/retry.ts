@@ -1,10 +1,14 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { AbortedError, isTransientError } from '../errors/index.ts';
+import { isTransientError } from '../errors/index.ts';
+import { RetryPolicy } from '../registry/retry.ts';
+
+/** The backoff of `retryTransient`: the registry's policy (full jitter), capped at 4 s a pause. */
+const POLICY = new RetryPolicy({ maxDelayMs: 4000 });
 
 /**
  * Run `fn`, and again after a growing, jittered pause when it fails transiently (5xx after the
  * HTTP client's own retries, a dropped connection, a stall) — at most `retries` more times.
- * Each attempt starts over (a new fetch, a new upload). Anything else is thrown at once.
+ * Each attempt starts over (a new fetch, a new upload). Anything else is thrown at once. The
+ * pauses are the one retry policy's (`registry/retry.ts`), and so is what counts as transient.
  */
 export async function retryTransient<T>(
   fn: () => Promise<T>,
@@ -16,14 +20,9 @@ export async function retryTransient<T>(
       return await fn();
     } catch (err) {
       if (n >= retries || opts.signal?.aborted || !isTransientError(err)) throw err;
-      const delay = Math.min(4000, 250 * 2 ** n) * (0.5 + Math.random() / 2);
       // A referenced timer: when the pause is all that is left to wait for, the process must wait
       // for it (an unref'd one let Node exit in the middle of a push with status 13).
-      try {
-        await sleep(delay, undefined, opts.signal ? { signal: opts.signal } : undefined);
-      } catch {
-        throw new AbortedError('operation aborted while waiting to retry', { cause: opts.signal?.reason });
-      }
+      await POLICY.wait(POLICY.delayMs(n + 1) ?? 0, opts.signal);
     }
   }
 }
