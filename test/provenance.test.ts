@@ -187,16 +187,39 @@ verify:
     );
   });
 
-  it('a re-push sends no artifact again', async () => {
+  it('a re-push sends no artifact again; a .sig tag naming another manifest at the target is replaced and listed', async () => {
+    // the site's registry holds another signature manifest under the image's .sig tag
+    const app = img('demo/app');
+    const other = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const theirs = await cosignSign(dst, 'site/demo/app', app.digest, other.privateKey);
     const r = await pushBundle({
       bundle: bundlePath,
       publicKey: releasePub,
       registry: { host: dst.host, prefix: 'site' },
       registryOptions: { plainHttp: true, keychain: { get: async () => undefined } },
     });
-    assert.equal(r.summary.extras.pushed, 0);
+    assert.equal(r.summary.extras.pushed, 1);
     assert.ok(r.summary.extras.skipped >= 2);
     assert.equal(r.summary.extras.indexes, 0);
+    const sigTag = `${app.digest.replace(':', '-')}.sig`;
+    const bundled = lading.images
+      .find((i) => i.ref.endsWith('/demo/app:1.0'))!
+      .extras!.find((e) => e.kind === 'sig')!;
+    assert.deepEqual(r.summary.extras.replaced, [
+      {
+        target: `${dst.host}/site/demo/app:${sigTag}`,
+        existing: theirs.manifest.digest,
+        bundled: bundled.digest,
+      },
+    ]);
+    const again = await pushBundle({
+      bundle: bundlePath,
+      publicKey: releasePub,
+      registry: { host: dst.host, prefix: 'site' },
+      registryOptions: { plainHttp: true, keychain: { get: async () => undefined } },
+    });
+    assert.equal(again.summary.extras.pushed, 0);
+    assert.deepEqual(again.summary.extras.replaced, []);
   });
 
   it('serve offers both schemes: the cosign tag, the referrers API and the referrers tag schema; skopeo and openssl verify there too', async () => {

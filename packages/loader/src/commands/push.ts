@@ -228,6 +228,8 @@ Exit codes: 0 pushed (or everything already there) · 2 bad usage, invalid or ma
             : ''),
       );
     }
+    for (const x of s.extras.replaced)
+      this.log(`signature tag replaced: ${x.target} ${x.existing} → ${x.bundled}`);
     for (const t of s.existingTags) {
       const verb = t.action === 'skip' ? 'kept' : result.dryRun ? 'would move' : 'moved';
       this.log(

@@ -29,6 +29,12 @@ export interface ExtrasPushCounts {
   skipped: number;
   /** Referrers tag schema indexes written (targets without the referrers API). */
   indexes: number;
+  /**
+   * cosign tags that named another manifest at the target and now name the bundled one (a
+   * signature manifest there that the bundle does not carry is replaced, as `cosign` would not do:
+   * listed so that nobody loses a site-made signature silently).
+   */
+  replaced: Array<{ target: string; existing: string; bundled: string }>;
 }
 
 function descriptorOf(e: BundleExtra): Descriptor {
@@ -55,16 +61,19 @@ export async function pushExtras(
   opts: CallOptions & { source?: string } = {},
 ): Promise<ExtrasPushCounts> {
   const so = opts.signal ? { signal: opts.signal } : {};
-  const counts: ExtrasPushCounts = { pushed: 0, skipped: 0, indexes: 0 };
+  const counts: ExtrasPushCounts = { pushed: 0, skipped: 0, indexes: 0, replaced: [] };
   const referrers = new Map<Digest, BundleExtra[]>();
   for (const e of extras) {
     const desc = descriptorOf(e);
     const source = `${opts.source ?? repo.name} ${e.tag ?? `referrer ${e.digest}`}`;
     if (e.tag) {
-      if ((await currentDigest(repo, e.tag, so)) === e.digest) {
+      const now = await currentDigest(repo, e.tag, so);
+      if (now === e.digest) {
         counts.skipped++;
         continue;
       }
+      if (now)
+        counts.replaced.push({ target: `${repo.reference}:${e.tag}`, existing: now, bundled: e.digest });
     } else {
       const list = referrers.get(e.subject as Digest) ?? [];
       list.push(e);

@@ -462,7 +462,7 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
     if (firstError !== undefined) throw firstError;
 
     // 7. Supply-chain artifacts, after the images they are about (their subjects are there now).
-    const extrasCounts: ExtrasPushCounts = { pushed: 0, skipped: 0, indexes: 0 };
+    const extrasCounts: ExtrasPushCounts = { pushed: 0, skipped: 0, indexes: 0, replaced: [] };
     if (!opts.dryRun) {
       for (const item of items) {
         const r = results.get(item);
@@ -476,6 +476,13 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
           extrasCounts.pushed += c.pushed;
           extrasCounts.skipped += c.skipped;
           extrasCounts.indexes += c.indexes;
+          for (const x of c.replaced) {
+            extrasCounts.replaced.push(x);
+            emit({
+              type: 'warning',
+              message: `${x.target} named ${x.existing}; replaced by the bundled ${x.bundled}`,
+            });
+          }
         } catch (err) {
           if (!opts.continueOnError) throw err;
           r.status = 'failed';
