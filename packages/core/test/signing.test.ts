@@ -238,6 +238,22 @@ describe('bundle signing and keys', () => {
     assert.equal(verifySignature(data, sign(data, key), await loadPublicKey(join(dir, 'r2048.pub'))), true);
   });
 
+  it('a private key given as the public key is refused (KEY_IS_PRIVATE, exit 2), plain or encrypted', async () => {
+    const plain = await writeKeyPair(join(dir, 'plain'));
+    const enc = await writeKeyPair(join(dir, 'enc'), { passphrase: 'pw' });
+    for (const file of [plain.privateKeyPath, enc.privateKeyPath]) {
+      await assert.rejects(
+        loadPublicKey(file),
+        (err: unknown) =>
+          err instanceof KeyError &&
+          err.code === 'KEY_IS_PRIVATE' &&
+          err.exitCode === 2 &&
+          /release\.pub/.test(err.hint ?? ''),
+      );
+    }
+    assert.ok(await loadPublicKey(plain.publicKeyPath));
+  });
+
   it('rejects things that are not keys with INVALID_KEY / KEY_NOT_FOUND', async () => {
     await writeFile(join(dir, 'junk.key'), 'hello, not a key\n');
     await assert.rejects(

@@ -14,6 +14,7 @@ import {
   BundleVerificationError,
   type ProblemKind,
   publicKeyFingerprint,
+  STOPPED_MEMBER,
   TarFormatError,
   type VerifyReport,
   verifyBundle,
@@ -357,10 +358,41 @@ describe('verifyBundle', () => {
         report.signature.keyFingerprint,
         publicKeyFingerprint(readFileSync(keys.otherPub, 'utf8')),
       );
+      // Verification stops at the first blob: nothing past the metadata is hashed.
       assert.deepEqual(
         report.problems.map((p) => [p.member, p.kind]),
-        [['SHA256SUMS.sig', 'signature']],
+        [
+          ['SHA256SUMS.sig', 'signature'],
+          [STOPPED_MEMBER, 'signature'],
+        ],
       );
+      assert.match(report.problems[1]!.message, /does not verify/);
+      assert.ok(report.bytes < 64 * 1024, `${report.bytes} bytes hashed`);
+      assert.deepEqual(report.images, []);
+    });
+
+    it('an unsigned bundle (no SHA256SUMS.sig): stops after the metadata, no "order" problems, says it is unsigned', async () => {
+      const members = st.members.filter((m) => m !== 'SHA256SUMS.sig');
+      const p = tarUp(st.dir, members, join(root, 'unsigned.tar'));
+      for (const report of [
+        await verifyBundle(p, { publicKey: keys.pub }),
+        await verifyBundle(p, { publicKey: keys.pub, hashPool: undefined }),
+      ]) {
+        assert.equal(report.ok, false);
+        assert.deepEqual(
+          report.problems.map((x) => [x.member, x.kind]).sort(),
+          [
+            [STOPPED_MEMBER, 'signature'],
+            ['SHA256SUMS.sig', 'missing'],
+          ],
+          show(report),
+        );
+        assert.match(report.problems.find((x) => x.member === STOPPED_MEMBER)!.message, /not signed/);
+        assert.ok(report.bytes < 64 * 1024, `${report.bytes} bytes hashed of a bundle of 400 kB`);
+        const err = new BundleVerificationError(report);
+        assert.match(err.hint ?? '', /unsigned/);
+        assert.doesNotMatch(err.hint ?? '', /wrong public key/);
+      }
     });
 
     it('a blob whose content does not match its name (SHA256SUMS re-made and re-signed by the key holder)', async () => {

@@ -324,10 +324,22 @@ export function privateKeyFromPem(pem: string, file = '<inline PEM>', passphrase
   return key;
 }
 
-/** Load a public key (SPKI PEM; a private key PEM also works, its public half is used). */
+/**
+ * Load a public key (SPKI PEM) from a file or PEM text. A private key there is refused
+ * (KEY_IS_PRIVATE, exit 2): the release key belongs on the build side, and verifying with it
+ * means it was carried across. (A KeyObject, private or public, gives its public half.)
+ */
 export async function loadPublicKey(source: string | Uint8Array | KeyObject): Promise<KeyObject> {
   if (typeof source === 'object' && 'asymmetricKeyType' in source) return toPublic(source);
   const { pem, file } = await readKeySource(source as string | Uint8Array);
+  if (/-----BEGIN (?:[A-Z]+ )?(?:ENCRYPTED )?PRIVATE KEY-----/.test(pem)) {
+    throw new KeyError(
+      'KEY_IS_PRIVATE',
+      file,
+      `${file} is a private key: verification needs the public key`,
+      'give the public key (release.pub; openssl pkey -in release.key -pubout -out release.pub makes it) — and keep the private key off the site: it signs bundles',
+    );
+  }
   return publicKeyFromPem(pem, file);
 }
 

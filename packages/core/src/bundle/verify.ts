@@ -175,14 +175,31 @@ export class BundleVerificationError extends VerificationError {
     super(
       `${report.bundle.path} failed verification: ${report.problems.length} problem(s) in ${members.length} member(s): ${members.slice(0, 20).join(', ')}${members.length > 20 ? ', …' : ''}\n${lines.join('\n')}`,
       {
-        hint: report.signature.ok
-          ? 'the bundle was changed or damaged after it was signed; get it again from a trusted source'
-          : 'the signature does not verify: wrong public key, or the bundle was changed after signing',
+        hint: verifyFailureHint(report),
       },
     );
     this.report = report;
     this.members = members;
   }
+}
+
+/**
+ * The likeliest cause of a failed verification, for the error's hint: a missing part of a split
+ * bundle, an unsigned bundle, a signature that does not verify (wrong key, or changed after
+ * signing), or a change after signing.
+ */
+export function verifyFailureHint(report: Pick<VerifyReport, 'problems' | 'signature' | 'parts'>): string {
+  const missingPart = report.parts.find((p) => p.problems.some((x) => x.startsWith('missing')));
+  if (missingPart) {
+    return `part ${missingPart.name} of ${report.parts.length} is missing — copy every part of the split bundle (and NAME.tar.sha256 with its .sig) into one folder`;
+  }
+  if (report.problems.some((p) => p.member === Member.signature && p.kind === 'missing')) {
+    return 'the bundle is unsigned (built with --unsigned, or its SHA256SUMS.sig was removed): it cannot be verified; ask the release engineer for a signed bundle';
+  }
+  if (!report.signature.ok) {
+    return 'the signature does not verify: wrong public key (--key release.pub), or the bundle was changed after signing';
+  }
+  return 'the bundle was changed or damaged after it was signed; do not use it — get it again from a trusted source';
 }
 
 /** Throw BundleVerificationError unless the report is OK. */
@@ -191,6 +208,12 @@ export function assertVerified(report: VerifyReport): void {
 }
 
 const PROGRESS_EVERY = 16 * 1024 * 1024;
+
+/** The problem that says verification stopped before the end of the bundle. */
+export const STOPPED_MEMBER = '(rest of the bundle)';
+
+/** Members not listed in a validly signed SHA256SUMS hashed before verify stops. */
+const MAX_UNLISTED = 1000;
 
 /**
  * The parallel path hashes members at least this large in the pool (unless they are kept in
@@ -487,6 +510,30 @@ async function verifySource(
     partReports.push({ name: p.name, ok: true, sha256: p.hex, problems: [] });
   };
 
+  /** The signature, checked as soon as the walk has SHA256SUMS and its signature. */
+  const early = {
+    meta: new Map<string, Buffer>(),
+    signature: 'pending' as 'pending' | 'ok' | 'bad',
+    /** The member names SHA256SUMS lists, once its signature holds. */
+    sums: undefined as Set<string> | undefined,
+    unlisted: 0,
+    add(name: string, data: Buffer) {
+      this.meta.set(name, data);
+      const sums = this.meta.get(Member.sums);
+      const sig = this.meta.get(Member.signature);
+      if (this.signature !== 'pending' || !sums || !sig) return;
+      this.signature = sig.length > 0 && verifySignature(sums, sig, key) ? 'ok' : 'bad';
+      if (this.signature === 'ok') {
+        try {
+          this.sums = new Set(parseSums(sums).map((x) => x.path));
+        } catch {
+          // reported with the SHA256SUMS checks
+        }
+      }
+    },
+  };
+  /** Why the walk stopped before the end (the signature failed, too many unlisted members). */
+  let stopped: string | undefined;
   const meta = new Map<string, Buffer>();
   const members = new Map<string, MemberInfo>();
   const order: string[] = [];
@@ -633,8 +680,42 @@ async function verifySource(
             `is ${e.size} bytes, more than the ${MAX_METADATA_BYTES} allowed for a metadata member`,
           );
         }
+        // Nothing past the metadata is hashed unless the signature over SHA256SUMS holds: a
+        // bundle that is unsigned, signed with another key or changed cannot make verify read
+        // (or keep) anything more than its metadata.
+        if (!isMeta && early.signature !== 'ok') {
+          const why =
+            early.signature === 'bad'
+              ? `the signature over ${Member.sums} does not verify with key ${keyFingerprint}`
+              : !early.meta.has(Member.signature)
+                ? `the bundle is not signed (no ${Member.signature} before its first blob)`
+                : `${Member.sums} does not come before the first blob`;
+          stopped = why;
+          step(e.offset, () =>
+            problems.add(
+              STOPPED_MEMBER,
+              'signature',
+              `not checked: ${why}, so verification stopped at ${e.name} (${Math.max(0, source.size - Math.max(0, e.headerOffset))} of ${source.size} bytes not read)`,
+            ),
+          );
+          break;
+        }
         const blobDigest = digestOfBlobMember(e.name);
-        const keep = isMeta || (blobDigest !== undefined && e.size <= MAX_MANIFEST_BYTES);
+        // A member the signed SHA256SUMS does not list is hashed (and reported), never kept.
+        const listed = isMeta || early.sums === undefined || early.sums.has(e.name);
+        if (!listed && ++early.unlisted > MAX_UNLISTED) {
+          stopped = `more than ${MAX_UNLISTED} members are not listed in ${Member.sums}`;
+          const why = stopped;
+          step(e.offset, () =>
+            problems.add(
+              STOPPED_MEMBER,
+              'extra',
+              `not checked: ${why}, so verification stopped at ${e.name}`,
+            ),
+          );
+          break;
+        }
+        const keep = isMeta || (listed && blobDigest !== undefined && e.size <= MAX_MANIFEST_BYTES);
         const namedAlgorithm =
           blobDigest && !blobDigest.startsWith('sha256:')
             ? blobDigest.slice(0, blobDigest.indexOf(':'))
@@ -710,6 +791,7 @@ async function verifySource(
           }
         }
         const kept = isMeta && earlier === undefined ? data : undefined;
+        if (kept) early.add(e.name, kept);
         step(end, () => record(walked, hex, size, contentOk, kept));
         progress(e.name);
       }
@@ -724,7 +806,7 @@ async function verifySource(
         pool: pool(),
         source,
         pooled,
-        files: wholeFiles ? localFiles : [],
+        files: wholeFiles && stopped === undefined ? localFiles : [],
         signal,
         startBytes: readBytes,
         onBytes: (label, n) => {
@@ -769,7 +851,10 @@ async function verifySource(
     if (!members.has(m)) problems.add(m, 'missing', `required metadata member ${m} is not in the bundle`);
   }
   if (source.kind !== 'directory') {
-    METADATA_ORDER.forEach((want, i) => {
+    // Relative order of the metadata members present (one missing, e.g. the signature of an
+    // unsigned bundle, is reported as missing, not as every later one out of order).
+    const present = METADATA_ORDER.filter((m) => members.has(m));
+    present.forEach((want, i) => {
       const at = members.get(want)?.position;
       if (at !== undefined && at !== i) {
         problems.add(
@@ -808,7 +893,8 @@ async function verifySource(
     }
     for (const name of sums.keys()) {
       if (name === Member.sums || name === Member.signature) continue;
-      if (!members.has(name) && !truncated.has(name)) {
+      // After a stop, what was not reached is not known to be missing.
+      if (stopped === undefined && !members.has(name) && !truncated.has(name)) {
         problems.add(name, 'missing', `listed in ${Member.sums} but not in the bundle`);
       }
     }
@@ -861,7 +947,7 @@ async function verifySource(
   const expectedAtTarget = new Set<string>();
   const images: ArtifactReport[] = [];
   const charts: ArtifactReport[] = [];
-  for (const root of index?.manifests ?? []) {
+  for (const root of stopped === undefined ? (index?.manifests ?? []) : []) {
     const ref = root.annotations?.[Annotation.refName] ?? root.annotations?.[Annotation.containerdName];
     if (!ref) {
       problems.add(
@@ -969,7 +1055,8 @@ async function verifySource(
     const name = found?.name ?? (candidates[0] as string);
     fileNames.add(name);
     if (!found) {
-      problems.add(name, 'missing', `listed in ${Member.manifest} but not in the bundle`);
+      if (stopped === undefined)
+        problems.add(name, 'missing', `listed in ${Member.manifest} but not in the bundle`);
     } else if (found.hex !== hexOf(f.digest as Digest) || found.size !== f.size) {
       problems.add(
         name,

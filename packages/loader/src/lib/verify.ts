@@ -9,6 +9,7 @@ import {
   type VerifyProgress,
   type VerifyReport,
   verifyBundle,
+  verifyFailureHint,
 } from '@lading/core/bundle';
 import { digestOf } from '@lading/core/digest';
 import { VerificationError } from '@lading/core/errors';
@@ -246,11 +247,7 @@ export class BundleVerifyFailedError extends VerificationError {
     }
     super(
       `${result.location.path} failed verification: ${result.problems.length} problem(s) in ${members.length} member(s)\n${lines.join('\n')}`,
-      {
-        hint: result.signature.ok
-          ? 'the bundle was changed or damaged after it was signed; do not use it — get it again from a trusted source'
-          : 'the signature does not verify: wrong public key (--key), or the bundle was changed after signing',
-      },
+      { hint: verifyFailureHint(result) },
     );
     this.result = result;
     this.members = members;
