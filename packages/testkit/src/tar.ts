@@ -1,5 +1,8 @@
+import { Header } from 'tar';
+
 /**
- * Minimal deterministic ustar writer for test layers: fixed mode, uid/gid 0, mtime 0, no user names.
+ * Minimal deterministic ustar writer for test layers: fixed mode, uid/gid 0, mtime 0, no user
+ * names. Headers are encoded by the `tar` package (the codec core uses too); the block layout is ours.
  */
 
 export interface TarLayerEntry {
@@ -10,29 +13,23 @@ export interface TarLayerEntry {
   mode?: number;
 }
 
-function octal(value: number, width: number): string {
-  // width includes the trailing NUL
-  return value.toString(8).padStart(width - 1, '0') + '\0';
-}
-
-/** A 512-byte ustar header for a regular file (type '0') or directory (type '5'). */
+/** A 512-byte ustar header for a regular file (type '0') or directory (type '5'), encoded by `tar`. */
 export function tarHeader(path: string, size: number, opts: { dir?: boolean; mode?: number } = {}): Buffer {
   if (Buffer.byteLength(path) > 100) throw new Error(`tarHeader: path longer than 100 bytes: ${path}`);
-  const h = Buffer.alloc(512, 0);
-  h.write(path, 0, 100, 'utf8');
-  h.write(octal(opts.mode ?? (opts.dir ? 0o755 : 0o644), 8), 100, 'ascii');
-  h.write(octal(0, 8), 108, 'ascii');
-  h.write(octal(0, 8), 116, 'ascii');
-  h.write(octal(size, 12), 124, 'ascii');
-  h.write(octal(0, 12), 136, 'ascii');
-  h.write('        ', 148, 'ascii');
-  h.write(opts.dir ? '5' : '0', 156, 'ascii');
-  h.write('ustar\0', 257, 'ascii');
-  h.write('00', 263, 'ascii');
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'ascii');
-  return h;
+  const h = new Header({
+    path,
+    mode: opts.mode ?? (opts.dir ? 0o755 : 0o644),
+    uid: 0,
+    gid: 0,
+    size,
+    mtime: new Date(0),
+    type: opts.dir ? 'Directory' : 'File',
+    uname: '',
+    gname: '',
+  });
+  const block = Buffer.alloc(512);
+  if (h.encode(block, 0)) throw new Error(`tarHeader: ${path} needs a pax header`);
+  return block;
 }
 
 /** Zero bytes that pad `size` bytes of content up to the next 512-byte block. */
