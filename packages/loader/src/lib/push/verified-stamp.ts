@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, realpath, stat } from 'node:fs/promises';
+import { lstat, mkdir, readFile, realpath, stat, statfs } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { openParts, writeFileAtomic } from '@lading/core';
@@ -49,6 +49,41 @@ export async function bundleFiles(bundle: string): Promise<VerifiedStamp['files'
   return out;
 }
 
+/** statfs magic numbers of file systems whose stat identity a writer can reset (no real ctime or inode). */
+const UNSAFE_FS: ReadonlyMap<number, string> = new Map([
+  [0x4d44, 'FAT'], // MSDOS_SUPER_MAGIC (vfat, msdos)
+  [0x2011bab0, 'exFAT'],
+]);
+
+/**
+ * Why stamps cannot be trusted here, or undefined when they can: the state folder (or a stamp in
+ * it) is not owned by this user or is writable by others (anyone could forge a stamp), or a bundle
+ * file lives on FAT/exFAT (no ctime, unstable inodes: a rewritten file can look unchanged).
+ */
+export async function stampProblem(
+  files: VerifiedStamp['files'] | undefined,
+  dir = stampDir(),
+): Promise<string | undefined> {
+  const uid = process.getuid?.();
+  const st = await lstat(dir).catch(() => undefined); // not there yet: made with mode 0700
+  if (st) {
+    if (!st.isDirectory()) return `${dir} is not a directory`;
+    if (uid !== undefined && st.uid !== uid)
+      return `${dir} is owned by uid ${st.uid}, not by this user (${uid})`;
+    if ((st.mode & 0o022) !== 0)
+      return `${dir} is writable by others (mode ${(st.mode & 0o777).toString(8)})`;
+  }
+  for (const f of files ?? []) {
+    try {
+      const type = UNSAFE_FS.get(Number((await statfs(f.path)).type));
+      if (type) return `${f.path} is on ${type}, whose file identity cannot show a rewrite`;
+    } catch {
+      return `cannot tell the file system of ${f.path}`;
+    }
+  }
+  return undefined;
+}
+
 function stampFile(files: VerifiedStamp['files'], keyFingerprint: string, dir: string): string {
   const id = createHash('sha256')
     .update(JSON.stringify([files.map((f) => f.path), keyFingerprint]))
@@ -63,8 +98,13 @@ export async function hasVerifiedStamp(
   sumsDigest: string,
   dir = stampDir(),
 ): Promise<boolean> {
+  if (await stampProblem(files, dir)) return false;
   try {
-    const s = JSON.parse(await readFile(stampFile(files, keyFingerprint, dir), 'utf8')) as VerifiedStamp;
+    const file = stampFile(files, keyFingerprint, dir);
+    const st = await lstat(file);
+    const uid = process.getuid?.();
+    if (!st.isFile() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o022) !== 0) return false;
+    const s = JSON.parse(await readFile(file, 'utf8')) as VerifiedStamp;
     return (
       s.keyFingerprint === keyFingerprint &&
       s.sumsDigest === sumsDigest &&
@@ -79,6 +119,7 @@ export async function hasVerifiedStamp(
 export async function writeVerifiedStamp(stamp: VerifiedStamp, dir = stampDir()): Promise<void> {
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (await stampProblem(stamp.files, dir)) return;
     const file = stampFile(stamp.files, stamp.keyFingerprint, dir);
     await writeFileAtomic(file, JSON.stringify(stamp), { mode: 0o600 });
   } catch {
