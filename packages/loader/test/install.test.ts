@@ -316,6 +316,29 @@ describe('install', function () {
       assert.match(plan.releases[0].relocationYaml, /repository: acme\/webapp/);
     });
 
+    it('--dry-run --output DIR writes the values files there: the printed -f paths exist (issue 13)', async () => {
+      const out = join(dir.path, 'plan');
+      const r = install(['--registry', 'reg.local/p', '--helm', helm, '--dry-run', '--output', out]);
+      assert.equal(r.status, 0, r.stderr);
+      const paths = [...r.stdout.matchAll(/ -f (\S+)/g)].map((m) => m[1] as string);
+      assert.ok(paths.length >= 3, r.stdout);
+      for (const p of paths) {
+        assert.ok(p.startsWith(out), `${p} is under ${out}`);
+        await readFile(p);
+      }
+      assert.doesNotMatch(r.stdout, /XXXXXX/);
+      // Without --output the paths say DIR/ and the output says how to get real ones.
+      const d = install(['--registry', 'reg.local/p', '--helm', helm, '--dry-run']);
+      assert.match(d.stdout, / -f DIR\//);
+      assert.match(d.stdout, /--output DIR/);
+    });
+
+    it('--dry-run warns when helm is not on PATH (the install will need it)', () => {
+      const r = install(['--registry', 'reg.local/p', '--dry-run'], { PATH: '/nonexistent' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /warning: helm was not found on PATH/);
+    });
+
     it('refuses without --key or --skip-verify (exit 2), runs no helm; a wrong key → exit 3', async () => {
       const none = install(['--registry', 'reg.local', '--helm', helm], {}, 'none');
       assert.equal(none.status, 2, none.stderr);

@@ -1,6 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { LadingCommand, paragraphs } from '@lading/cli';
 import { BundleTarget } from '@lading/core';
 import { Args, Flags } from '@oclif/core';
@@ -29,6 +29,7 @@ interface InstallFlags {
   release?: string[] | undefined;
   values?: string[] | undefined;
   'dry-run': boolean;
+  output?: string | undefined;
   'create-namespace': boolean;
   'ca-file'?: string | undefined;
   'plain-http': boolean;
@@ -79,6 +80,13 @@ which charts, values and namespaces helm gets); --skip-verify installs from an u
       multiple: true,
       description: "extra values file, applied after the bundle's (repeatable)",
     }),
+    output: Flags.string({
+      char: 'o',
+      helpValue: 'DIR',
+      description:
+        'with --dry-run: write the values files (and bundled charts) under DIR, so the printed commands run',
+      dependsOn: ['dry-run'],
+    }),
     'dry-run': Flags.boolean({
       description: 'print the plan (helm commands, generated values) and run nothing',
     }),
@@ -107,7 +115,16 @@ which charts, values and namespaces helm gets); --skip-verify installs from an u
     const { args, flags } = await this.parse(Install);
     const target = parseRegistryTarget(flags.registry);
     // Find helm before any work, so a missing helm fails fast (a dry run needs none).
-    const helm = flags['dry-run'] ? (flags.helm ?? 'helm') : await findHelm(flags.helm);
+    let helm: string;
+    if (flags['dry-run']) {
+      // A dry run needs no helm, but the real install will: say so now.
+      const found = await findHelm(flags.helm).catch(() => undefined);
+      if (!found)
+        this.progress.line(
+          `warning: ${flags.helm ? `--helm ${flags.helm} is not an executable file` : 'helm was not found on PATH'}; the install itself will need it (--helm PATH)`,
+        );
+      helm = found ?? flags.helm ?? 'helm';
+    } else helm = await findHelm(flags.helm);
     const location = await openBundleLocation(args.bundle, {
       endpoint: flags.endpoint,
       region: flags.region,
@@ -138,9 +155,14 @@ which charts, values and namespaces helm gets); --skip-verify installs from an u
       // What is installed is what was verified: the same SHA256SUMS, read through one open file.
       ...(report?.sumsDigest ? { expectSumsDigest: report.sumsDigest } : {}),
     });
+    // A dry run writes its values files only where the user says (--output DIR); otherwise its
+    // paths start with DIR/ and the plan prints the generated values inline.
     const workDir = flags['dry-run']
-      ? join(tmpdir(), 'lading-install-XXXXXX')
+      ? flags.output
+        ? resolve(flags.output)
+        : 'DIR'
       : await mkdtemp(join(tmpdir(), 'lading-install-'));
+    if (flags['dry-run'] && flags.output) await mkdir(workDir, { recursive: true });
     try {
       const plan = await planInstall(
         bundle,
@@ -165,7 +187,15 @@ which charts, values and namespaces helm gets); --skip-verify installs from an u
         releases: [],
       };
       if (flags['dry-run']) {
-        if (!this.jsonEnabled()) this.printPlan(plan, commands);
+        if (flags.output) await materialize(bundle, plan, { signal: this.signal });
+        if (!this.jsonEnabled()) {
+          this.printPlan(plan, commands);
+          this.log(
+            flags.output
+              ? `\n# the values files are written under ${workDir}: the commands above run as they are`
+              : '\n# DIR/…: give --output DIR to write the values files there and get commands that run as they are',
+          );
+        }
         return result;
       }
       await materialize(bundle, plan, { signal: this.signal });
