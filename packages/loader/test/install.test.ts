@@ -247,7 +247,8 @@ describe('install', function () {
         'upgrade',
         '--install',
         'web',
-        'oci://127.0.0.1:5000/airgap/charts/webapp',
+        // pinned by the verified chart digest, not only by the movable version tag
+        `oci://127.0.0.1:5000/airgap/charts/webapp@${tb.chart!.manifest.digest}`,
         '--version',
         '1.4.2',
         '--namespace',
@@ -303,7 +304,7 @@ describe('install', function () {
       assert.equal(r.status, 0, r.stderr);
       assert.match(
         r.stdout,
-        /upgrade --install web oci:\/\/reg\.local\/p\/charts\/webapp --version 1\.4\.2 --namespace web/,
+        /upgrade --install web oci:\/\/reg\.local\/p\/charts\/webapp@sha256:[0-9a-f]{64} --version 1\.4\.2 --namespace web/,
       );
       assert.match(r.stdout, /imageRegistry: reg\.local\/p/);
       assert.match(r.stdout, /\(profile: files\/values\/web-demo\.yaml\)/);

@@ -43,7 +43,8 @@ export default class Install extends LadingCommand<InstallResult> {
     "Install the bundle's releases with helm, their images pointed at the private registry.";
   static override description = paragraphs(
     `Runs \`helm upgrade --install\` for each release of the bundle (lading.json releases[]), in order, with the
-chart from the private registry (oci://HOST/PREFIX/charts/NAME, pushed there by \`lading-load push\`) or, with
+chart from the private registry (oci://HOST/PREFIX/charts/NAME@sha256:DIGEST — pinned by the verified digest, helm >= 3.15 —
+pushed there by \`lading-load push\`) or, with
 --chart-source bundle, the chart archive from the bundle itself. Values, in this order: the release's values
 files (from the bundle's files/), the --profile's value set, your --values files, and generated relocation
 values that point every image found in the chart at the registry (global.imageRegistry and the exact values

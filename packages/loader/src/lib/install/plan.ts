@@ -75,7 +75,7 @@ export interface PlannedRelease {
   namespace?: string;
   chart: string;
   version: string;
-  /** oci://HOST/PREFIX/charts/NAME, or the .tgz path with --chart-source bundle. */
+  /** oci://HOST/PREFIX/charts/NAME@sha256:…, or the .tgz path with --chart-source bundle. */
   chartRef: string;
   profile?: string;
   values: PlannedValuesFile[];
@@ -210,7 +210,9 @@ export async function planInstall(
     const chartRef =
       chartSource === 'bundle'
         ? join(opts.workDir, 'charts', `${safeSegment(chart.name)}-${safeSegment(chart.version)}.tgz`)
-        : `oci://${opts.target.host}/${chartRepository(opts.target, chart.name)}`;
+        : // Pinned by the digest that was verified (lading.json, signed), not only by the version
+          // tag, which anyone with push rights on the registry can move (helm >= 3.15 reads it).
+          `oci://${opts.target.host}/${chartRepository(opts.target, chart.name)}@${chart.digest}`;
     const args = ['upgrade', '--install', r.name, chartRef];
     if (chartSource === 'registry') args.push('--version', chart.version);
     if (r.namespace) args.push('--namespace', r.namespace);
