@@ -9,7 +9,7 @@ import { startRegistry } from '@lading/testkit';
 import { type Fixture, makeFixture } from '../packages/loader/test/push-helpers.ts';
 
 /**
- * Issue 13: no command prints a stack trace, and exit codes follow DESIGN.md, whatever goes
+ * Issue 13: no command prints a stack trace, and exit codes follow README.md, whatever goes
  * wrong. Every command of both CLIs (built binaries) is given bad input, a missing file and —
  * where it talks to one — a dead remote: a real Distribution registry started and killed, and an
  * S3 endpoint where nothing listens.
@@ -24,7 +24,7 @@ const BIN = {
 interface Case {
   cli: keyof typeof BIN;
   args: string[];
-  /** DESIGN.md exit code this failure must have. */
+  /** Exit code (README.md) this failure must have. */
   exit: 2 | 3 | 4;
 }
 
@@ -41,7 +41,7 @@ async function run(c: Case, env: NodeJS.ProcessEnv) {
   }
 }
 
-describe('no stack traces, DESIGN.md exit codes: every command, bad input, missing file, dead remote', function () {
+describe('no stack traces, README exit codes: every command, bad input, missing file, dead remote', function () {
   this.timeout(600_000);
   let dir: string;
   let f: Fixture;
