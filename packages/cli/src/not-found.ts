@@ -15,7 +15,7 @@ const hook: Hook.CommandNotFound = async function (opts) {
   const words = opts.id.split(':');
   const near =
     ids.find((id) => id.startsWith(opts.id)) ??
-    closest(opts.id, ids, 3) ??
+    closest(opts.id, ids, 2) ??
     closest(words[0] as string, ids, 2);
   const json = (opts.argv ?? []).includes('--json') || process.argv.includes('--json');
   if (!json && process.stdin.isTTY && process.stderr.isTTY) {
