@@ -2,7 +2,17 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  fstatSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +50,27 @@ describe('HashPool', () => {
     pool = undefined;
   });
   after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('a range with an open descriptor hashes that file, even after another is renamed over its path', async () => {
+    const path = join(root, 'swapped.bin');
+    const first = bytes(300_000, 7);
+    const second = bytes(300_000, 8);
+    writeFileSync(path, first);
+    const fd = openSync(path, 'r');
+    try {
+      writeFileSync(join(root, 'other.bin'), second);
+      renameSync(join(root, 'other.bin'), path);
+      pool = new HashPool({ workers: 1 });
+      const [viaFd] = await pool.hash([{ path, start: 0, length: first.length, fd }], ['sha256']);
+      assert.equal(viaFd, createHash('sha256').update(first).digest('hex'), 'the opened file');
+      const [viaPath] = await pool.hash([{ path, start: 0, length: first.length }], ['sha256']);
+      assert.equal(viaPath, createHash('sha256').update(second).digest('hex'), 'the path reopened');
+      // The descriptor is still ours (the worker did not close it).
+      assert.equal(fstatSync(fd).size, first.length);
+    } finally {
+      closeSync(fd);
+    }
+  });
 
   it('hashes ranges across two files as one stream (= the hash of the concatenation)', async () => {
     pool = new HashPool({ workers: 2, bufferSize: 64 * 1024 });

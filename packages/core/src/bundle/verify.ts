@@ -1,5 +1,5 @@
 import { createHash, type Hash, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { type Digest, type FileRange, HashPool, ShortReadError } from '../digest/index.ts';
 import { throwIfAborted, VerificationError } from '../errors/index.ts';
@@ -278,6 +278,11 @@ function firstNonBlank(b: Buffer): number | undefined {
   return b.find((x) => x !== 0x20 && x !== 0x0a && x !== 0x0d && x !== 0x09);
 }
 
+function withFd(r: FileRange, fdOf: (path: string) => number | undefined): FileRange {
+  const fd = fdOf(r.path);
+  return fd === undefined ? r : { ...r, fd };
+}
+
 function hexOf(d: Digest): string {
   return d.slice(d.indexOf(':') + 1);
 }
@@ -395,6 +400,8 @@ interface PoolWork {
   /** Progress: the job reporting and the bytes of the source accounted for so far. */
   onBytes: (label: string, bytes: number) => void;
   onMember: (m: PooledMember) => void;
+  /** The descriptor of a local file opened once for this verification. */
+  fdOf: (path: string) => number | undefined;
 }
 
 /**
@@ -437,7 +444,7 @@ async function hashInPool(w: PoolWork): Promise<Array<string | undefined>> {
     jobs.push({
       length: f.size,
       label: f.name,
-      ranges: f.size > 0 ? [{ path: f.path, start: 0, length: f.size }] : [],
+      ranges: f.size > 0 ? [withFd({ path: f.path, start: 0, length: f.size }, w.fdOf)] : [],
       algorithms: ['sha256'],
       done: (hex) => {
         fileHex[i] = hex[0];
@@ -594,6 +601,10 @@ async function verifySource(
   // streaming pass would have finished reading that file, so the report is the streaming one.
   const localFiles = source.localFiles;
   const fileRanges = source.fileRanges?.bind(source);
+  // The hash workers read the files opened here, once, not their paths again: a file renamed
+  // over the bundle while it is verified is not what gets hashed.
+  const handles = new Map<string, FileHandle>();
+  const fdOf = (path: string) => handles.get(path)?.fd;
   const parallel = localFiles !== undefined && fileRanges !== undefined;
   const wholeFiles = parallel && (source.kind === 'parts' || opts.onFile !== undefined);
   const steps: Step[] = [];
@@ -611,6 +622,8 @@ async function verifySource(
     ownPool ??= new HashPool();
     return ownPool;
   };
+  if (parallel)
+    for (const f of localFiles) if (!handles.has(f.path)) handles.set(f.path, await open(f.path, 'r'));
   if (wholeFiles) pool().start();
 
   try {
@@ -728,7 +741,7 @@ async function verifySource(
           const job: PooledMember = {
             walked,
             size: e.size,
-            ranges: fileRanges(e),
+            ranges: fileRanges(e).map((r) => withFd(r, fdOf)),
             algorithms: namedAlgorithm ? ['sha256', namedAlgorithm] : ['sha256'],
           };
           pooled.push(job);
@@ -813,6 +826,7 @@ async function verifySource(
           readBytes = n;
           progress(label);
         },
+        fdOf,
         onMember: (m) => {
           memberCount++;
           bytes += m.size;
@@ -844,6 +858,7 @@ async function verifySource(
     }
   } finally {
     await ownPool?.close();
+    for (const h of handles.values()) await h.close().catch(() => {});
   }
 
   // Metadata: present and in contract order (a directory has no order).

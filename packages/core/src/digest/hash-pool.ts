@@ -16,6 +16,12 @@ export interface FileRange {
   path: string;
   start: number;
   length: number;
+  /**
+   * An open descriptor of `path` to read instead of opening the path again (the workers share
+   * the process's descriptors): what is hashed is the file the caller opened, even if another
+   * file is renamed over the path meanwhile. The caller keeps it open until the job ends.
+   */
+  fd?: number;
 }
 
 export interface HashPoolOptions {
@@ -77,11 +83,14 @@ parentPort.on('message', (job) => {
     for (const r of ranges) {
       path = r.path;
       if (r.length === 0) continue;
-      fd = openSync(r.path, 'r');
+      // A descriptor the caller opened (verify: the files it walked) is read, never closed here.
+      const borrowed = typeof r.fd === 'number';
+      fd = borrowed ? -1 : openSync(r.path, 'r');
+      const rfd = borrowed ? r.fd : fd;
       const end = r.start + r.length;
       let pos = r.start;
       while (pos < end) {
-        const n = readSync(fd, buf, 0, Math.min(buf.length, end - pos), pos);
+        const n = readSync(rfd, buf, 0, Math.min(buf.length, end - pos), pos);
         if (n === 0) {
           parentPort.postMessage({ id, kind: 'short', path: r.path, offset: pos, end });
           return;
@@ -95,7 +104,7 @@ parentPort.on('message', (job) => {
           pending = 0;
         }
       }
-      closeSync(fd);
+      if (fd >= 0) closeSync(fd);
       fd = -1;
     }
     parentPort.postMessage({ id, kind: 'done', bytes: pending, hex: hashes.map((h) => h.digest('hex')) });
@@ -218,7 +227,12 @@ export class HashPool {
     return new Promise<string[]>((resolve, reject) => {
       const job: Job = {
         id: this.nextId++,
-        ranges: ranges.map((r) => ({ path: r.path, start: r.start, length: r.length })),
+        ranges: ranges.map((r) => ({
+          path: r.path,
+          start: r.start,
+          length: r.length,
+          ...(r.fd !== undefined ? { fd: r.fd } : {}),
+        })),
         algorithms: [...algorithms],
         opts,
         resolve,
