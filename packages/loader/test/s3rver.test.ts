@@ -67,7 +67,7 @@ describe('s3:// against s3rver (a third-party S3 server)', function () {
     const [whole] = await publishFiles([t.bundle], `s3://${BUCKET}/releases/`, { client });
     assert.ok(whole && !whole.skipped);
     await publishFiles(
-      [...split.result.files, split.result.checksumFile as string],
+      [...split.result.files, split.result.checksumFile as string, `${split.result.checksumFile}.sig`],
       `s3://${BUCKET}/split/`,
       {
         client,

@@ -173,7 +173,7 @@ describe('standalone lading-load (single executable, no Node.js on PATH)', funct
   it('travels beside a bundle: copyStandaloneLoader adds it to NAME.tar.sha256 (what create --with-loader does)', async function () {
     needBuild(this);
     const t = await needBundle();
-    const copy = await copyStandaloneLoader(t.bundle, { source: exe });
+    const copy = await copyStandaloneLoader(t.bundle, { source: exe, key: t.key });
     assert.equal(copy.path, join(dirname(t.bundle), EXE_NAME));
     // The operator's first check on site, with coreutils only: the bundle and the loader.
     const check = spawnSync('sha256sum', ['-c', basename(copy.checksumFile)], {

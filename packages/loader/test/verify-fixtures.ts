@@ -1,6 +1,6 @@
 /** Test bundles for the verify and fetch tests: testkit images + one Helm chart artifact + a file. */
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -57,6 +57,8 @@ export interface TestBundle {
   pub: string;
   /** A second key pair's public key (wrong key). */
   otherPub: string;
+  /** The private key that signed the bundle (to sign a rewritten NAME.tar.sha256). */
+  key: KeyObject;
   images: TestImage[];
   chart: { ref: string; digest: string };
   result: WriteBundleResult;
@@ -107,6 +109,7 @@ export async function buildTestBundle(
   await writeFile(values, 'replicaCount: 2\n');
 
   const pair = generateKeyPair();
+  const key = await loadPrivateKey(pair.privateKeyPem);
   const pub = join(dir, 'release.pub');
   await writeFile(pub, pair.publicKeyPem);
   const other = generateKeyPair();
@@ -148,7 +151,7 @@ export async function buildTestBundle(
     index: { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: index.manifests },
     files: [{ name: 'values/web.yaml', path: values }],
     blobs: { fetcher: new DirFetcher(layout), descriptors },
-    key: await loadPrivateKey(pair.privateKeyPem),
+    key,
     epoch: 1_714_521_600,
   });
   return {
@@ -156,6 +159,7 @@ export async function buildTestBundle(
     bundle: result.files[0] as string,
     pub,
     otherPub,
+    key,
     images,
     chart: { ref: chartRef, digest: manifest.digest },
     result,
