@@ -34,6 +34,14 @@ describe('lading-load verify on a file that is not a bundle', function () {
       },
     ],
     [
+      'a YAML file (a spec given by mistake)',
+      (dir) => {
+        const file = join(dir, 'lading.yaml');
+        writeFileSync(file, 'apiVersion: lading/v1\nname: shop\nversion: 1.0.0\n');
+        return file;
+      },
+    ],
+    [
       'an empty file',
       (dir) => {
         const file = join(dir, 'empty.tar');

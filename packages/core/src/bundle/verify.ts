@@ -2,7 +2,7 @@ import { createHash, type Hash, type KeyObject } from 'node:crypto';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { type Digest, type FileRange, HashPool, ShortReadError } from '../digest/index.ts';
-import { throwIfAborted, VerificationError } from '../errors/index.ts';
+import { InvalidInputError, throwIfAborted, VerificationError } from '../errors/index.ts';
 import {
   Annotation,
   type Descriptor,
@@ -38,6 +38,7 @@ import {
   type BundleInput,
   type BundleSource,
   type BundleSourceKind,
+  bundleInputName,
   openSource,
   type PartDigest,
   type PartFile,
@@ -296,9 +297,33 @@ export async function verifyBundle(path: BundleInput, opts: VerifyOptions): Prom
   const keyFingerprint = publicKeyFingerprint(key);
   const source = await openSource(path, opts.signal ? { signal: opts.signal } : {});
   try {
-    return await verifySource(source, key, keyFingerprint, opts);
+    const report = await verifySource(source, key, keyFingerprint, opts);
+    // Neither SHA256SUMS nor lading.json anywhere, and nothing hostile or cut short: not a
+    // damaged bundle but another file (an empty file, a YAML file, a tar of something else) —
+    // bad input, not a failed verification.
+    const damaged = report.problems.some(
+      (p) => p.kind === 'truncated' || p.kind === 'unsafe' || p.kind === 'duplicate',
+    );
+    if (report.sumsDigest === null && report.bundle.name === null && !report.signature.ok && !damaged)
+      throw new NotABundleError(bundleInputName(path), report.members);
+    return report;
   } finally {
     await source.close();
+  }
+}
+
+/** The input holds neither SHA256SUMS nor lading.json: it is not a Lading bundle (exit 2). */
+export class NotABundleError extends InvalidInputError {
+  override readonly code: string = 'NOT_A_BUNDLE';
+  readonly path: string;
+  constructor(path: string, members: number) {
+    super(
+      `${path} is not a Lading bundle: ${members === 0 ? 'it holds no tar members' : `none of its ${members} member(s) is SHA256SUMS or lading.json`}`,
+      {
+        hint: 'give the bundle tar file (NAME.tar), the first part of a split bundle (NAME.tar.000), an extracted bundle directory or s3://bucket/NAME.tar',
+      },
+    );
+    this.path = path;
   }
 }
 
