@@ -298,11 +298,15 @@ export async function verifyBundle(path: BundleInput, opts: VerifyOptions): Prom
   const source = await openSource(path, opts.signal ? { signal: opts.signal } : {});
   try {
     const report = await verifySource(source, key, keyFingerprint, opts);
-    // Neither SHA256SUMS nor lading.json anywhere, and nothing hostile or cut short: not a
-    // damaged bundle but another file (an empty file, a YAML file, a tar of something else) —
-    // bad input, not a failed verification.
+    // Neither SHA256SUMS nor lading.json anywhere and nothing damaged: not a bundle but another
+    // file (empty, YAML, a tar of something else) — bad input (exit 2), not a failed verification.
+    // Problems with a named member (a header that promises more than the file holds, an unsafe
+    // path) mean a damaged or hostile bundle; the walk's own places — "(header at byte 0)",
+    // "(end of archive)" — are what any short non-tar file gives.
     const damaged = report.problems.some(
-      (p) => p.kind === 'truncated' || p.kind === 'unsafe' || p.kind === 'duplicate',
+      (p) =>
+        (p.kind === 'truncated' || p.kind === 'unsafe' || p.kind === 'duplicate') &&
+        !p.member.startsWith('('),
     );
     if (report.sumsDigest === null && report.bundle.name === null && !report.signature.ok && !damaged)
       throw new NotABundleError(bundleInputName(path), report.members);
