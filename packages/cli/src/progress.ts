@@ -43,7 +43,8 @@ export class Progress {
   private state: ProgressState | undefined;
   private lastLine = 0;
   private drawn = false;
-  private readonly started: number;
+  /** When the current phase began: rates are per phase. */
+  private started: number;
   private readonly now: () => number;
 
   constructor(opts: ProgressOptions) {
@@ -61,26 +62,39 @@ export class Progress {
     if (this.state && this.opts.tty) this.draw(true);
   }
 
+  /**
+   * The operation moved. A new label is a new phase: the previous one is finished first (its last
+   * state shown). On a terminal the last item finishing is drawn at once (the bar reaches 2/2 when
+   * the second item is done, whatever follows); other changes redraw at most every 100 ms.
+   */
   update(state: ProgressState): void {
+    if (this.state && this.state.label !== state.label) this.done();
+    const completed =
+      state.itemsTotal !== undefined &&
+      state.itemsDone === state.itemsTotal &&
+      this.state?.itemsDone !== state.itemsDone;
     this.state = state;
-    this.draw(false);
+    this.draw(this.opts.tty && completed);
   }
 
   /**
-   * The operation ended. Off a terminal, the last state is printed when the last line printed was
-   * older (a short run that printed nothing, or ended within the interval): every run ends with a
-   * line saying where it got to. On a terminal the bar is cleared.
+   * The operation ended. Its last state is shown when nothing showed it yet: off a terminal, a
+   * line (a short run that printed nothing, or one that ended within the interval, still ends
+   * with a line saying where it got to); on a terminal, the bar is drawn one last time and left
+   * on its line, so a finished bar stands at its total instead of vanishing where the throttle
+   * last drew it.
    */
   done(): void {
-    if (
-      this.opts.enabled &&
-      !this.opts.tty &&
-      this.state &&
-      this.text(this.state, this.now()).key !== this.printed
-    )
-      this.draw(true);
-    if (this.drawn && this.opts.tty) this.clear();
+    const s = this.state;
+    if (this.opts.enabled && s) {
+      const key = this.text(s, this.now()).key;
+      if (key !== this.printed) this.draw(true);
+      if (this.drawn && this.opts.tty) this.opts.stream.write('\n');
+      this.drawn = false;
+    }
     this.state = undefined;
+    this.printed = undefined;
+    this.started = this.now();
   }
 
   private printed: string | undefined;
@@ -95,11 +109,11 @@ export class Progress {
       s.bytesTotal !== undefined
         ? `${formatBytes(s.bytesDone)} / ${formatBytes(s.bytesTotal)}`
         : formatBytes(s.bytesDone);
-    const key = `${s.label}: ${[bytes, items].join(', ')}`;
+    const what = [bytes, items].join(', ');
     return {
-      line: [key, rate].filter(Boolean).join(', '),
-      key,
-      bar: [bytes, items, rate].filter(Boolean).join(' '),
+      line: [`${s.label}: ${what}`, rate].filter(Boolean).join(', '),
+      key: `${s.label}: ${what}`,
+      bar: [what, rate].filter(Boolean).join(', '),
     };
   }
 
@@ -120,11 +134,17 @@ export class Progress {
     this.lastLine = now;
     if (this.opts.tty) {
       const width = 24;
-      const frac = s.bytesTotal ? Math.min(1, s.bytesDone / s.bytesTotal) : 0;
+      // Bytes when there are any to move, else items (a push where every blob was there already).
+      const frac = s.bytesTotal
+        ? Math.min(1, s.bytesDone / s.bytesTotal)
+        : s.itemsTotal
+          ? Math.min(1, s.itemsDone / s.itemsTotal)
+          : 0;
       const fill = Math.round(frac * width);
       const bar = `[${'#'.repeat(fill)}${'-'.repeat(width - fill)}]`;
       this.opts.stream.write(`\r\x1b[2K${s.label} ${bar} ${t.bar}`);
       this.drawn = true;
+      this.printed = t.key;
     } else {
       this.opts.stream.write(`${t.line}\n`);
       this.printed = t.key;

@@ -46,3 +46,4 @@ export {
   type TokenUser,
 } from './token-server.ts';
 export { startTripwire, type Tripwire, type TripwireOptions } from './tripwire.ts';
+export { runOnTty, screenLines, type TtyRun } from './tty.ts';

@@ -140,7 +140,8 @@ To split an existing bundle again without rebuilding it, use \`lading-build spli
         if (e.phase === 'message') progress.line(e.message);
         else if (e.phase === 'pull')
           progress.update({
-            label: 'pulling',
+            // The nodes of each image, layers left out (they stream into the bundle below).
+            label: 'pulling manifests and configs',
             itemsLabel: 'images',
             bytesDone: e.bytesDone,
             bytesTotal: e.bytesTotal,
@@ -149,7 +150,8 @@ To split an existing bundle again without rebuilding it, use \`lading-build spli
           });
         else
           progress.update({
-            label: 'writing',
+            // The bundle's members: layers come from the cache, an earlier bundle or their registry.
+            label: 'writing bundle',
             itemsLabel: 'members',
             bytesDone: e.bytesDone,
             bytesTotal: e.bytesTotal,
@@ -171,7 +173,8 @@ To split an existing bundle again without rebuilding it, use \`lading-build spli
 export function formatCreateSummary(s: CreateSummary): string {
   const lines = [
     `bundle ${s.name} ${s.version}: ${s.files.join(', ')}${s.checksumFile ? ` + ${s.checksumFile}` : ''}`,
-    `  images ${s.images}, charts ${s.charts}, blobs ${s.blobs}, ${formatBytes(s.bytes)} (${formatBytes(s.downloadedBytes)} downloaded)`,
+    `  images ${s.images}, charts ${s.charts}, blobs ${s.blobs}, ${formatBytes(s.bytes)}`,
+    `  downloaded from registries: ${formatBytes(s.downloadedBytes)} (manifests, configs and layers; the rest came from the cache or an earlier bundle)`,
     `  dedup saving ${formatBytes(s.dedupSavedBytes)}${s.since ? `, ${s.omittedBlobs} blobs (${formatBytes(s.omittedBytes)}) left out: base ${s.since.name} ${s.since.version}` : ''}`,
     `  ${s.signed ? 'signed' : 'UNSIGNED'}, sha256 ${s.digest.slice(7)}`,
     ...(s.loader

@@ -50,7 +50,17 @@ openssl dgst -sha256 -verify release.pub -signature NAME.tar.sha256.sig NAME.tar
       ...(flags.output ? { output: flags.output } : {}),
       overwrite: flags.force,
       signal: this.signal,
+      onProgress: (p) =>
+        this.progress.update({
+          label: 'splitting',
+          itemsLabel: 'parts',
+          bytesDone: p.bytesDone,
+          bytesTotal: p.bytesTotal,
+          itemsDone: p.partsDone,
+          itemsTotal: p.partsTotal,
+        }),
     });
+    this.progress.done();
     if (result.parts.length === 1)
       this.progress.line(
         `note: the bundle (${formatBytes(result.size)}) is not larger than --size ${flags.size}: ONE part was written`,

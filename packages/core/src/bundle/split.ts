@@ -74,6 +74,13 @@ export async function splitBundle(
     overwrite?: boolean;
     key?: KeyObject;
     signal?: AbortSignal;
+    /** After each chunk copied: bytes of the bundle copied, parts finished (a part is finished when the copy passed its end). */
+    onProgress?: (p: {
+      bytesDone: number;
+      bytesTotal: number;
+      partsDone: number;
+      partsTotal: number;
+    }) => void;
   },
 ): Promise<SplitResult> {
   const splitSize = parseSize(opts.size);
@@ -95,6 +102,7 @@ export async function splitBundle(
   try {
     throwIfAborted(opts.signal);
     await out.prepare();
+    const partsTotal = Math.max(1, Math.ceil(size / splitSize));
     let at = 0;
     const source = createReadStream(file, {
       highWaterMark: WRITE_CHUNK,
@@ -104,6 +112,12 @@ export async function splitBundle(
       await out.writeAt(at, chunk);
       at += chunk.length;
       out.settle(at);
+      opts.onProgress?.({
+        bytesDone: at,
+        bytesTotal: size,
+        partsDone: at === size ? partsTotal : Math.floor(at / splitSize),
+        partsTotal,
+      });
     }
     if (at !== size) throw new InvalidInputError(`${file} changed size while it was being split`);
     const done = await out.commit();

@@ -80,7 +80,7 @@ Exit codes: 0 fetched and verified; 3 a checksum did not match (the object is na
       signal: this.signal,
       onProgress: (p) =>
         progress.update({
-          label: `fetch ${p.key}`,
+          label: `fetching ${p.key}`,
           itemsLabel: 'files',
           bytesDone: p.bytesDone,
           bytesTotal: p.bytesTotal,

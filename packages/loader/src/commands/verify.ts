@@ -107,7 +107,7 @@ Exit codes: 0 verified; 3 verification failed (every bad member is named on stde
       },
       onProgress: (p) =>
         progress.update({
-          label: 'verify',
+          label: 'verifying',
           itemsLabel: 'members',
           bytesDone: p.bytes,
           bytesTotal: total || p.totalBytes,
