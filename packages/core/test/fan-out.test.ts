@@ -56,3 +56,49 @@ describe('fanOut: the one fail-fast fan-out', () => {
     assert.equal(started, 1);
   });
 });
+
+describe('fanOut with concurrency (workers that take the items in order)', () => {
+  it('runs at most `concurrency` at once, results in item order', async () => {
+    let running = 0;
+    let peak = 0;
+    const out = await fanOut(
+      [30, 5, 20, 1, 10],
+      async (ms) => {
+        running++;
+        peak = Math.max(peak, running);
+        await sleep(ms);
+        running--;
+        return ms * 2;
+      },
+      { concurrency: 2 },
+    );
+    assert.deepEqual(out, [60, 10, 40, 2, 20]);
+    assert.equal(peak, 2);
+  });
+
+  it('after the first failure no further item starts; it is thrown once the started ones settled', async () => {
+    const started: number[] = [];
+    const settled: number[] = [];
+    const boom = new Error('boom');
+    const err = await fanOut(
+      [0, 1, 2, 3, 4],
+      async (i, signal) => {
+        started.push(i);
+        try {
+          if (i === 1) throw boom;
+          await new Promise<void>((_, reject) => {
+            signal.addEventListener('abort', () => setTimeout(() => reject(new Error('aborted')), 20), {
+              once: true,
+            });
+          });
+        } finally {
+          settled.push(i);
+        }
+      },
+      { concurrency: 2 },
+    ).catch((e: unknown) => e);
+    assert.equal(err, boom);
+    assert.deepEqual(started, [0, 1]);
+    assert.deepEqual(settled.sort(), [0, 1]);
+  });
+});
