@@ -60,6 +60,21 @@ describe('charts: version selection', () => {
         assert.equal(e.constraint, '^20.0.0');
         assert.deepEqual(e.available.slice(0, 3), ['19.0.0', '18.2.0-rc.1', '18.1.5']);
         assert.match(e.message, /\^20\.0\.0.*https:\/\/charts\.example\.com.*19\.0\.0/);
+        // the spec has no includePrerelease: the hint says what works there
+        assert.doesNotMatch(e.hint ?? '', /includePrerelease/);
+        assert.match(e.hint ?? '', /newest: 19\.0\.0, 18\.2\.0-rc\.1, 18\.1\.5/);
+        return true;
+      },
+    );
+    // a prerelease the range leaves out: named, with the exact version and a range that takes it
+    assert.throws(
+      () => selectVersion(list, '>=18.1.6 <19'),
+      (e: unknown) => {
+        assert.ok(e instanceof ChartNotFoundError);
+        assert.doesNotMatch(e.hint ?? '', /includePrerelease/);
+        assert.match(e.hint ?? '', /version: 18\.2\.0-rc\.1/);
+        assert.match(e.hint ?? '', /">=18\.2\.0-0 >=18\.1\.6 <19"/);
+        assert.equal(selectVersion(list, '>=18.2.0-0 >=18.1.6 <19').version, '18.2.0-rc.1');
         return true;
       },
     );

@@ -1,4 +1,28 @@
+import semver from 'semver';
 import { InvalidInputError, NotFoundError, RemoteError } from '../errors/index.ts';
+
+/**
+ * What works when no version matches: a prerelease the range left out (semver takes one only when
+ * the range names a prerelease of the same major.minor.patch), else the newest versions to pick
+ * from. The spec has no switch for prereleases; the range says it.
+ */
+function noMatchHint(constraint: string, available: readonly string[]): string {
+  const opts = { loose: true, includePrerelease: true };
+  const range = semver.validRange(constraint, { loose: true }) ? constraint : undefined;
+  const pre = range
+    ? available.find((v) => semver.prerelease(v, true) !== null && semver.satisfies(v, range, opts))
+    : undefined;
+  if (pre) {
+    const p = semver.parse(pre, true) as semver.SemVer;
+    const base = `${p.major}.${p.minor}.${p.patch}`;
+    const widened = constraint.includes('||')
+      ? ''
+      : `, or name a prerelease of ${base} in the range (version: ">=${base}-0 ${constraint.trim()}")`;
+    return `"${constraint}" leaves out prereleases such as ${pre}: write it exactly (version: ${pre})${widened} — semver ranges take a prerelease only of a version they name with one`;
+  }
+  const newest = available.slice(0, 3).join(', ');
+  return `write a version the repository has (newest: ${newest}) or a range that takes one; a prerelease is taken only when written exactly (1.2.0-rc.1) or named in the range (">=1.2.0-0")`;
+}
 
 /** No version of a chart in a repository satisfies the requested version or range (exit 4). */
 export class ChartNotFoundError extends NotFoundError {
@@ -19,7 +43,7 @@ export class ChartNotFoundError extends NotFoundError {
         hint:
           available.length === 0
             ? 'check the chart name and the repository URL in the spec'
-            : 'pick one of the available versions or widen the range (prereleases need includePrerelease)',
+            : noMatchHint(constraint, available),
       },
     );
     this.chart = chart;
