@@ -33,25 +33,28 @@ async function problemsOf(file: string): Promise<string[]> {
 
 describe('spec: lading.yaml', () => {
   it('parses and normalises the docs/spec-file.md example', async () => {
-    const s = await parseSpec(join(VALID, 'lading.yaml'));
-    assert.equal(s.file, join(VALID, 'lading.yaml'));
+    const file = join(VALID, 'lading.yaml');
+    const s = await parseSpec(file);
+    assert.equal(s.file, file);
     assert.equal(s.dir, VALID);
     assert.equal(s.name, 'shop');
     assert.equal(s.version, '2.4.0');
     assert.deepEqual(s.platforms, ['linux/amd64']);
     assert.deepEqual(
-      s.images.map((i) => [i.ref, i.normalized, i.platforms]),
+      s.images.map((i) => [i.ref, i.normalized, i.platforms, i.place]),
       [
-        ['docker.io/library/nginx:1.27.3', 'docker.io/library/nginx:1.27.3', undefined],
+        ['docker.io/library/nginx:1.27.3', 'docker.io/library/nginx:1.27.3', undefined, `${file}:7`],
         [
           'quay.io/prometheus/node-exporter:v1.8.2',
           'quay.io/prometheus/node-exporter:v1.8.2',
           ['linux/amd64', 'linux/arm64'],
+          `${file}:8`,
         ],
         [
           'ghcr.io/acme/api@sha256:0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0',
           'ghcr.io/acme/api@sha256:0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0',
           undefined,
+          `${file}:10`,
         ],
       ],
     );
@@ -61,6 +64,7 @@ describe('spec: lading.yaml', () => {
       version: '^18.1.0',
       versionKind: 'range',
       images: { mode: 'discover' },
+      place: `${file}:12`,
     });
     assert.deepEqual(s.charts[1], {
       name: 'podinfo',
@@ -72,13 +76,15 @@ describe('spec: lading.yaml', () => {
       version: '6.7.1',
       versionKind: 'exact',
       images: { mode: 'discover' },
+      place: `${file}:16`,
     });
     assert.deepEqual(s.charts[2], {
       name: 'billing',
       source: { type: 'path', path: join(VALID, 'charts/billing'), format: 'dir' },
       version: undefined,
       versionKind: undefined,
-      images: { mode: 'list', refs: ['registry.example.com/acme/billing:3.2.0'] },
+      images: { mode: 'list', refs: ['registry.example.com/acme/billing:3.2.0'], places: [`${file}:21`] },
+      place: `${file}:19`,
     });
     const web = s.releases[0];
     assert.equal(web?.chart, 'nginx');
@@ -91,7 +97,13 @@ describe('spec: lading.yaml', () => {
 
   it('accepts a minimal spec; numbers written as versions keep their text', async () => {
     const s = await parseSpec(join(VALID, 'minimal.yaml'));
-    assert.deepEqual(s.images, [{ ref: 'busybox:1.36', normalized: 'docker.io/library/busybox:1.36' }]);
+    assert.deepEqual(s.images, [
+      {
+        ref: 'busybox:1.36',
+        normalized: 'docker.io/library/busybox:1.36',
+        place: `${join(VALID, 'minimal.yaml')}:5`,
+      },
+    ]);
     assert.deepEqual([s.charts, s.releases, s.files, s.platforms], [[], [], [], undefined]);
     const t = await parseSpecText(
       'apiVersion: lading/v1\nname: x\nversion: 1.10\ncharts:\n  - name: p\n    oci: oci://ghcr.io/a/p\n    version: 6.10\n',

@@ -51,6 +51,12 @@ export interface ChartImage {
   image: string;
   path: string;
   kind: DiscoveredImage['kind'] | 'explicit';
+  /**
+   * Where it comes from, for messages: `chart podinfo, values worker.image`, `chart podinfo,
+   * Chart.yaml annotations.artifacthub.io/images[0]`, or for a listed image `chart billing,
+   * images at lading.yaml:21`.
+   */
+  where: string;
 }
 
 export interface FetchedChart {
@@ -136,15 +142,26 @@ export function chartImages(
   mode: SpecChart['images'],
 ): { images: ChartImage[]; skipped: FetchedChart['skipped'] } {
   if (mode.mode === 'none') return { images: [], skipped: [] };
+  const name = chart.metadata.name;
   if (mode.mode === 'list') {
     return {
-      images: mode.refs.map((r) => ({ image: normalizeImageRef(r), path: '', kind: 'explicit' as const })),
+      images: mode.refs.map((r, j) => ({
+        image: normalizeImageRef(r),
+        path: '',
+        kind: 'explicit' as const,
+        where: `chart ${name}, images at ${mode.places[j] ?? 'the spec'}`,
+      })),
       skipped: [],
     };
   }
   const found = discoverChartImages(chart);
   return {
-    images: found.images.map((i) => ({ image: i.image, path: i.path, kind: i.kind })),
+    images: found.images.map((i) => ({
+      image: i.image,
+      path: i.path,
+      kind: i.kind,
+      where: `chart ${name}${i.chart !== name ? ` (subchart ${i.chart})` : ''}, ${i.kind === 'annotation' ? 'Chart.yaml' : 'values'} ${i.path}`,
+    })),
     skipped: found.skipped.map((s) => ({ path: s.path, value: s.value, reason: s.reason })),
   };
 }

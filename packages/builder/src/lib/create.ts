@@ -29,6 +29,13 @@ import { isManifestNode } from './graph.ts';
 import { collectImages, type PulledImage, pullImages } from './images.ts';
 import { buildIndex, buildLadingJson, specFiles } from './manifest.ts';
 import { defaultCacheDir, refuseExisting, resolveOutputPath } from './output.ts';
+import {
+  isMissingReference,
+  ReferencesNotFoundError,
+  resolveImages,
+  type Unresolved,
+  unresolved,
+} from './resolve.ts';
 import { type BaseBundle, loadBaseBundle } from './since.ts';
 import { SourceRegistries } from './sources.ts';
 import { checkFreeSpace, freeBytes } from './space.ts';
@@ -175,19 +182,28 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
       say(`base bundle: ${base.name} ${base.version} (${base.blobs.size} blobs the site already has)`);
     }
 
-    // 1. Charts (they may add images).
+    // 1. Charts (they may add images). A chart version that does not exist is noted and the next
+    //    chart fetched: every missing reference is reported at once, after the images resolved.
     const charts: FetchedChart[] = [];
+    const missing: Unresolved[] = [];
     for (const c of spec.charts) {
       throwIfAborted(signal);
-      const fetched = await fetchChart(c, {
-        cache,
-        sources,
-        limiter,
-        ...(opts.keychain ? { keychain: opts.keychain } : {}),
-        ...(opts.caFiles ? { caFiles: opts.caFiles } : {}),
-        ...(opts.insecure ? { insecure: true } : {}),
-        ...so,
-      });
+      let fetched: FetchedChart;
+      try {
+        fetched = await fetchChart(c, {
+          cache,
+          sources,
+          limiter,
+          ...(opts.keychain ? { keychain: opts.keychain } : {}),
+          ...(opts.caFiles ? { caFiles: opts.caFiles } : {}),
+          ...(opts.insecure ? { insecure: true } : {}),
+          ...so,
+        });
+      } catch (err) {
+        if (!isMissingReference(err)) throw err;
+        missing.push(unresolved(`chart ${c.name}${c.version ? ` ${c.version}` : ''}`, [c.place], err));
+        continue;
+      }
       charts.push(fetched);
       say(
         `chart ${fetched.name} ${fetched.version} from ${fetched.source}` +
@@ -199,7 +215,12 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
     //    takes no layers), one shared limiter; each copy lists every node of its image. Each layer
     //    then goes into the bundle once, from what an interrupted build of this output finished,
     //    from a bundle built before, or from its registry.
-    const requests = collectImages(spec, charts);
+    // Every image tag and digest resolved before any image is pulled; all that do not exist,
+    // and the charts that do not, reported in one error.
+    const resolved = await resolveImages(collectImages(spec, charts), { sources, limiter, ...so });
+    missing.push(...resolved.missing);
+    if (missing.length > 0) throw new ReferencesNotFoundError(missing);
+    const requests = resolved.resolved;
     const blobSource = new FallbackFetcher(cache);
     const park = join(cache.dir, 'unfinished');
     const unfinished = await findUnfinished(output, park);

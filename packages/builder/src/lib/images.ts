@@ -5,12 +5,15 @@ import {
   fanOut,
   type Limiter,
   type OciLayout,
+  PlatformNotFoundError,
   parseManifest,
   parsePlatform,
 } from '@lading/core';
 import type { FetchedChart } from './charts.ts';
 import { FallbackFetcher } from './fallback.ts';
 import { checkPinnedIndex } from './plan.ts';
+import { ImagePlatformError, type PlatformMiss } from './platform-error.ts';
+import type { ResolvedRequest } from './resolve.ts';
 import type { SourceRegistries } from './sources.ts';
 import type { Spec } from './spec/index.ts';
 
@@ -24,6 +27,11 @@ export interface ImageRequest {
   from: string[];
   /** Listed in the spec's `images:`. */
   listed: boolean;
+  /**
+   * Everywhere it is asked for, for messages: `lading.yaml:12` for a spec image, `chart podinfo,
+   * values worker.image` for a discovered one.
+   */
+  where: string[];
 }
 
 /** Spec images first (in spec order), then chart images in chart order; duplicates merged. */
@@ -38,6 +46,7 @@ export function collectImages(
       platforms: img.platforms ?? spec.platforms,
       from: [],
       listed: true,
+      where: [img.place],
     });
   }
   for (const chart of charts) {
@@ -45,10 +54,11 @@ export function collectImages(
     for (const ci of chart.images) {
       let req = out.get(ci.image);
       if (!req) {
-        req = { ref: ci.image, platforms: spec.platforms, from: [], listed: false };
+        req = { ref: ci.image, platforms: spec.platforms, from: [], listed: false, where: [] };
         out.set(ci.image, req);
       }
       if (!req.from.includes(label)) req.from.push(label);
+      if (!req.where.includes(ci.where)) req.where.push(ci.where);
     }
   }
   for (const r of out.values()) r.from.sort();
@@ -87,10 +97,16 @@ export interface PullOptions {
 
 /**
  * Copy one image registry → cache, tagged with its full reference there (with `blobSource`: all but
- * its layers, which the bundle writer pulls).
+ * its layers, which the bundle writer pulls). A resolved request is copied by the digest its tag
+ * named when it was resolved (a tag moved since then does not change what is pulled).
  */
-export async function pullImage(req: ImageRequest, opts: PullOptions): Promise<PulledImage> {
-  const { repository, reference } = opts.sources.open(req.ref);
+export async function pullImage(
+  req: ImageRequest | ResolvedRequest,
+  opts: PullOptions,
+): Promise<PulledImage> {
+  const open = opts.sources.open(req.ref);
+  const { repository } = open;
+  const reference = 'upstream' in req ? req.upstream.digest : open.reference;
   const so = opts.signal ? { signal: opts.signal } : {};
   const result = await copy(repository, reference, opts.cache, req.ref, {
     ...so,
@@ -135,12 +151,29 @@ export async function pullImage(req: ImageRequest, opts: PullOptions): Promise<P
 
 /**
  * Pull every image concurrently; the shared limiter bounds the transfers across all of them.
- * The first failure aborts the others and is thrown (results keep the request order).
+ * The first failure aborts the others and is thrown (results keep the request order) — except an
+ * image that has none of the platforms asked for: those are collected, the others go on, and all
+ * of them are reported at the end in one ImagePlatformError.
  */
-export async function pullImages(reqs: readonly ImageRequest[], opts: PullOptions): Promise<PulledImage[]> {
-  return fanOut(
+export async function pullImages(
+  reqs: ReadonlyArray<ImageRequest | ResolvedRequest>,
+  opts: PullOptions,
+): Promise<PulledImage[]> {
+  const misses: Array<PlatformMiss | undefined> = new Array(reqs.length);
+  const pulled = await fanOut(
     reqs,
-    (r, signal) => pullImage(r, { ...opts, signal }),
+    async (r, signal, i) => {
+      try {
+        return await pullImage(r, { ...opts, signal });
+      } catch (err) {
+        if (!(err instanceof PlatformNotFoundError)) throw err;
+        misses[i] = { ref: r.ref, where: r.where, wanted: err.wanted, available: err.available };
+        return undefined;
+      }
+    },
     opts.signal ? { signal: opts.signal } : {},
   );
+  const missed = misses.filter((m): m is PlatformMiss => m !== undefined);
+  if (missed.length > 0) throw new ImagePlatformError(missed);
+  return pulled as PulledImage[];
 }

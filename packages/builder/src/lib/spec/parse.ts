@@ -50,6 +50,11 @@ class SpecProblems {
       this.doc && this.lines ? positionOf(this.doc, this.lines, path, opts) : { line: 0, column: 0 };
     this.list.push({ file: this.file, ...pos, path: formatPath(path), message });
   }
+  /** `lading.yaml:12`: the file and line of a path, for messages after parsing (the file alone when unknown). */
+  place(path: readonly PathSegment[]): string {
+    const pos = this.doc && this.lines ? positionOf(this.doc, this.lines, path) : undefined;
+    return pos && pos.line > 0 ? `${this.file}:${pos.line}` : this.file;
+  }
   throwIfAny(): void {
     if (this.list.length === 0) return;
     this.list.sort((a, b) => a.line - b.line || a.column - b.column || (a.path < b.path ? -1 : 1));
@@ -286,15 +291,18 @@ async function normaliseChart(
   let images: SpecChart['images'] = { mode: 'discover' };
   if (Array.isArray(c.images)) {
     const refs: string[] = [];
+    const places: string[] = [];
     c.images.forEach((ref, j) => {
-      if (checkRef(ctx, ref, at('images', j))) refs.push(ref);
+      if (!checkRef(ctx, ref, at('images', j))) return;
+      refs.push(ref);
+      places.push(ctx.problems.place(at('images', j)));
     });
-    images = { mode: 'list', refs };
+    images = { mode: 'list', refs, places };
   } else if (c.images === 'none') {
     images = { mode: 'none' };
   }
   if (!source || name === undefined) return undefined;
-  return { name, source, version: c.version, versionKind, images };
+  return { name, source, version: c.version, versionKind, images, place: ctx.problems.place(at()) };
 }
 
 /**
@@ -315,7 +323,7 @@ async function normalise(raw: RawSpec, file: string, ctx: Ctx): Promise<Spec> {
       return;
     }
     seenImages.set(normalized, i);
-    const out: SpecImage = { ref, normalized };
+    const out: SpecImage = { ref, normalized, place: ctx.problems.place(['images', i]) };
     if (typeof img !== 'string' && img.platforms) out.platforms = img.platforms;
     if (typeof img !== 'string' && img.extras !== undefined) out.extras = img.extras;
     images.push(out);

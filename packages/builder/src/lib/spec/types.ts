@@ -33,6 +33,8 @@ export interface SpecImage {
   ref: string;
   /** Normalised: `docker.io/library/nginx:1.27.3` (Docker's rules, `latest` when untagged). */
   normalized: string;
+  /** Where the spec lists it, for messages: `lading.yaml:12`. */
+  place: string;
   /** This image's own platform filter (overrides the spec's). */
   platforms?: string[];
   /** This image's own `extras:` (overrides the spec's). */
@@ -45,7 +47,11 @@ export type SpecChartSource =
   | { type: 'oci'; ref: string; repository: string }
   | { type: 'path'; path: string; format: 'dir' | 'archive' };
 
-export type SpecChartImages = { mode: 'discover' } | { mode: 'none' } | { mode: 'list'; refs: string[] };
+export type SpecChartImages =
+  | { mode: 'discover' }
+  | { mode: 'none' }
+  /** `places[i]`: where the spec lists `refs[i]` (`lading.yaml:20`). */
+  | { mode: 'list'; refs: string[]; places: string[] };
 
 export interface SpecChart {
   /** Unique in the spec; releases refer to it. For repo charts, the chart's name in the repository. */
@@ -55,6 +61,8 @@ export interface SpecChart {
   version: string | undefined;
   versionKind: 'exact' | 'range' | undefined;
   images: SpecChartImages;
+  /** Where the spec lists it, for messages: `lading.yaml:18`. */
+  place: string;
 }
 
 export interface SpecFile {
