@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ChartNotFoundError, copy, ExitCode, NotFoundError, Registry } from '@lading/core';
+import { ChartNotFoundError, copy, ExitCode, Member, NotFoundError, Registry } from '@lading/core';
 import { type ChartRepo, startChartRepo } from '@lading/testkit/chart-repo';
 import { type CreateOptions, createBundle } from '../src/lib/create.ts';
 import { ImagePlatformError } from '../src/lib/platform-error.ts';
 import { ReferencesNotFoundError } from '../src/lib/resolve.ts';
-import { type Fixture, runCli, startFixture } from './helpers.ts';
+import { type Fixture, run, runCli, startFixture } from './helpers.ts';
 
 /** Issue 13, "Errors that point the wrong way": what `create` says when the spec asks for what is not there. */
 describe('lading-build create: errors that point the right way', function () {
@@ -214,5 +214,60 @@ charts:
       s.chartList.map((c) => c.version),
       ['0.4.0-rc.1'],
     );
+  });
+
+  describe('--since on a base that does not check out', () => {
+    let base: string;
+    let spec: string;
+    before(async () => {
+      spec = await writeSpec('v1.yaml', `images:\n  - ${fx.ref('demo/legacy')}\n`);
+      base = (await createBundle(opts(spec))).path;
+    });
+
+    it('warns (and builds) when the base is damaged: its lading.json does not match SHA256SUMS', async () => {
+      const dir = join(fx.dir, 'damaged');
+      await mkdir(dir);
+      await run('tar', ['-xf', base, '-C', dir]);
+      const lj = join(dir, Member.manifest);
+      await writeFile(lj, `${await readFile(lj, 'utf8')}\n`);
+      const damaged = join(fx.dir, 'damaged.tar');
+      const members = (await run('tar', ['-tf', base])).stdout.trim().split('\n');
+      await run('tar', ['-cf', damaged, '-C', dir, ...members]);
+      const next = await writeSpec(
+        'v2.yaml',
+        `images:\n  - ${fx.ref('demo/legacy')}\n  - ${fx.ref('demo/app')}\n`,
+      );
+      await writeFile(next, (await readFile(next, 'utf8')).replace('version: "1"', 'version: "2"'));
+      const messages: string[] = [];
+      const s = await createBundle(
+        opts(next, {
+          since: damaged,
+          onProgress: (e) => {
+            if (e.phase === 'message') messages.push(e.message);
+          },
+        }),
+      );
+      assert.equal(s.warnings?.length, 1, String(s.warnings));
+      assert.match(s.warnings![0]!, /does not check out: lading\.json does not match its SHA256SUMS line/);
+      assert.ok(messages.some((m) => m.startsWith('warning: --since ')));
+      assert.ok(s.omittedBlobs > 0);
+      // the good base: no warning
+      const ok = await createBundle(opts(next, { since: base }));
+      assert.deepEqual(ok.warnings, []);
+    });
+
+    it('warns when the base has the name and version of the bundle being built', async () => {
+      const s = await createBundle(opts(spec, { since: base }));
+      assert.equal(s.warnings?.length, 1, String(s.warnings));
+      assert.match(s.warnings![0]!, /is t 1, the same name and version as the bundle being built/);
+    });
+
+    it('warns when the base is not signed by the build key', async () => {
+      const unsignedBase = (await createBundle(opts(spec, { key: undefined, unsigned: true }))).path;
+      const next = await writeSpec('v3.yaml', `images:\n  - ${fx.ref('demo/app')}\n`);
+      await writeFile(next, (await readFile(next, 'utf8')).replace('version: "1"', 'version: "3"'));
+      const s = await createBundle(opts(next, { since: unsignedBase }));
+      assert.match(s.warnings?.[0] ?? '', /it is unsigned/);
+    });
   });
 });

@@ -22,6 +22,7 @@ import {
   throwIfAborted,
   writeBundle,
 } from '@lading/core';
+import { baseWarnings } from './base-warnings.ts';
 import { type FetchedChart, fetchChart } from './charts.ts';
 import { collectExtras } from './extras.ts';
 import { earlierBundles, FallbackFetcher, recordBundle } from './fallback.ts';
@@ -126,6 +127,8 @@ export interface CreateSummary {
   chartList: Array<{ name: string; version: string; source: string; digest: string; images: string[] }>;
   cache: string;
   seconds: number;
+  /** What the build went on despite (also printed as `warning:` lines): a base that does not check out. */
+  warnings?: string[];
 }
 
 const OCTET = 'application/octet-stream';
@@ -175,11 +178,16 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
     ...(opts.keychain ? { keychain: opts.keychain } : {}),
   });
   const limiter = new Limiter(concurrency);
+  const warnings: string[] = [];
   try {
     let base: BaseBundle | undefined;
     if (opts.since) {
-      base = await loadBaseBundle(opts.since, cache, signal);
+      base = await loadBaseBundle(opts.since, cache, signal, key);
       say(`base bundle: ${base.name} ${base.version} (${base.blobs.size} blobs the site already has)`);
+      for (const w of baseWarnings(opts.since, base, spec)) {
+        warnings.push(w);
+        say(`warning: ${w}`);
+      }
     }
 
     // 1. Charts (they may add images). A chart version that does not exist is noted and the next
@@ -413,6 +421,7 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
       summary.checksumFile = loader.checksumFile;
     }
     if (base) summary.since = { name: base.name, version: base.version, digest: base.sumsDigest };
+    summary.warnings = warnings;
     return summary;
   } finally {
     await sources.close();

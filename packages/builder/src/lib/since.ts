@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
@@ -10,7 +11,9 @@ import {
   type OciLayout,
   openBundle,
   parseLadingJson,
+  parseSums,
 } from '@lading/core';
+import { baseProblems } from './base-check.ts';
 import { graphOf } from './graph.ts';
 
 /** The base of a differential bundle (`--since OLD`): what the site already has. */
@@ -23,6 +26,16 @@ export interface BaseBundle {
   blobs: Set<string>;
   /** How the blob list was learnt: from the bundle's members, or from lading.json + the cache. */
   from: 'bundle' | 'lading.json';
+  /** What does not check out in it (no blob hashed; see base-check.ts): create warns with these. */
+  problems: string[];
+}
+
+function sumsMap(bytes: Buffer, source: string): Map<string, string> {
+  try {
+    return new Map(parseSums(bytes, source).map((e) => [e.path, e.hex]));
+  } catch (err) {
+    throw new BaseBundleError(`--since ${source}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 export class BaseBundleError extends InvalidInputError {
@@ -39,6 +52,8 @@ export async function loadBaseBundle(
   path: string,
   cache?: OciLayout,
   signal?: AbortSignal,
+  /** The build's signing key: the base's signature is checked against its public half. */
+  key?: KeyObject,
 ): Promise<BaseBundle> {
   const st = await stat(path).catch(() => undefined);
   if (!st) {
@@ -81,12 +96,17 @@ export async function loadBaseBundle(
         for (const n of nodes) blobs.add(n.digest);
       }
     }
+    const signature = await readFile(join(dirname(path), Member.signature)).catch(() => undefined);
     return {
       name: lading.name,
       version: lading.version,
       sumsDigest: digestOf(sums),
       blobs,
       from: 'lading.json',
+      problems: baseProblems(
+        { sums: sumsMap(sums, sumsPath), sumsBytes: sums, signature, metadata: [[Member.manifest, text]] },
+        key,
+      ),
     };
   }
   const bundle = await openBundle(path, signal ? { signal } : {});
@@ -96,12 +116,24 @@ export async function loadBaseBundle(
       const d = digestOfBlobMember(name);
       if (d) blobs.add(d);
     }
+    const metadata: Array<[string, Buffer]> = [];
+    for (const m of [Member.manifest, Member.index]) metadata.push([m, await bundle.readMember(m)]);
     return {
       name: bundle.ladingJson.name,
       version: bundle.ladingJson.version,
       sumsDigest: digestOf(bundle.sumsBytes),
       blobs,
       from: 'bundle',
+      problems: baseProblems(
+        {
+          sums: bundle.sums,
+          sumsBytes: bundle.sumsBytes,
+          signature: bundle.signature,
+          metadata,
+          members: bundle.members.keys(),
+        },
+        key,
+      ),
     };
   } finally {
     await bundle.close();
