@@ -15,7 +15,9 @@ and writes ONE bundle: a POSIX tar holding an OCI image layout with, in this ord
 SHA256SUMS, SHA256SUMS.sig, index.json, sbom.cdx.json, files/… and every blob once. Manifests and configs come first
 (into the content cache); once every size is known, each layer goes straight into its place in the bundle
 (--concurrency at once), verified while it streams, written once: from what an interrupted build of the same output
-finished, from a bundle built with this cache before (while unchanged), else from its registry.
+finished, from a bundle built with this cache before (while unchanged), else from its registry. Every chart version
+and image tag is looked up before any image is pulled: all that do not exist are named at once (exit 4), each with
+its spec line or its chart and values path, and so are all images without the platforms asked for (exit 2).
 
 Output: --output FILE, or --output DIR for DIR/<name>-<version>.tar. An existing output is refused unless --force.
 The bundle is written under a temporary name and renamed at the end: a failed or interrupted build leaves nothing at
@@ -33,7 +35,8 @@ Reproducible: with SOURCE_DATE_EPOCH set, the same spec and sources give a byte-
 
 Differential: --since OLD (the previous bundle, its first part, its folder, or its lading.json with SHA256SUMS beside
 it) leaves out the layers and configs OLD already carried; lading.json "since" names the base and lists them.
-Manifests always stay in the bundle.
+Manifests always stay in the bundle. Only OLD's blob names are used: a warning says when its metadata do not match
+its SHA256SUMS, members are missing, it is not signed by --key, or it has this bundle's name and version.
 
 Registries: credentials come from the containers auth.json and the Docker config (~/.docker/config.json,
 credential helpers), never from the spec; chart repositories use the same credentials, by host. Free space is
