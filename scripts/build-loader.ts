@@ -8,7 +8,9 @@
 //   2. oclif normally discovers commands on the filesystem. The bundle's entry (generated below,
 //      one import per file under packages/loader/src/commands) hands oclif a ready root Plugin
 //      whose command table is already filled, with the package.json data inline, so oclif reads
-//      no file at start-up.
+//      no file at start-up. What the Node CLI gets from plugins and hooks is built in: the `help`
+//      command of @oclif/plugin-help joins the table, and @lading/cli's command_not_found hook
+//      (did you mean …?, exit 2) answers oclif's runHook.
 //   3. `node --experimental-sea-config` writes the blob; postject injects it into a copy of the
 //      very `node` that runs this script (blob and binary must come from the same Node build).
 //
@@ -95,9 +97,13 @@ async function entrySource(
   manifest?: string,
 ): Promise<{ source: string; ids: string[] }> {
   const commands = await findCommands(commandsDir);
+  // `lading-load help push`, as @oclif/plugin-help gives the Node CLI.
+  commands.push({ id: 'help', file: '@oclif/plugin-help' });
   const pkg = JSON.parse(await readFile(join(loaderDir, 'package.json'), 'utf8'));
-  // The package.json that oclif sees, inline. No dependencies: oclif must load no plugins (nor
-  // the help plugin and the command_not_found hook the package's own oclif config names).
+  // The package.json that oclif sees, inline. No dependencies: oclif must load no plugin or hook
+  // from the filesystem. What the package's own oclif config names is built in instead: the help
+  // plugin's `help` command joins the command table, and the command_not_found hook (did you
+  // mean …?, exit 2) is called from the entry's runHook below.
   const { plugins: _plugins, hooks: _hooks, ...oclifConfig } = pkg.oclif;
   const pjson = {
     name: pkg.name,
@@ -122,13 +128,16 @@ async function entrySource(
     .join('\n');
   const source = `
 import { dirname } from 'node:path';
-import { execute, Plugin } from '@oclif/core';
+import { Config, Errors, execute, Plugin, ux } from '@oclif/core';
+import notFound from '@lading/cli/not-found';
 ${imports}
 
-// oclif's own rule for finding the command class in a module (searchForCommandClass).
+// oclif's own rule for finding the command class in a module (searchForCommandClass); a plugin's
+// main module (@oclif/plugin-help) lists its commands under \`commands\`.
 function commandClass(m: Record<string, any>): any {
   if (typeof m.run === 'function') return m;
   if (m.default && typeof m.default.run === 'function') return m.default;
+  if (m.commands) return commandClass(m.commands);
   return Object.values(m).find((v: any) => v && typeof v.run === 'function');
 }
 
@@ -172,6 +181,24 @@ async function main(): Promise<void> {
   }
   await execute({ args: process.argv.slice(2), loadOptions: { root, pjson, plugins: new Map([[plugin.name, plugin]]) } as any });
 }
+
+// The CLI's command_not_found hook, bundled: oclif would load it from a file, and there is none
+// here. (Config.prototype: oclif builds its own Config from the load options.)
+const runHook = (Config.prototype as any).runHook;
+(Config.prototype as any).runHook = async function (this: any, event: string, opts: any, ...rest: any[]) {
+  if (event !== 'command_not_found') return runHook.call(this, event, opts, ...rest);
+  const config = this;
+  const context = {
+    config,
+    debug: () => {},
+    error: (message: string | Error, options: any = {}) => Errors.error(message, options),
+    exit: (code = 0) => Errors.exit(code),
+    log: (message?: string, ...args: string[]) => ux.stdout(message, ...args),
+    warn: (message: string | Error) => Errors.warn(message),
+  };
+  const result = await (notFound as any).call(context, { ...opts, config, context });
+  return { successes: [{ plugin: config.rootPlugin, result }], failures: [] };
+};
 main().catch((err) => {
   process.stderr.write(String(err && err.stack ? err.stack : err) + '\\n');
   process.exitCode = 1;

@@ -138,8 +138,32 @@ describe('standalone lading-load (single executable, no Node.js on PATH)', funct
     needBuild(this);
     const r = await run(['no-such-command']);
     assert.equal(r.status, 2, r.stderr);
-    assert.match(r.stderr, /command no-such-command not found/);
+    assert.match(r.stderr, /"no-such-command" is not a lading-load command/);
     assert.doesNotMatch(r.stderr, /at .*\(.*:\d+:\d+\)/, 'no stack trace');
+  });
+
+  it('"help COMMAND" works as in the Node CLI (@oclif/plugin-help built in)', async function () {
+    needBuild(this);
+    const viaHelp = await run(['help', 'push']);
+    assert.equal(viaHelp.status, 0, viaHelp.stderr);
+    assert.match(viaHelp.stdout, /USAGE\n +\$ lading-load push /);
+    const viaFlag = await run(['push', '--help']);
+    assert.equal(viaFlag.status, 0, viaFlag.stderr);
+    assert.equal(viaHelp.stdout, viaFlag.stdout, 'help push = push --help');
+    const top = await run(['help']);
+    assert.equal(top.status, 0, top.stderr);
+    assert.match(top.stdout, /^ +verify /m);
+  });
+
+  it('a mistyped command names the nearest one, exit 2, also with --json (the not-found hook built in)', async function () {
+    needBuild(this);
+    const r = await run(['verfy', 'b.tar']);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /did you mean "verify"\?/);
+    assert.match(r.stderr, /hint: lading-load help lists the commands/);
+    const j = await run(['verfy', '--json']);
+    assert.equal(j.status, 2, j.stderr);
+    assert.equal(JSON.parse(j.stdout).error.code, 'UNKNOWN_COMMAND');
   });
 
   it('verify: exit 0 on a good bundle, 3 on a tampered copy', async function () {
