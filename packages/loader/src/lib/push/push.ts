@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import {
-  AbortedError,
   assertVerified,
   BundleTarget,
   type CopyEvent,
@@ -9,6 +8,7 @@ import {
   DEFAULT_CONCURRENCY,
   type Digest,
   digestOf,
+  fanOut,
   LadingError,
   Limiter,
   loadPublicKey,
@@ -350,16 +350,9 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
       bytes: 0,
     });
 
-    // Stop everything on the first failure unless --continue-on-error.
-    const stop = new AbortController();
-    const onAbort = () => stop.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    let firstError: unknown;
-
-    const pushOne = async (item: PushItem): Promise<void> => {
+    const pushOne = async (item: PushItem, s: AbortSignal): Promise<void> => {
       const repo = repoOf(item.repository);
       const graph = graphs.get(item) as ItemGraph;
-      const s = stop.signal;
       const conflict = conflictOf.get(item);
       if (conflict && onExisting === 'skip') {
         bytesDone += graph.bytes;
@@ -426,40 +419,26 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
       finish(item, { ...base(item), ...moved, status: 'pushed', bytes: itemBytes });
     };
 
-    // Images run side by side (bounded); every transfer goes through the one limiter.
-    const queue = [...items];
-    const workers = Math.max(1, Math.min(items.length, limiter.concurrency * 2));
-    const worker = async () => {
-      for (;;) {
-        const item = queue.shift();
-        if (!item) return;
-        if (stop.signal.aborted) return;
-        try {
-          await pushOne(item);
-        } catch (err) {
-          if (stop.signal.aborted && err instanceof AbortedError && firstError !== undefined) return;
-          if (signal?.aborted) {
-            firstError ??= err;
-            stop.abort(err);
-            return;
-          }
-          if (opts.continueOnError) {
-            finish(item, { ...base(item), status: 'failed', error: errorInfo(err) });
-          } else {
-            firstError ??= err;
-            stop.abort(err);
-            return;
-          }
-        }
-      }
-    };
+    // Images run side by side (bounded); every transfer goes through the one limiter. The first
+    // failure stops the others (fail-fast fan-out) unless --continue-on-error.
     try {
-      await Promise.all(Array.from({ length: workers }, worker));
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
+      await fanOut(
+        items,
+        async (item, s) => {
+          try {
+            await pushOne(item, s);
+          } catch (err) {
+            if (!opts.continueOnError || signal?.aborted) throw err;
+            finish(item, { ...base(item), status: 'failed', error: errorInfo(err) });
+          }
+        },
+        { concurrency: limiter.concurrency * 2, ...(signal ? { signal } : {}) },
+      );
+    } catch (err) {
+      throwIfAborted(signal);
+      throw err;
     }
     throwIfAborted(signal);
-    if (firstError !== undefined) throw firstError;
 
     // 7. Supply-chain artifacts, after the images they are about (their subjects are there now).
     const extrasCounts: ExtrasPushCounts = { pushed: 0, skipped: 0, indexes: 0, replaced: [] };
