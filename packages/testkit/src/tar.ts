@@ -2,7 +2,9 @@ import { Header } from 'tar';
 
 /**
  * Minimal deterministic ustar writer for test layers: fixed mode, uid/gid 0, mtime 0, no user
- * names. Headers are encoded by the `tar` package (the codec core uses too); the block layout is ours.
+ * names. Headers are encoded by the `tar` package's `Header`, in the dialect of core's one codec
+ * (`bundle/tar-header.ts`, `encodePackageHeader`): testkit cannot depend on core, whose tests
+ * depend on testkit. The block layout is ours.
  */
 
 export interface TarLayerEntry {

@@ -14,6 +14,7 @@ export * from './size.ts';
 export * from './source.ts';
 export * from './split.ts';
 export * from './sums.ts';
+export { BLOCK, parsePax, TAR_END_SIZE, TarFormatError } from './tar-header.ts';
 export * from './tar-reader.ts';
 export * from './tar-safety.ts';
 export * from './tar-writer.ts';

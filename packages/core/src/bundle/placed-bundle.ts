@@ -7,7 +7,7 @@ import type { Descriptor } from '../model/index.ts';
 import { WriteGatherer } from '../util/index.ts';
 import type { PlacedOutput } from './placed-output.ts';
 import type { BundlePlan, PlannedMember } from './plan.ts';
-import { TAR_END_SIZE } from './tar-writer.ts';
+import { TAR_END_SIZE } from './tar-header.ts';
 
 /**
  * A bundle being written, seen as a content store (a `Storage`), so that the copy engine moves

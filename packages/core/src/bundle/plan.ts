@@ -7,7 +7,8 @@ import { type BundleFile, type LadingJson, ladingJsonSchema } from './lading-jso
 import { buildSbom, type CycloneDxBom, serializeSbom } from './sbom.ts';
 import { sign } from './signing.ts';
 import { formatSums } from './sums.ts';
-import { BLOCK, checkMemberPath, entryHeader, TAR_END_SIZE, tarEntrySize } from './tar-writer.ts';
+import { BLOCK, TAR_END_SIZE } from './tar-header.ts';
+import { checkMemberPath, entryHeader, tarEntrySize } from './tar-writer.ts';
 
 /**
  * The layout of a bundle, fixed before a byte of it is written (docs/bundle-format.md): blobs are named

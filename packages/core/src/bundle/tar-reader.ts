@@ -1,13 +1,13 @@
-import { InvalidInputError, throwIfAborted, VerificationError } from '../errors/index.ts';
+import { throwIfAborted, VerificationError } from '../errors/index.ts';
+import { BLOCK, decodeHeader, isZeroBlock, parsePax, TarFormatError } from './tar-header.ts';
 
 /**
  * A small streaming tar reader: ustar/POSIX headers, pax extended headers (`path`, `linkpath`,
  * `size`), GNU long names (`L`/`K`) and GNU base-256 sizes. It reports where every member's
  * header and data start, so a tar file can be indexed by seeking past the data and read back
- * later by byte range. It never writes anything anywhere.
+ * later by byte range. It never writes anything anywhere. Each header block is decoded by the one
+ * tar codec, `tar-header.ts` (strictly: checksum, octal fields, NULs).
  */
-
-const BLOCK = 512;
 
 /** pax and GNU long-name records are small; anything bigger is refused. */
 export const MAX_TAR_META_BYTES = 1024 * 1024;
@@ -36,18 +36,6 @@ export interface TarHeader {
   headerOffset: number;
   /** Offset of the first data byte. */
   dataOffset: number;
-}
-
-/** The archive is not a tar, or a header is damaged (exit 2). */
-export class TarFormatError extends InvalidInputError {
-  override readonly code = 'TAR_MALFORMED';
-  readonly offset: number;
-  constructor(source: string, offset: number, reason: string) {
-    super(`${source}: malformed tar at byte ${offset}: ${reason}`, {
-      hint: 'the file is not a Lading bundle or it is damaged; get it again from a trusted source',
-    });
-    this.offset = offset;
-  }
 }
 
 /** The archive ends inside a member (or a member's declared size runs past the end) (exit 3). */
@@ -191,57 +179,6 @@ export class RandomAccessTarInput implements TarInput {
   }
 }
 
-function isZeroBlock(b: Buffer): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
-  return true;
-}
-
-function cstring(b: Buffer, start: number, len: number): string {
-  const field = b.subarray(start, start + len);
-  const nul = field.indexOf(0);
-  return field.subarray(0, nul < 0 ? field.length : nul).toString('utf8');
-}
-
-/** An octal field, or GNU base-256 (high bit of the first byte set). */
-function numeric(
-  b: Buffer,
-  start: number,
-  len: number,
-  what: string,
-  offset: number,
-  source: string,
-): number {
-  const field = b.subarray(start, start + len);
-  if (field[0] !== undefined && (field[0] & 0x80) !== 0) {
-    if (field[0] === 0xff) throw new TarFormatError(source, offset, `negative ${what}`);
-    let v = field[0] & 0x7f;
-    for (let i = 1; i < field.length; i++) {
-      v = v * 256 + (field[i] as number);
-      if (v > Number.MAX_SAFE_INTEGER) throw new TarFormatError(source, offset, `${what} too large`);
-    }
-    return v;
-  }
-  const s = field.toString('latin1').replace(/\0.*$/s, '').trim();
-  if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s))
-    throw new TarFormatError(source, offset, `${what} field is not octal: ${JSON.stringify(s)}`);
-  const v = Number.parseInt(s, 8);
-  if (!Number.isSafeInteger(v)) throw new TarFormatError(source, offset, `${what} too large`);
-  return v;
-}
-
-function checksumOk(b: Buffer, offset: number, source: string): boolean {
-  const stored = numeric(b, 148, 8, 'checksum', offset, source);
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const v = i >= 148 && i < 156 ? 0x20 : (b[i] as number);
-    unsigned += v;
-    signed += v > 127 ? v - 256 : v;
-  }
-  return stored === unsigned || stored === signed;
-}
-
 function typeOf(flag: string, name: string): TarEntryType {
   switch (flag) {
     case '0':
@@ -263,30 +200,6 @@ function typeOf(flag: string, name: string): TarEntryType {
     default:
       return 'other';
   }
-}
-
-/** Parse pax extended header records: `<len> <key>=<value>\n`. */
-export function parsePax(data: Buffer, source = 'tar', offset = 0): Record<string, string> {
-  const out: Record<string, string> = {};
-  let i = 0;
-  while (i < data.length) {
-    if (data[i] === 0) break; // padding
-    const sp = data.indexOf(0x20, i);
-    if (sp < 0) throw new TarFormatError(source, offset, 'pax record without a length');
-    const lenText = data.subarray(i, sp).toString('latin1');
-    if (!/^[0-9]+$/.test(lenText))
-      throw new TarFormatError(source, offset, 'pax record length is not a number');
-    const len = Number.parseInt(lenText, 10);
-    if (len <= sp - i + 1 || i + len > data.length || data[i + len - 1] !== 0x0a) {
-      throw new TarFormatError(source, offset, 'pax record length does not match its content');
-    }
-    const record = data.subarray(sp + 1, i + len - 1);
-    const eq = record.indexOf(0x3d);
-    if (eq < 0) throw new TarFormatError(source, offset, 'pax record without "="');
-    out[record.subarray(0, eq).toString('utf8')] = record.subarray(eq + 1).toString('utf8');
-    i += len;
-  }
-  return out;
 }
 
 export interface ReadTarOptions {
@@ -377,11 +290,9 @@ export async function* readTar(
       }
       return { offset, trailingData, missingEndMarker: false };
     }
-    if (!checksumOk(block, offset, source)) {
-      throw new TarFormatError(source, offset, 'header checksum mismatch (not a tar, or a damaged header)');
-    }
-    const typeflag = String.fromCharCode(block[156] as number);
-    let size = numeric(block, 124, 12, 'size', offset, source);
+    const h = decodeHeader(block, offset, source);
+    const typeflag = h.typeflag;
+    let size = h.size;
     if (typeflag === 'x' || typeflag === 'g') {
       const data = await readMeta(input, size, 'pax header', source, offset);
       const records = parsePax(data, source, offset);
@@ -396,13 +307,10 @@ export async function* readTar(
       else longLink = value;
       continue;
     }
-    const magic = block.subarray(257, 263).toString('latin1');
-    const ustarPrefix = magic === 'ustar\0' ? cstring(block, 345, 155) : '';
-    let name = cstring(block, 0, 100);
-    if (ustarPrefix) name = `${ustarPrefix}/${name}`;
+    let name = h.name;
     if (longName !== undefined) name = longName;
     if (pax?.path !== undefined) name = pax.path;
-    let linkname = cstring(block, 157, 100);
+    let linkname = h.linkname;
     if (longLink !== undefined) linkname = longLink;
     if (pax?.linkpath !== undefined) linkname = pax.linkpath;
     if (pax?.size !== undefined) {
@@ -422,7 +330,6 @@ export async function* readTar(
     const fileTyped = typeflag === '0' || typeflag === '\0' || typeflag === '7';
     const dataSize = type === 'file' || type === 'other' || (fileTyped && type === 'directory') ? size : 0;
     const dataOffset = input.position;
-    const mode = numeric(block, 100, 8, 'mode', offset, source);
     if (input.size !== undefined && dataOffset + dataSize > input.size) {
       throw new TarTruncatedError(
         source,
@@ -436,7 +343,7 @@ export async function* readTar(
       type,
       typeflag,
       size: dataSize,
-      mode,
+      mode: h.mode,
       linkname,
       headerOffset: offset,
       dataOffset,

@@ -1,16 +1,14 @@
 import { InvalidInputError, throwIfAborted, VerificationError } from '../errors/index.ts';
+import { bundleHeaderSize, encodeBundleHeader, padded, TAR_END_SIZE } from './tar-header.ts';
 
 /**
  * A deterministic streaming tar writer: POSIX ustar headers, plus a pax extended header (`x`)
  * only for names that do not fit ustar (> 100 bytes or non-ASCII) and sizes over 8 GiB.
  * Every entry gets the same mtime, uid/gid 0, empty uname/gname, mode 0644 (files) or 0755
  * (directories); no atime/ctime. Output ends with two zero blocks (no padding to a record size).
- * The same entries and mtime always give the same bytes.
+ * The same entries and mtime always give the same bytes. The headers are encoded by the one tar
+ * codec, `tar-header.ts`.
  */
-
-export const BLOCK = 512;
-const USTAR_MAX_SIZE = 0o77777777777; // 11 octal digits: 8 GiB - 1
-const NAME_MAX = 100;
 
 export interface TarEntry {
   /** Member path: relative, `/`-separated, no `.` or `..` components. */
@@ -76,96 +74,9 @@ export function checkMemberPath(path: string): void {
   }
 }
 
-function needsPaxPath(path: string): boolean {
-  return Buffer.byteLength(path) > NAME_MAX || /[^\x20-\x7e]/.test(path);
-}
-
 /** Bytes one entry occupies in the tar: headers (pax included), data, padding. */
 export function tarEntrySize(path: string, size: number): number {
-  const pax = paxRecords(path, size);
-  const paxBytes = pax ? BLOCK + padded(pax.length) : 0;
-  return paxBytes + BLOCK + padded(size);
-}
-
-/** Two zero blocks end the archive. */
-export const TAR_END_SIZE = 2 * BLOCK;
-
-function padded(n: number): number {
-  return Math.ceil(n / BLOCK) * BLOCK;
-}
-
-function paxRecord(key: string, value: string): string {
-  const body = ` ${key}=${value}\n`;
-  const bodyLen = Buffer.byteLength(body);
-  let len = bodyLen + String(bodyLen).length;
-  if (String(len).length + bodyLen !== len) len = bodyLen + String(len).length;
-  return `${len}${body}`;
-}
-
-function paxRecords(path: string, size: number): Buffer | undefined {
-  let s = '';
-  if (needsPaxPath(path)) s += paxRecord('path', path);
-  if (size > USTAR_MAX_SIZE) s += paxRecord('size', String(size));
-  return s ? Buffer.from(s, 'utf8') : undefined;
-}
-
-function writeString(buf: Buffer, offset: number, width: number, value: string): void {
-  const b = Buffer.from(value, 'utf8');
-  if (b.length > width) throw new Error(`tar header field overflow: ${value}`);
-  b.copy(buf, offset);
-}
-
-function writeOctal(buf: Buffer, offset: number, width: number, value: number): void {
-  writeString(buf, offset, width, `${value.toString(8).padStart(width - 1, '0')}\0`);
-}
-
-/** Sizes beyond 11 octal digits use the GNU base-256 form (the pax `size` record also says it). */
-function writeSize(buf: Buffer, offset: number, value: number): void {
-  if (value <= USTAR_MAX_SIZE) {
-    writeOctal(buf, offset, 12, value);
-    return;
-  }
-  let v = BigInt(value);
-  for (let i = 11; i >= 1; i--) {
-    buf[offset + i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  buf[offset] = 0x80;
-}
-
-/** A name that fits the ustar field: ASCII, at most 100 bytes (used when pax carries the real one). */
-function fallbackName(path: string): string {
-  const ascii = path.replace(/[^\x20-\x7e]/g, '_');
-  return ascii.length <= NAME_MAX ? ascii : ascii.slice(ascii.length - NAME_MAX);
-}
-
-interface HeaderFields {
-  name: string;
-  size: number;
-  mode: number;
-  typeflag: string;
-  mtime: number;
-}
-
-function ustarHeader(f: HeaderFields): Buffer {
-  const h = Buffer.alloc(BLOCK);
-  writeString(h, 0, NAME_MAX, f.name);
-  writeOctal(h, 100, 8, f.mode);
-  writeOctal(h, 108, 8, 0); // uid
-  writeOctal(h, 116, 8, 0); // gid
-  writeSize(h, 124, f.size);
-  writeOctal(h, 136, 12, f.mtime);
-  h.fill(0x20, 148, 156); // checksum field counts as spaces
-  writeString(h, 156, 1, f.typeflag);
-  writeString(h, 257, 6, 'ustar\0');
-  writeString(h, 263, 2, '00');
-  // uname (265) and gname (297) stay empty; devmajor/devminor as zeros.
-  writeOctal(h, 329, 8, 0);
-  writeOctal(h, 337, 8, 0);
-  let sum = 0;
-  for (const b of h) sum += b;
-  writeString(h, 148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
-  return h;
+  return bundleHeaderSize(path, size) + padded(size);
 }
 
 /** The header block(s) of one entry: an optional pax header plus its records, then ustar. */
@@ -179,32 +90,13 @@ export function entryHeader(
   if (!Number.isSafeInteger(size) || size < 0) throw new InvalidInputError(`${path}: invalid size ${size}`);
   if (type === 'directory' && size !== 0) throw new InvalidInputError(`${path}: a directory has no data`);
   if (!Number.isSafeInteger(mtime) || mtime < 0) throw new InvalidInputError(`invalid tar mtime ${mtime}`);
-  const blocks: Buffer[] = [];
-  const pax = paxRecords(path, size);
-  if (pax) {
-    const base = path.replace(/\/$/, '').split('/').pop() ?? 'entry';
-    blocks.push(
-      ustarHeader({
-        name: fallbackName(`PaxHeaders/${base}`),
-        size: pax.length,
-        mode: 0o644,
-        typeflag: 'x',
-        mtime,
-      }),
-      pax,
-      Buffer.alloc(padded(pax.length) - pax.length),
-    );
-  }
-  blocks.push(
-    ustarHeader({
-      name: fallbackName(path),
-      size: type === 'directory' ? 0 : size,
-      mode: type === 'directory' ? 0o755 : 0o644,
-      typeflag: type === 'directory' ? '5' : '0',
-      mtime,
-    }),
-  );
-  return Buffer.concat(blocks);
+  return encodeBundleHeader({
+    path,
+    type: type === 'directory' ? 'Directory' : 'File',
+    size: type === 'directory' ? 0 : size,
+    mode: type === 'directory' ? 0o755 : 0o644,
+    mtime,
+  });
 }
 
 function toBuffer(chunk: Uint8Array | string): Buffer {

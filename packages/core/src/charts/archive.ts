@@ -3,13 +3,8 @@ import { mkdir, open, readdir, realpath, rm } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import {
-  readTar,
-  StreamTarInput,
-  TarFormatError,
-  type TarHeader,
-  TarTruncatedError,
-} from '../bundle/tar-reader.ts';
+import { TarFormatError } from '../bundle/tar-header.ts';
+import { readTar, StreamTarInput, type TarHeader, TarTruncatedError } from '../bundle/tar-reader.ts';
 import { throwIfAborted } from '../errors/index.ts';
 import { InvalidChartError, UnsafeArchiveError } from './errors.ts';
 import { type ChartMetadata, MAX_CHART_METADATA_BYTES, parseChartYaml } from './metadata.ts';
