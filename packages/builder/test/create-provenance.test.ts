@@ -20,6 +20,7 @@ import {
 } from '@lading/testkit/cosign';
 import { rulesCovering } from '../src/lib/chart-images.ts';
 import { type CreateOptions, createBundle } from '../src/lib/create.ts';
+import { UpstreamSignaturesError } from '../src/lib/extras.ts';
 import { describeBundle, formatInspect } from '../src/lib/inspect.ts';
 import { PinnedIndexFilterError } from '../src/lib/plan.ts';
 import { type Fixture, startFixture } from './helpers.ts';
@@ -271,6 +272,40 @@ verify:
       await noBundle();
     });
   }
+
+  it('several images without a valid signature: all of them in one error (exit 3), each with rule and reason', async () => {
+    const host = fx.registry.host;
+    await assert.rejects(
+      createBundle(
+        opts(
+          await spec(`images:
+  - ${host}/demo/base-b:1
+  - ${host}/demo/app:1.0
+  - ${host}/demo/big:1.0
+verify:
+  - images: ["${host}/demo/**"]
+    keys: [vendor.pub]
+`),
+        ),
+      ),
+      (e: unknown) => {
+        assert.ok(e instanceof UpstreamSignaturesError, String(e));
+        assert.ok(e instanceof UpstreamSignatureError);
+        assert.equal(e.exitCode, ExitCode.verification);
+        assert.deepEqual(
+          e.failures.map((f) => f.image),
+          [fx.ref('demo/base-b'), fx.ref('demo/big')],
+        );
+        assert.match(e.message, /^2 images have no valid signature for their verify: rules:\n/);
+        assert.match(
+          e.message,
+          /demo\/big:1\.0: no valid signature for verify rule verify\[0\] \(vendor\.pub\): no signature of sha256:/,
+        );
+        return true;
+      },
+    );
+    await noBundle();
+  });
 
   it('a digest-pinned index with a platform filter: exit 2 naming the platform manifests to pin', async () => {
     const host = fx.registry.host;

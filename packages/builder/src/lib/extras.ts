@@ -9,6 +9,7 @@ import {
   type Digest,
   discoverExtras,
   type Fetcher,
+  fanOut,
   fetchAll,
   type ImageKey,
   isIndexType,
@@ -16,6 +17,7 @@ import {
   matchesImageGlob,
   type OciLayout,
   parseManifest,
+  UpstreamSignatureError,
 } from '@lading/core';
 import type { PulledImage } from './images.ts';
 import type { SourceRegistries } from './sources.ts';
@@ -69,7 +71,33 @@ async function childrenOf(cache: OciLayout, root: Descriptor, signal?: AbortSign
     : [];
 }
 
-/** Discover, carry and check every image's extras; one image's failure stops all (thrown). */
+/**
+ * Several images without a valid signature for their `verify:` rules (exit 3): every one, each
+ * with its rule and reasons. Still an UpstreamSignatureError (the first one's fields), so callers
+ * that handle one handle this.
+ */
+export class UpstreamSignaturesError extends UpstreamSignatureError {
+  readonly failures: UpstreamSignatureError[];
+  constructor(failures: UpstreamSignatureError[]) {
+    const first = failures[0] as UpstreamSignatureError;
+    super(first.image, first.rule, first.reasons, first.hint);
+    this.message = `${failures.length} images have no valid signature for their verify: rules:\n${failures.map((f) => `  ${f.message}`).join('\n')}`;
+    this.failures = failures;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return {
+      ...super.toJSON(),
+      failures: this.failures.map((f) => ({ image: f.image, rule: f.rule, reasons: f.reasons })),
+    };
+  }
+}
+
+/**
+ * Discover, carry and check every image's extras. Images without a valid signature are all
+ * reported (UpstreamSignatureError, or UpstreamSignaturesError for several); any other failure
+ * stops all (thrown once every image's work has settled).
+ */
 export interface CollectedExtras {
   /** Per image reference. */
   images: Map<string, ImageExtras>;
@@ -102,9 +130,13 @@ export async function collectExtras(
       }),
     );
   const out = new Map<string, ImageExtras>();
-  const so = opts.signal ? { signal: opts.signal } : {};
-  await Promise.all(
-    images.map(async (img) => {
+  // every image's rules are checked even when one fails: all the images without a valid
+  // signature are reported at once (any other failure stops them all)
+  const unsigned: UpstreamSignatureError[] = [];
+  await fanOut(
+    images,
+    async (img, signal) => {
+      const so = { signal };
       const rules = opts.spec.verify.filter((r) => r.images.some((g) => matchesImageGlob(g, img.ref)));
       const carry = extrasWanted(opts.spec, img.ref);
       const result: ImageExtras = { extras: [], signatures: [], blobs: [], rules: rules.map(ruleLabel) };
@@ -112,7 +144,7 @@ export async function collectExtras(
       if (!carry && rules.length === 0) return;
       const { repository } = opts.sources.open(img.ref);
       const root = img.descriptor;
-      const children = await childrenOf(opts.cache, root, opts.signal);
+      const children = await childrenOf(opts.cache, root, signal);
       const filtered = img.digest !== img.upstreamDigest;
       const manifests = new Map<string, Descriptor>([
         [root.digest, root],
@@ -157,22 +189,34 @@ export async function collectExtras(
       for (const rule of rules) {
         const alternatives: Digest[][] = [[subjects[0]!]];
         if (children.length > 0) alternatives.push(children.map((c) => c.digest));
-        const ok = await checkSignatures(
-          {
-            image: img.ref,
-            rule: ruleLabel(rule),
-            fetcher,
-            extras: found,
-            manifests,
-            keys: await keysOf(rule),
-            alternatives,
-          },
-          so,
-        );
+        let ok: Awaited<ReturnType<typeof checkSignatures>>;
+        try {
+          ok = await checkSignatures(
+            {
+              image: img.ref,
+              rule: ruleLabel(rule),
+              fetcher,
+              extras: found,
+              manifests,
+              keys: await keysOf(rule),
+              alternatives,
+            },
+            so,
+          );
+        } catch (err) {
+          if (!(err instanceof UpstreamSignatureError)) throw err;
+          unsigned.push(err);
+          continue;
+        }
         for (const s of ok) result.signatures.push({ rule: rule.index, ...s });
         opts.onMessage?.(`signature ${img.ref}: ${ok.length} valid (${ruleLabel(rule)})`);
       }
-    }),
+    },
+    opts.signal ? { signal: opts.signal } : {},
   );
+  const order = new Map(images.map((img, i) => [img.ref, i]));
+  unsigned.sort((a, b) => (order.get(a.image) ?? 0) - (order.get(b.image) ?? 0));
+  if (unsigned.length === 1) throw unsigned[0];
+  if (unsigned.length > 1) throw new UpstreamSignaturesError(unsigned);
   return { images: out, held };
 }
