@@ -296,6 +296,17 @@ describe('copy', () => {
       copy(src, 'demo/app:1.0', dst, 'x', { platforms: [parsePlatform('linux/arm64')] }),
       (e: unknown) => e instanceof PlatformNotFoundError && e.available.join() === 'linux/amd64',
     );
+    // messages name the caller's label (a full reference), not the bare tag or digest it copies
+    await assert.rejects(
+      copy(src, 'demo/app:1.0', dst, 'x', {
+        label: 'registry.example.com/demo/app:1.0',
+        platforms: [parsePlatform('linux/arm64')],
+      }),
+      (e: unknown) =>
+        e instanceof PlatformNotFoundError &&
+        e.reference === 'registry.example.com/demo/app:1.0' &&
+        e.message.startsWith('registry.example.com/demo/app:1.0 has no image for linux/arm64'),
+    );
     assert.deepEqual(await dst.entries(), [], 'nothing tagged');
     const single = await copy(src, 'demo/app:1.0', dst, 'ok', { platforms: [parsePlatform('linux/amd64')] });
     assert.equal(single.digest, imgs.app.desc.digest);

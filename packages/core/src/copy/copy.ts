@@ -89,6 +89,8 @@ export async function copy(
   const { signal } = opts;
   throwIfAborted(signal);
   const graphOpts: CopyOptions = { ...opts, label: opts.label ?? srcRef };
+  // what messages call it: the label (a caller's full reference) rather than a bare tag or digest
+  const name = graphOpts.label ?? srcRef;
   const upstream = await retryTransient(() => src.resolve(srcRef, { signal }), { signal });
   const wanted = opts.platforms && opts.platforms.length > 0 ? opts.platforms : undefined;
   let root: Descriptor = { mediaType: upstream.mediaType, digest: upstream.digest, size: upstream.size };
@@ -107,16 +109,16 @@ export async function copy(
   };
 
   if (isIndexType(upstream.mediaType)) {
-    const bytes = await read(root, srcRef);
-    const parsed = parseManifest(bytes, upstream.mediaType, srcRef);
-    if (parsed.kind !== 'index') throw new InvalidManifestError(srcRef, 'expected an index');
+    const bytes = await read(root, name);
+    const parsed = parseManifest(bytes, upstream.mediaType, name);
+    if (parsed.kind !== 'index') throw new InvalidManifestError(name, 'expected an index');
     const children = parsed.index.manifests;
     const available = unique(children.flatMap((c) => (c.platform ? [formatPlatform(c.platform)] : [])));
     let kept = children;
     if (wanted) {
       const keep = children.map((c) => matchesAny(wanted, c.platform));
       kept = children.filter((_, i) => keep[i]);
-      if (kept.length === 0) throw new PlatformNotFoundError(srcRef, wanted.map(formatPlatform), available);
+      if (kept.length === 0) throw new PlatformNotFoundError(name, wanted.map(formatPlatform), available);
       if (kept.length < children.length) {
         // the same document minus the dropped entries: mediaType, annotations and unknown
         // fields stay as they were, in their order
@@ -129,16 +131,16 @@ export async function copy(
     }
     platforms = unique(kept.flatMap((c) => (c.platform ? [formatPlatform(c.platform)] : [])));
   } else if (isManifestType(upstream.mediaType)) {
-    const bytes = await read(root, srcRef);
-    const parsed = parseManifest(bytes, upstream.mediaType, srcRef);
-    if (parsed.kind !== 'manifest') throw new InvalidManifestError(srcRef, 'expected a manifest');
+    const bytes = await read(root, name);
+    const parsed = parseManifest(bytes, upstream.mediaType, name);
+    if (parsed.kind !== 'manifest') throw new InvalidManifestError(name, 'expected a manifest');
     const config = parsed.manifest.config;
     if (IMAGE_CONFIG_TYPES.includes(config.mediaType)) {
-      const platform = platformOfConfig(await read(config, `${srcRef} config ${config.digest}`));
+      const platform = platformOfConfig(await read(config, `${name} config ${config.digest}`));
       if (platform) {
         platforms = [formatPlatform(platform)];
         if (wanted && !matchesAny(wanted, platform)) {
-          throw new PlatformNotFoundError(srcRef, wanted.map(formatPlatform), platforms);
+          throw new PlatformNotFoundError(name, wanted.map(formatPlatform), platforms);
         }
       }
     }
