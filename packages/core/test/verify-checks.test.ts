@@ -4,6 +4,7 @@ import { checkGraph } from '../src/bundle/verify/checks-graph.ts';
 import type { MemberInfo } from '../src/bundle/verify/checks-members.ts';
 import { checkMembers } from '../src/bundle/verify/checks-members.ts';
 import { checkPartsList } from '../src/bundle/verify/checks-parts.ts';
+import { verifyFailureCause, verifyFailureHeadline } from '../src/bundle/verify/errors.ts';
 import { MAX_UNLISTED, SignatureGate } from '../src/bundle/verify/gate.ts';
 import type { Observation } from '../src/bundle/verify/observations.ts';
 import { ProblemList } from '../src/bundle/verify/problems.ts';
@@ -219,6 +220,53 @@ describe('verify checks (pure, no tar)', () => {
         ],
       );
       assert.deepEqual(parts, ['b.tar.000']);
+    });
+  });
+
+  describe('verifyFailureCause', () => {
+    const part = (name: string, problems: string[]) => ({
+      name,
+      ok: problems.length === 0,
+      sha256: null,
+      problems,
+    });
+    const signature = { ok: true, keyFingerprint: 'sha256:k' };
+    it('a missing part is the root cause, counted from 1, and the hint says to copy every part', () => {
+      const report = {
+        signature,
+        parts: [part('b.tar.000', []), part('b.tar.001', ['missing: gone']), part('b.tar.002', [])],
+        problems: [
+          { member: 'b.tar.001', kind: 'missing' as const, message: 'gone' },
+          { member: 'blobs/sha256/aa', kind: 'missing' as const, message: 'listed' },
+        ],
+      };
+      assert.equal(verifyFailureCause(report).cause, 'part 2 of 3 (b.tar.001) is missing');
+      assert.match(verifyFailureCause(report).hint, /copy every part/);
+      assert.equal(
+        verifyFailureHeadline('/x/b.tar.000', report),
+        '/x/b.tar.000 failed verification: part 2 of 3 (b.tar.001) is missing (2 problem(s) in 2 member(s) in all)',
+      );
+    });
+    it('several missing parts are named together; without a root cause the headline is the count', () => {
+      const parts = [
+        part('b.tar.000', []),
+        part('b.tar.001', ['missing: x']),
+        part('b.tar.002', ['missing: y']),
+      ];
+      assert.equal(
+        verifyFailureCause({ signature, parts, problems: [] }).cause,
+        '2 of the 3 parts are missing (b.tar.001, b.tar.002)',
+      );
+      const changed = {
+        signature,
+        parts: [],
+        problems: [{ member: 'm', kind: 'digest' as const, message: 'x' }],
+      };
+      assert.equal(verifyFailureCause(changed).cause, undefined);
+      assert.equal(
+        verifyFailureHeadline('b.tar', changed),
+        'b.tar failed verification: 1 problem(s) in 1 member(s)',
+      );
     });
   });
 });

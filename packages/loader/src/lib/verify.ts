@@ -9,6 +9,7 @@ import {
   type VerifyProgress,
   type VerifyReport,
   verifyBundle,
+  verifyFailureHeadline,
   verifyFailureHint,
 } from '@lading/core/bundle';
 import { digestOf } from '@lading/core/digest';
@@ -233,7 +234,11 @@ async function readContents(
   }
 }
 
-/** The bundle failed verification (exit 3). The message names every problem and its member. */
+/**
+ * The bundle failed verification (exit 3). The message starts with the root cause when one
+ * explains the rest (a missing part, an unsigned bundle, a bad signature), then names every
+ * problem and its member, once (the human report on stdout does not list them again).
+ */
 export class BundleVerifyFailedError extends VerificationError {
   override readonly code = 'BUNDLE_VERIFICATION_FAILED';
   readonly result: VerifyResult;
@@ -245,10 +250,9 @@ export class BundleVerifyFailedError extends VerificationError {
     if (!result.signature.ok && !result.problems.some((p) => p.kind === 'signature')) {
       lines.push(`  SHA256SUMS.sig (signature): not verified with key ${result.signature.keyFingerprint}`);
     }
-    super(
-      `${result.location.path} failed verification: ${result.problems.length} problem(s) in ${members.length} member(s)\n${lines.join('\n')}`,
-      { hint: verifyFailureHint(result) },
-    );
+    super(`${verifyFailureHeadline(result.location.path, result)}\n${lines.join('\n')}`, {
+      hint: verifyFailureHint(result),
+    });
     this.result = result;
     this.members = members;
   }
@@ -322,12 +326,9 @@ export function formatVerifyText(r: VerifyResult): string {
       out.push(`  ${i.ok ? 'OK    ' : i.required ? 'FAILED' : 'NONE  '}  ${i.ref}  ${what}`);
     }
   }
-  if (r.problems.length) {
-    out.push(`Problems (${r.problems.length}):`);
-    for (const p of r.problems) out.push(`  ${p.member} (${p.kind}): ${p.message}`);
-  }
+  // The problems themselves are listed once, by the error (stderr), root cause first.
   out.push(
-    `Verdict:   ${r.ok ? 'OK — the bundle is the one that was signed, complete and unchanged' : 'FAILED'}`,
+    `Verdict:   ${r.ok ? 'OK — the bundle is the one that was signed, complete and unchanged' : `FAILED (${r.problems.length} problem(s))`}`,
   );
   return out.join('\n');
 }

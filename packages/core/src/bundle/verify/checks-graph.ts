@@ -71,7 +71,10 @@ export async function checkGraph(g: GraphInput, problems: ProblemList): Promise<
      */
     const parentOf = new Map<string, string>([[root.digest, Member.index]]);
     const problem = (name: string, kind: 'missing' | 'truncated' | 'digest' | 'schema', msg: string) => {
-      problems.add(name, kind, msg);
+      // A member already missing (or cut short) is one problem, however many nodes refer to it:
+      // the artifact names it, the list does not repeat it.
+      if (!(kind === 'missing' || kind === 'truncated') || !problems.has(name, kind))
+        problems.add(name, kind, msg);
       report.problems.push(`${name}: ${msg}`);
     };
     /** Check a node; true to walk its children. */
@@ -141,7 +144,8 @@ export async function checkGraph(g: GraphInput, problems: ProblemList): Promise<
         const name = blobMemberName(d.digest);
         if (members.has(name) || omitted.has(d.digest)) continue;
         const msg = `${d.mediaType} of the carried ${e.kind} ${e.digest} is not in the bundle`;
-        problems.add(name, truncated.has(name) ? 'truncated' : 'missing', msg);
+        const kind = truncated.has(name) ? 'truncated' : 'missing';
+        if (!problems.has(name, kind)) problems.add(name, kind, msg);
         report.problems.push(`${name}: ${msg}`);
         report.ok = false;
       }
