@@ -93,7 +93,7 @@ describe('lading-load verify', function () {
     assert.match(r.stdout, /OK +charts\/web:1\.2\.3 +sha256:/);
     assert.match(r.stdout, /OK +files\/values\/web\.yaml/);
     assert.match(r.stdout, /Checked: +\d+ members/);
-    assert.match(r.stderr, /verify: .*KiB/);
+    assert.match(r.stderr, /verifying: .*KiB/);
   });
 
   it('CLI --json: the VerifyReport, nothing else on stdout', () => {
