@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ChartNotFoundError, copy, ExitCode, Member, NotFoundError, Registry } from '@lading/core';
 import { type ChartRepo, startChartRepo } from '@lading/testkit/chart-repo';
 import { type CreateOptions, createBundle } from '../src/lib/create.ts';
+import { PinnedIndexesFilterError, PinnedIndexFilterError } from '../src/lib/plan.ts';
 import { ImagePlatformError } from '../src/lib/platform-error.ts';
 import { ReferencesNotFoundError } from '../src/lib/resolve.ts';
 import { type Fixture, run, runCli, startFixture } from './helpers.ts';
@@ -44,6 +45,13 @@ describe('lading-build create: errors that point the right way', function () {
     const reg = new Registry(fx.registry.host, { plainHttp: true });
     const arm = fx.image('demo/multi').manifests!.find((m) => m.platform.startsWith('linux/arm64'))!;
     await copy(reg.repository('demo/multi'), arm.digest, reg.repository('demo/armonly'), '1.0');
+    // the multi-arch index again, in a second repository
+    await copy(
+      reg.repository('demo/multi'),
+      fx.image('demo/multi').digest,
+      reg.repository('demo/multi2'),
+      '3.0',
+    );
     await reg.close();
     // a chart whose values name an image tag that does not exist (worker.image)
     const chart = join(fx.dir, 'charts', 'podinfo');
@@ -118,6 +126,32 @@ charts:
         /demo\/base-a:1 has no image for linux\/s390x; it has linux\/amd64 — chart shopchart, values worker\.image/,
       );
       assert.match(err.hint ?? '', /- ref: .*demo\/base-a:1\n {8}platforms: \[linux\/amd64\]/);
+      return true;
+    });
+  });
+
+  it('several digest-pinned indexes the filter narrows: all of them in one error (exit 2), each with the manifests to pin', async () => {
+    const multi = fx.image('demo/multi');
+    const spec = await writeSpec(
+      'pinned.yaml',
+      `platforms: [linux/amd64]
+images:
+  - ${fx.registry.host}/demo/multi@${multi.digest}
+  - ${fx.ref('demo/app')}
+  - ${fx.registry.host}/demo/multi2@${multi.digest}
+`,
+    );
+    await assert.rejects(createBundle(opts(spec)), (err: unknown) => {
+      assert.ok(err instanceof PinnedIndexesFilterError, String(err));
+      assert.ok(err instanceof PinnedIndexFilterError);
+      assert.equal(err.exitCode, ExitCode.usage);
+      assert.deepEqual(
+        err.failures.map((f) => f.ref),
+        [`${fx.registry.host}/demo/multi@${multi.digest}`, `${fx.registry.host}/demo/multi2@${multi.digest}`],
+      );
+      assert.match(err.message, /^2 images are pinned by digest to an index the platform filter narrows:\n/);
+      const amd64 = multi.manifests!.find((m) => m.platform === 'linux/amd64')!;
+      assert.match(err.hint ?? '', new RegExp(`demo/multi2@${amd64.digest} \\(linux/amd64\\)`));
       return true;
     });
   });

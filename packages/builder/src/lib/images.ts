@@ -11,7 +11,7 @@ import {
 } from '@lading/core';
 import type { FetchedChart } from './charts.ts';
 import { FallbackFetcher } from './fallback.ts';
-import { checkPinnedIndex } from './plan.ts';
+import { checkPinnedIndex, PinnedIndexesFilterError, PinnedIndexFilterError } from './plan.ts';
 import { ImagePlatformError, type PlatformMiss } from './platform-error.ts';
 import type { ResolvedRequest } from './resolve.ts';
 import type { SourceRegistries } from './sources.ts';
@@ -152,20 +152,26 @@ export async function pullImage(
 /**
  * Pull every image concurrently; the shared limiter bounds the transfers across all of them.
  * The first failure aborts the others and is thrown (results keep the request order) — except an
- * image that has none of the platforms asked for: those are collected, the others go on, and all
- * of them are reported at the end in one ImagePlatformError.
+ * image that has none of the platforms asked for, or a digest-pinned index the filter narrows:
+ * those are collected, the others go on, and all of them are reported at the end in one error
+ * (ImagePlatformError first, then PinnedIndexFilterError / PinnedIndexesFilterError).
  */
 export async function pullImages(
   reqs: ReadonlyArray<ImageRequest | ResolvedRequest>,
   opts: PullOptions,
 ): Promise<PulledImage[]> {
   const misses: Array<PlatformMiss | undefined> = new Array(reqs.length);
+  const pinned: Array<PinnedIndexFilterError | undefined> = new Array(reqs.length);
   const pulled = await fanOut(
     reqs,
     async (r, signal, i) => {
       try {
         return await pullImage(r, { ...opts, signal });
       } catch (err) {
+        if (err instanceof PinnedIndexFilterError) {
+          pinned[i] = err;
+          return undefined;
+        }
         if (!(err instanceof PlatformNotFoundError)) throw err;
         misses[i] = { ref: r.ref, where: r.where, wanted: err.wanted, available: err.available };
         return undefined;
@@ -175,5 +181,8 @@ export async function pullImages(
   );
   const missed = misses.filter((m): m is PlatformMiss => m !== undefined);
   if (missed.length > 0) throw new ImagePlatformError(missed);
+  const narrowed = pinned.filter((p): p is PinnedIndexFilterError => p !== undefined);
+  if (narrowed.length === 1) throw narrowed[0];
+  if (narrowed.length > 1) throw new PinnedIndexesFilterError(narrowed);
   return pulled as PulledImage[];
 }

@@ -17,13 +17,39 @@ import type { ImageRequest } from './images.ts';
  */
 export class PinnedIndexFilterError extends InvalidInputError {
   override readonly code = 'PINNED_INDEX_FILTERED';
-  constructor(ref: string, kept: Array<{ ref: string; platform: string }>, total: number) {
+  readonly ref: string;
+  constructor(
+    ref: string,
+    kept: Array<{ ref: string; platform: string }>,
+    total: number,
+    /** Message and hint of a subclass that reports several. */
+    several?: { message: string; hint: string },
+  ) {
     super(
-      `${ref} is pinned by digest to an index of ${total} platform manifests, and the platform filter keeps ${kept.length}: the filtered index would get a new digest and the pinned one would not exist at the site`,
+      several?.message ??
+        `${ref} is pinned by digest to an index of ${total} platform manifests, and the platform filter keeps ${kept.length}: the filtered index would get a new digest and the pinned one would not exist at the site`,
       {
-        hint: `pin the platform manifests instead: ${kept.map((k) => `${k.ref} (${k.platform})`).join(', ')}; or list every platform of this image on it`,
+        hint:
+          several?.hint ??
+          `pin the platform manifests instead: ${kept.map((k) => `${k.ref} (${k.platform})`).join(', ')}; or list every platform of this image on it`,
       },
     );
+    this.ref = ref;
+  }
+}
+
+/**
+ * Several digest-pinned indexes that the platform filter narrowed (exit 2): every one, each with
+ * the platform manifests to pin instead. Still a PinnedIndexFilterError (the first one's fields).
+ */
+export class PinnedIndexesFilterError extends PinnedIndexFilterError {
+  readonly failures: PinnedIndexFilterError[];
+  constructor(failures: PinnedIndexFilterError[]) {
+    super((failures[0] as PinnedIndexFilterError).ref, [], 0, {
+      message: `${failures.length} images are pinned by digest to an index the platform filter narrows:\n${failures.map((f) => `  ${f.message}`).join('\n')}`,
+      hint: failures.map((f) => f.hint).join('\n  '),
+    });
+    this.failures = failures;
   }
 }
 
