@@ -10,6 +10,7 @@ import {
   findUnfinished,
   formatBytes,
   InvalidInputError,
+  isManifestOrIndexType,
   KEY_PASSPHRASE_ENV,
   type Keychain,
   Limiter,
@@ -26,7 +27,6 @@ import { baseWarnings } from './base-warnings.ts';
 import { type FetchedChart, fetchChart } from './charts.ts';
 import { collectExtras } from './extras.ts';
 import { earlierBundles, FallbackFetcher, recordBundle } from './fallback.ts';
-import { isManifestNode } from './graph.ts';
 import { collectImages, type PulledImage, pullImages } from './images.ts';
 import { buildIndex, buildLadingJson, specFiles } from './manifest.ts';
 import { defaultCacheDir, refuseExisting, resolveOutputPath } from './output.ts';
@@ -302,7 +302,7 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
     const omitted: Descriptor[] = [];
     const blobs: Descriptor[] = [];
     for (const d of all.values()) {
-      if (base?.blobs.has(d.digest) && !isManifestNode(d)) omitted.push(d);
+      if (base?.blobs.has(d.digest) && !isManifestOrIndexType(d.mediaType)) omitted.push(d);
       else blobs.push({ mediaType: d.mediaType || OCTET, digest: d.digest, size: d.size });
     }
     omitted.sort((a, b) => (a.digest < b.digest ? -1 : 1));

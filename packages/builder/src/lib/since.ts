@@ -2,19 +2,22 @@ import type { KeyObject } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
+  type Descriptor,
   type Digest,
   digestOf,
   digestOfBlobMember,
+  fetchAll,
   InvalidInputError,
   type LadingJson,
   Member,
+  manifestChildren,
   type OciLayout,
   openBundle,
   parseLadingJson,
   parseSums,
+  walkDescriptors,
 } from '@lading/core';
 import { baseProblems } from './base-check.ts';
-import { graphOf } from './graph.ts';
 
 /** The base of a differential bundle (`--since OLD`): what the site already has. */
 export interface BaseBundle {
@@ -90,10 +93,8 @@ export async function loadBaseBundle(
       for (const r of roots) {
         const st2 = await stat(cache.blobPath(r.digest as Digest)).catch(() => undefined);
         if (!st2) continue;
-        const nodes = await graphOf(cache, { ...r, size: st2.size }, signal ? { signal } : {}).catch(
-          () => [],
-        );
-        for (const n of nodes) blobs.add(n.digest);
+        const nodes = await graphIn(cache, { ...r, size: st2.size }, signal).catch(() => []);
+        for (const n of nodes) blobs.add(n);
       }
     }
     const signature = await readFile(join(dirname(path), Member.signature)).catch(() => undefined);
@@ -138,4 +139,22 @@ export async function loadBaseBundle(
   } finally {
     await bundle.close();
   }
+}
+
+/**
+ * The digests of every node under `root` in the cache (the root, its manifests, configs and
+ * layers), through the one walk; a manifest missing from the cache or not matching its digest
+ * fails the whole graph (the caller then leaves nothing of it out).
+ */
+async function graphIn(cache: OciLayout, root: Descriptor, signal?: AbortSignal): Promise<string[]> {
+  const nodes: string[] = [];
+  const read = (d: Descriptor) => fetchAll(cache, d, { source: d.digest, ...(signal ? { signal } : {}) });
+  await walkDescriptors([root], manifestChildren(read), {
+    enter: (d) => {
+      nodes.push(d.digest);
+      return true;
+    },
+    ...(signal ? { signal } : {}),
+  });
+  return nodes;
 }
