@@ -360,17 +360,27 @@ describe('bundle writer', function () {
     const reference = await write('ref.tar');
     const park = join(dir, `park-${Date.now()}`);
     const victim = blobs.at(-1)!;
+    // the big blob waits until the writer reports every other member written, then the write is stopped
+    let othersWritten!: () => void;
+    const allButVictim = new Promise<void>((r) => {
+      othersWritten = r;
+    });
     const stopped: Fetcher = {
       async fetch(desc: Descriptor, opts?: CallOptions) {
         if (desc.digest !== victim.digest) return fetcher.fetch(desc, opts);
-        // the big blob waits until every other blob is in, then the write is stopped
-        await new Promise((r) => setTimeout(r, 300));
+        await allButVictim;
         throw new Error('stopped');
       },
     };
     const output = { path: join(out, 'bundle.tar'), journal: true, park };
     await assert.rejects(
-      write('bundle.tar', { output, blobs: { fetcher: stopped, descriptors: blobs } }),
+      write('bundle.tar', {
+        output,
+        blobs: { fetcher: stopped, descriptors: blobs },
+        onProgress: (p) => {
+          if (p.phase === 'writing' && p.membersDone === p.membersTotal - 1) othersWritten();
+        },
+      }),
       /stopped/,
     );
     assert.deepEqual(await readdir(out), ['ref.tar'], 'nothing of the stopped write beside the output');

@@ -110,9 +110,15 @@ describe('OciLayout', () => {
     const data = noise(400_000, 5);
     const desc = descriptorFor(data, MediaType.ociLayerGzip);
     const ctrl = new AbortController();
-    const p = layout.push(desc, slowStream(data, 4096, 5), { signal: ctrl.signal });
-    setTimeout(() => ctrl.abort(), 40);
+    let read = 0;
+    // Abort in the middle: once a quarter of the blob has been read from the source.
+    const source = slowStream(data, 4096, 1).on('data', (c: Buffer) => {
+      read += c.length;
+      if (read >= data.length / 4) ctrl.abort();
+    });
+    const p = layout.push(desc, source, { signal: ctrl.signal });
     await assert.rejects(p, AbortedError);
+    assert.ok(read < data.length, 'the stream was not read to the end');
     assert.deepEqual(await blobFiles(layout), []);
     assert.deepEqual(await listFiles(path.join(layout.dir, 'ingest')), []);
   });

@@ -15,21 +15,35 @@ function portOpen(host: string): Promise<boolean> {
   });
 }
 
-async function waitClosed(host: string, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (!(await portOpen(host))) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
+/**
+ * An idle TCP connection to `host`; `closed` resolves when the other end goes away. The registry
+ * keeps an idle connection open (no timeout), so it closes when the server's process is gone.
+ */
+function holdConnection(host: string): Promise<{ closed: Promise<void> }> {
+  const [h, p] = host.split(':');
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: h!, port: Number(p) });
+    const closed = new Promise<void>((r) => s.once('close', () => r()));
+    s.on('error', () => {});
+    s.once('connect', () => {
+      s.unref(); // a registry that stays must fail the test by its timeout, not keep mocha alive
+      resolve({ closed });
+    });
+    s.once('error', reject);
+  });
 }
 
 const fixture = fileURLToPath(new URL('./fixtures/start-and-wait.ts', import.meta.url));
 
-/** Starts a registry in a child Node process, returns its host once up, then ends the child as `how` says. */
-async function startInChild(how: 'SIGKILL' | 'exit' | 'throw'): Promise<string> {
+/**
+ * Starts a registry in a child Node process and holds a connection to it, then ends the child as
+ * `how` says; resolves with the host and the connection's close (the registry gone).
+ */
+async function startInChild(
+  how: 'SIGKILL' | 'exit' | 'throw',
+): Promise<{ host: string; closed: Promise<void> }> {
   const child = spawn(process.execPath, ['--conditions=lading-source', fixture, how], {
-    stdio: ['ignore', 'pipe', 'ignore'],
+    stdio: ['pipe', 'pipe', 'ignore'],
   });
   let out = '';
   const host = await new Promise<string>((resolve, reject) => {
@@ -40,28 +54,28 @@ async function startInChild(how: 'SIGKILL' | 'exit' | 'throw'): Promise<string> 
     });
     child.once('exit', (code) => reject(new Error(`fixture exited ${code} before starting: ${out}`)));
   });
-  assert.equal(await portOpen(host), true);
-  // 'exit' and 'throw' end by themselves; SIGKILL leaves no chance to clean up
-  if (how === 'SIGKILL') child.kill('SIGKILL');
-  await new Promise((r) =>
+  const { closed } = await holdConnection(host);
+  const exited = new Promise((r) =>
     child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r),
   );
-  return host;
+  // 'exit' and 'throw' end by themselves once told to; SIGKILL leaves no chance to clean up
+  if (how === 'SIGKILL') child.kill('SIGKILL');
+  else child.stdin.end('end\n');
+  await exited;
+  return { host, closed };
 }
 
 describe('registry processes do not outlive the test process', () => {
-  it('when the test process is killed with SIGKILL', async () => {
-    const host = await startInChild('SIGKILL');
-    assert.equal(await waitClosed(host, 8000), true, `registry on ${host} still running`);
-  });
-
-  it('when the test process exits without stop()', async () => {
-    const host = await startInChild('exit');
-    assert.equal(await waitClosed(host, 3000), true, `registry on ${host} still running`);
-  });
-
-  it('when the test process dies of an uncaught exception', async () => {
-    const host = await startInChild('throw');
-    assert.equal(await waitClosed(host, 3000), true, `registry on ${host} still running`);
-  });
+  for (const [title, how] of [
+    ['when the test process is killed with SIGKILL', 'SIGKILL'],
+    ['when the test process exits without stop()', 'exit'],
+    ['when the test process dies of an uncaught exception', 'throw'],
+  ] as const) {
+    it(title, async function () {
+      this.timeout(20_000); // the watchdog's TERM, then KILL 2 s later; a registry that stays fails here
+      const { host, closed } = await startInChild(how);
+      await closed;
+      assert.equal(await portOpen(host), false, `registry on ${host} still listening`);
+    });
+  }
 });
