@@ -215,6 +215,91 @@ describe('HashPool', () => {
     await assert.rejects(pool.hash([whole], ['sha256']), AbortedError);
   });
 
+  describe('follow (ranges still being written, hashed behind a frontier)', () => {
+    it('reads only below the frontier, and gives the digest of the stream and of each range', async () => {
+      const dir = mkdtempSync(join(root, 'follow-'));
+      const f1 = join(dir, 'one');
+      const f2 = join(dir, 'two');
+      const d1 = bytes(3_000_001, 21);
+      const d2 = bytes(1_234_567, 22);
+      // The files exist at their full sizes (as the output's temporaries do), filled with zeros.
+      writeFileSync(f1, Buffer.alloc(d1.length));
+      writeFileSync(f2, Buffer.alloc(d2.length));
+      pool = new HashPool({ workers: 1, bufferSize: 64 * 1024 });
+      const job = pool.follow(
+        [
+          { path: f1, start: 0, length: d1.length },
+          { path: f2, start: 0, length: d2.length },
+        ],
+        ['sha256'],
+        { syncEvery: 1_000_000 },
+      );
+      // Written in two steps, each made final only after it is on disk: had the worker read ahead
+      // of the frontier, it would have hashed zeros.
+      writeFileSync(f1, d1);
+      job.advance(1000);
+      job.advance(d1.length);
+      await new Promise((r) => setTimeout(r, 50));
+      writeFileSync(f2, d2);
+      const got = await job.finish();
+      assert.deepEqual(got.hex, [hex('sha256', d1, d2)]);
+      assert.deepEqual(got.ranges, [[hex('sha256', d1)], [hex('sha256', d2)]]);
+      // The pool is free for the next job.
+      assert.deepEqual(await pool.hash([{ path: f2, start: 0, length: 10 }], ['sha256']), [
+        hex('sha256', d2.subarray(0, 10)),
+      ]);
+    });
+
+    it('a file shorter than its range fails with ShortReadError naming it, also from advance()', async () => {
+      const short = join(root, 'short.bin');
+      writeFileSync(short, Buffer.alloc(100));
+      pool = new HashPool({ workers: 1 });
+      const job = pool.follow([{ path: short, start: 0, length: 200 }], ['sha256']);
+      job.advance(150);
+      await assert.rejects(
+        job.finish(),
+        (err: unknown) => err instanceof ShortReadError && err.path === short && err.offset === 100,
+      );
+      assert.throws(() => job.advance(200), ShortReadError);
+    });
+
+    it('stop() gives up the job and frees its worker', async () => {
+      pool = new HashPool({ workers: 1 });
+      const job = pool.follow([{ path: big, start: 0, length: 64 * 1024 * 1024 }], ['sha256']);
+      job.advance(1024);
+      await job.stop();
+      await assert.rejects(job.finish(), AbortedError);
+      assert.deepEqual(await pool.hash([{ path: a, start: 0, length: 10 }], ['sha256']), [
+        hex('sha256', aData.subarray(0, 10)),
+      ]);
+    });
+  });
+
+  it('a process whose only work left is a hash job waits for it (running workers are referenced)', function () {
+    this.timeout(30_000);
+    const module = fileURLToPath(new URL('../src/digest/hash-pool.ts', import.meta.url));
+    // Idle (unreferenced) workers first, then jobs that take a while on a worker: nothing else
+    // keeps these processes alive, so an unreferenced running worker would let them exit (code 13,
+    // unsettled top-level await) before printing.
+    const range = `{ path: ${JSON.stringify(big)}, start: 0, length: ${64 * 1024 * 1024} }`;
+    for (const job of [
+      `(await pool.hash([${range}], ['sha256', 'sha512']))[0]`,
+      `await (async () => { const j = pool.follow([${range}], ['sha256', 'sha512']); j.advance(1 << 20); await new Promise((r) => setTimeout(r, 20)); return (await j.finish()).hex[0]; })()`,
+    ]) {
+      const script = `import { HashPool } from ${JSON.stringify(module)};
+const pool = new HashPool({ workers: 1 });
+pool.start();
+await new Promise((r) => setTimeout(r, 200));
+console.log(${job});
+await pool.close();`;
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+        encoding: 'utf8',
+        timeout: 25_000,
+      });
+      assert.equal(out.trim(), hex('sha256', Buffer.alloc(64 * 1024 * 1024, 7)));
+    }
+  });
+
   it('idle workers keep no process alive, closed or not', function () {
     this.timeout(20_000);
     const module = fileURLToPath(new URL('../src/digest/hash-pool.ts', import.meta.url));

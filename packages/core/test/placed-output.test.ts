@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { PlacedOutput } from '../src/bundle/placed-output.ts';
+import { OutputReadBackError, PlacedOutput } from '../src/bundle/placed-output.ts';
 import { OutputExistsError } from '../src/bundle/split.ts';
-import { TailHashError, TailHasher } from '../src/bundle/tail-hasher.ts';
+import { ExitCode } from '../src/errors/index.ts';
 import { WriteGatherer } from '../src/util/index.ts';
 
 const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -103,64 +101,30 @@ describe('PlacedOutput (bundle written at offsets, hashed behind the writes)', (
     assert.equal(await readFile(join(dir, 'e.tar'), 'utf8'), '0123456789');
   });
 
+  it('a part that shrinks under the hasher fails the commit with OutputReadBackError, leaving nothing', async () => {
+    const out = new PlacedOutput(join(dir, 'r.tar'), 300_000, { splitSize: 100_000 });
+    await out.prepare();
+    await out.writeAt(0, randomBytes(300_000));
+    const tmp = (await readdir(dir)).filter((n) => n.includes('r.tar.001'));
+    assert.equal(tmp.length, 1);
+    await truncate(join(dir, tmp[0]!), 50_000);
+    out.settle(300_000);
+    await assert.rejects(
+      out.commit(),
+      (err: unknown) =>
+        err instanceof OutputReadBackError &&
+        err.exitCode === ExitCode.unexpected &&
+        err.message.includes(tmp[0]!),
+    );
+    assert.deepEqual(await readdir(dir), []);
+  });
+
   it('an empty output is still a file', async () => {
     const out = new PlacedOutput(join(dir, 'z.tar'), 0);
     await out.prepare();
     const done = await out.commit();
     assert.equal((await readFile(join(dir, 'z.tar'))).length, 0);
     assert.equal(done.digest, sha(Buffer.alloc(0)));
-  });
-});
-
-describe('TailHasher', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'lading-tail-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  it('hashes files behind a frontier, per file and as one stream', async () => {
-    const a = randomBytes(3_000_001);
-    const b = randomBytes(1_234_567);
-    await writeFile(join(dir, 'a'), a);
-    await writeFile(join(dir, 'b'), b);
-    const h = new TailHasher(
-      [
-        { path: join(dir, 'a'), size: a.length },
-        { path: join(dir, 'b'), size: b.length },
-      ],
-      { chunk: 65536, syncEvery: 1_000_000 },
-    );
-    h.advance(1000);
-    h.advance(3_500_000);
-    const d = await h.finish();
-    assert.equal(d.digest, sha(Buffer.concat([a, b])));
-    assert.deepEqual(d.files, [sha(a), sha(b)]);
-  });
-
-  it('runs in a parent started with --input-type=module (no require in its workers)', async () => {
-    const data = randomBytes(100_000);
-    await writeFile(join(dir, 'm'), data);
-    const module = fileURLToPath(new URL('../src/bundle/tail-hasher.ts', import.meta.url));
-    const script = `import { TailHasher } from ${JSON.stringify(module)};
-const h = new TailHasher([{ path: ${JSON.stringify(join(dir, 'm'))}, size: ${data.length} }]);
-console.log((await h.finish()).digest);`;
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      timeout: 15_000,
-    });
-    assert.equal(out.trim(), sha(data));
-  });
-
-  it('a file shorter than declared fails with a typed error naming it', async () => {
-    await writeFile(join(dir, 'short'), Buffer.alloc(100));
-    const h = new TailHasher([{ path: join(dir, 'short'), size: 200 }]);
-    await assert.rejects(
-      h.finish(),
-      (err: unknown) => err instanceof TailHashError && /short/.test(err.message),
-    );
   });
 });
 

@@ -1,8 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { type FileHandle, mkdir, open, rm } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import type { Digest } from '../digest/index.ts';
-import { InvalidInputError } from '../errors/index.ts';
+import { type Digest, type FollowingHash, HashPool } from '../digest/index.ts';
+import { AbortedError, ExitCode, InvalidInputError, LadingError } from '../errors/index.ts';
 import {
   OutputExistsError,
   pathExists,
@@ -16,16 +16,16 @@ import { writeChecksumFile } from './checksum-file.ts';
 import { partName, partsChecksumName, partsChecksumSignatureName } from './format.ts';
 import { parseSize } from './size.ts';
 import type { CommittedOutput, OutputOptions } from './split.ts';
-import { TailHasher } from './tail-hasher.ts';
 import { BlobJournal } from './unfinished.ts';
 
 /**
  * Bundle output of a size known in advance, written at offsets, in any order and from many
  * transfers at once (`writeAt`). It writes temporaries beside the final names
  * (one per part with `splitSize`), fsyncs them and renames them into place only in `commit()`;
- * `discard()` removes them. The sha256 of the whole stream and of every part is computed by a
- * TailHasher on a worker thread, which reads each byte back once the writer `settle`s it, so
- * hashing overlaps the writing.
+ * `discard()` removes them. The sha256 of the whole stream and of every part is computed on a
+ * worker thread of the one worker hasher (`HashPool.follow`), which reads each byte back once the
+ * writer `settle`s it, so hashing overlaps the writing, and flushes each part (fdatasync) as it
+ * goes, so the fsync before the rename finds little left to write.
  */
 
 interface PartFileOut {
@@ -38,6 +38,21 @@ interface PartFileOut {
   /** Writes in flight on `fh`: it is not closed under them. */
   busy: number;
   lastUse: number;
+}
+
+/** Bytes the hasher reads back between two flushes of a part to disk. */
+const SYNC_EVERY = 128 * 1024 * 1024;
+
+/** The output could not be read back to be hashed (a part shrank, an I/O error). */
+export class OutputReadBackError extends LadingError {
+  readonly code = 'OUTPUT_READ_BACK_FAILED';
+  readonly exitCode: ExitCode = ExitCode.unexpected;
+  constructor(message: string, cause: unknown) {
+    super(message, {
+      hint: 'check the output disk (full, removed, failing) and run the command again',
+      cause,
+    });
+  }
 }
 
 /** Part names have three digits (NAME.tar.000 … NAME.tar.999). */
@@ -67,7 +82,8 @@ export class PlacedOutput {
   /** Signs the parts checksum file (`NAME.sha256.sig`) of a split output. */
   private readonly key: KeyObject | undefined;
   private parts: PartFileOut[] = [];
-  private hasher: TailHasher | undefined;
+  private pool: HashPool | undefined;
+  private hasher: FollowingHash | undefined;
   private readonly journaled: boolean;
   private journal: BlobJournal | undefined;
   private adopted: readonly string[];
@@ -133,7 +149,12 @@ export class PlacedOutput {
       // Opened again when written: never one descriptor per part (a split into hundreds of parts).
       if (count > 1) await this.closePart(part);
     }
-    this.hasher = new TailHasher(this.parts.map((p) => ({ path: p.tmp, size: p.size })));
+    this.pool = new HashPool({ workers: 1 });
+    this.hasher = this.pool.follow(
+      this.parts.map((p) => ({ path: p.tmp, start: 0, length: p.size })),
+      ['sha256'],
+      { syncEvery: SYNC_EVERY },
+    );
     if (this.journaled) {
       this.journal = await BlobJournal.create(
         this.path,
@@ -220,7 +241,11 @@ export class PlacedOutput {
     if (to > this.size) throw new RangeError(`settle(${to}) beyond the output's ${this.size} bytes`);
     if (to <= this.frontier) return;
     this.frontier = to;
-    this.hasher?.advance(to);
+    try {
+      this.hasher?.advance(to);
+    } catch (err) {
+      throw this.readBackError(err);
+    }
   }
 
   /** Flush, hash what is left, and rename everything into place (the parts checksum file last). */
@@ -232,7 +257,7 @@ export class PlacedOutput {
     this.closed = true;
     const placed: string[] = [];
     try {
-      const digests = await this.hasher!.finish();
+      const digests = await this.readBack();
       // The hasher fdatasynced every part as it read it back; close what is still open.
       for (const p of this.parts) await this.closePart(p);
       const checksumFile = this.splitSize !== undefined ? partsChecksumName(this.path) : undefined;
@@ -268,6 +293,37 @@ export class PlacedOutput {
     }
   }
 
+  /** The digests of the whole output and of each part, once the hasher has read everything. */
+  private async readBack(): Promise<{ digest: Digest; files: Digest[] }> {
+    try {
+      const d = await this.hasher!.finish();
+      return {
+        digest: `sha256:${d.hex[0]}` as Digest,
+        files: d.ranges.map((r) => `sha256:${r[0]}` as Digest),
+      };
+    } catch (err) {
+      throw this.readBackError(err);
+    } finally {
+      await this.stopHasher();
+    }
+  }
+
+  /** What the hasher failed with, as the writer reports it (an abort stays an abort). */
+  private readBackError(err: unknown): unknown {
+    if (err instanceof AbortedError) return err;
+    const what = err instanceof Error ? err.message : String(err);
+    return new OutputReadBackError(`reading back ${this.path} to hash it failed: ${what}`, err);
+  }
+
+  private async stopHasher(): Promise<void> {
+    const hasher = this.hasher;
+    const pool = this.pool;
+    this.hasher = undefined;
+    this.pool = undefined;
+    await hasher?.stop().catch(() => {});
+    await pool?.close();
+  }
+
   /**
    * Remove every temporary (with a journal and `park`: move them there instead, for the next
    * run); safe at any time, more than once.
@@ -276,8 +332,7 @@ export class PlacedOutput {
     this.closed = true;
     const j = this.journal;
     if (j && this.park && this.parts.length > 0) {
-      await this.hasher?.stop().catch(() => {});
-      this.hasher = undefined;
+      await this.stopHasher();
       for (const p of this.parts) await this.closePart(p).catch(() => {});
       if (
         await j.park(
@@ -296,8 +351,7 @@ export class PlacedOutput {
 
   private async removeTemps(): Promise<void> {
     await this.dropJournal();
-    await this.hasher?.stop().catch(() => {});
-    this.hasher = undefined;
+    await this.stopHasher();
     const parts = this.parts;
     this.parts = [];
     for (const p of parts) {

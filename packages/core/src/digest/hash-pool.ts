@@ -4,11 +4,14 @@ import { Worker } from 'node:worker_threads';
 import { AbortedError, throwIfAborted, VerificationError } from '../errors/index.ts';
 
 /**
- * A small pool of worker threads that hash byte ranges of local files: each worker reads with
- * positional reads into one reused buffer and hashes, so several large files or members are
- * hashed at once, on every core, without their bytes crossing threads. The workers run code
- * given as a string (`eval`), not a worker file: the standalone loader (one esbuild bundle in a
- * Node single-executable) has no file to point a worker at.
+ * The one worker hasher: a small pool of worker threads that hash byte ranges of local files.
+ * Each worker reads with positional reads into one reused buffer and hashes, so several large
+ * files or members are hashed at once, on every core, without their bytes crossing threads.
+ * `hash` takes ranges that are complete (verify); `follow` takes ranges that are still being
+ * written and hashes behind a frontier the writer moves forward (the bundle output, which is
+ * written at offsets and hashed while it is written). The workers run code given as a string
+ * (`eval`), not a worker file: the standalone loader (one esbuild bundle in a Node
+ * single-executable) has no file to point a worker at.
  */
 
 /** Bytes [start, start+length) of a local file. */
@@ -38,6 +41,35 @@ export interface HashJobOptions {
   onBytes?: (n: number) => void;
 }
 
+export interface FollowOptions extends HashJobOptions {
+  /**
+   * Flush each file to disk (fdatasync) every this many bytes read, and when its range is done,
+   * so that a final fsync finds little left to write. Default: never.
+   */
+  syncEvery?: number;
+}
+
+/** The digests of a `follow` job: of all ranges as one stream, and of each range. */
+export interface FollowDigests {
+  /** Hex digest per algorithm, of the ranges as one stream. */
+  hex: string[];
+  /** Hex digests per range, each per algorithm. */
+  ranges: string[][];
+}
+
+/**
+ * A hash job over ranges still being written (see `HashPool.follow`). Its worker reads a byte
+ * only once the writer says it is final, and every byte once.
+ */
+export interface FollowingHash {
+  /** Bytes [0, to) of the ranges (as one stream) are written and final: hash them. */
+  advance(to: number): void;
+  /** Everything is written: hash the rest and give the digests (flushing each file if asked). */
+  finish(): Promise<FollowDigests>;
+  /** Give up (nothing is hashed further); resolves once the worker has stopped. */
+  stop(): Promise<void>;
+}
+
 /**
  * A file ended inside the range being hashed: it is shorter than the caller expected, or it
  * shrank while it was read (exit 3). A hash is never computed over fewer bytes than asked for.
@@ -63,74 +95,135 @@ const DEFAULT_BUFFER = 2 * 1024 * 1024;
 const PROGRESS_EVERY = 16 * 1024 * 1024;
 
 /**
- * The worker's code, run with `eval`: one job at a time, one reused buffer. It takes Node's
- * modules with `process.getBuiltinModule`, which works whether the string runs as CommonJS or
- * as an ES module (a process started with `--input-type=module` passes that on to its workers).
+ * The worker's code, run with `eval`: one job at a time, one reused buffer. A job is hashed up to
+ * its `target`; a `follow` job's target moves with `advance` messages, the last one `final`. It
+ * takes Node's modules with `process.getBuiltinModule`, which works whether the string runs as
+ * CommonJS or as an ES module (a process started with `--input-type=module` passes that on to its
+ * workers).
  */
 const WORKER_SOURCE = `'use strict';
 const { parentPort } = process.getBuiltinModule('node:worker_threads');
-const { openSync, readSync, closeSync } = process.getBuiltinModule('node:fs');
+const { openSync, readSync, closeSync, fdatasyncSync } = process.getBuiltinModule('node:fs');
 const { createHash } = process.getBuiltinModule('node:crypto');
 let buf;
-parentPort.on('message', (job) => {
-  const { id, ranges, algorithms, bufferSize, progressEvery } = job;
-  if (!buf || buf.length !== bufferSize) buf = Buffer.allocUnsafeSlow(bufferSize);
-  let fd = -1;
-  let path = ranges.length ? ranges[0].path : '';
-  try {
-    const hashes = algorithms.map((a) => createHash(a));
-    let pending = 0;
-    for (const r of ranges) {
-      path = r.path;
-      if (r.length === 0) continue;
-      // A descriptor the caller opened (verify: the files it walked) is read, never closed here.
-      const borrowed = typeof r.fd === 'number';
-      fd = borrowed ? -1 : openSync(r.path, 'r');
-      const rfd = borrowed ? r.fd : fd;
-      const end = r.start + r.length;
-      let pos = r.start;
-      while (pos < end) {
-        const n = readSync(rfd, buf, 0, Math.min(buf.length, end - pos), pos);
-        if (n === 0) {
-          parentPort.postMessage({ id, kind: 'short', path: r.path, offset: pos, end });
-          return;
-        }
-        const chunk = n === buf.length ? buf : buf.subarray(0, n);
-        for (const h of hashes) h.update(chunk);
-        pos += n;
-        pending += n;
-        if (pending >= progressEvery) {
-          parentPort.postMessage({ id, kind: 'progress', bytes: pending });
-          pending = 0;
-        }
-      }
-      if (fd >= 0) closeSync(fd);
-      fd = -1;
+let job;
+// One file open at a time; a descriptor the caller gave (verify: the files it walked) is read,
+// never closed here.
+function release(j, sync) {
+  if (j.fd >= 0) {
+    const fd = j.fd;
+    j.fd = -1;
+    if (sync) fdatasyncSync(fd);
+    closeSync(fd);
+  }
+}
+function fail(j, m) {
+  try { release(j, false); } catch {}
+  job = undefined;
+  parentPort.postMessage(Object.assign({ id: j.id }, m));
+}
+function pump(j) {
+  const ranges = j.ranges;
+  while (j.done < j.target) {
+    const r = ranges[j.idx];
+    if (j.off >= r.length) {
+      release(j, j.syncEvery > 0);
+      j.idx++;
+      j.off = 0;
+      continue;
     }
-    parentPort.postMessage({ id, kind: 'done', bytes: pending, hex: hashes.map((h) => h.digest('hex')) });
+    let rfd = r.fd;
+    if (typeof rfd !== 'number') {
+      if (j.fd < 0) j.fd = openSync(r.path, 'r');
+      rfd = j.fd;
+    }
+    const want = Math.min(buf.length, j.target - j.done, r.length - j.off);
+    const n = readSync(rfd, buf, 0, want, r.start + j.off);
+    if (n === 0) {
+      fail(j, { kind: 'short', path: r.path, offset: r.start + j.off, end: r.start + r.length });
+      return;
+    }
+    const chunk = n === buf.length ? buf : buf.subarray(0, n);
+    for (const h of j.hashes) h.update(chunk);
+    if (j.per) for (const h of j.per[j.idx]) h.update(chunk);
+    j.off += n;
+    j.done += n;
+    j.pending += n;
+    j.unsynced += n;
+    if (j.syncEvery > 0 && j.unsynced >= j.syncEvery && j.fd >= 0) {
+      fdatasyncSync(j.fd);
+      j.unsynced = 0;
+    }
+    if (j.pending >= j.progressEvery) {
+      parentPort.postMessage({ id: j.id, kind: 'progress', bytes: j.pending });
+      j.pending = 0;
+    }
+  }
+  if (!j.final) return;
+  release(j, j.syncEvery > 0);
+  job = undefined;
+  parentPort.postMessage({
+    id: j.id,
+    kind: 'done',
+    bytes: j.pending,
+    hex: j.hashes.map((h) => h.digest('hex')),
+    per: j.per ? j.per.map((hs) => hs.map((h) => h.digest('hex'))) : undefined,
+  });
+}
+function run(j) {
+  try {
+    pump(j);
   } catch (err) {
-    parentPort.postMessage({
-      id,
+    fail(j, {
       kind: 'error',
-      path,
+      path: (j.ranges[j.idx] || j.ranges[0] || { path: '' }).path,
       message: String((err && err.message) || err),
       code: err && err.code,
       syscall: err && err.syscall,
       errno: err && err.errno,
     });
-  } finally {
-    if (fd >= 0) {
-      try {
-        closeSync(fd);
-      } catch {}
+  }
+}
+parentPort.on('message', (m) => {
+  if (m.kind === 'job') {
+    if (!buf || buf.length !== m.bufferSize) buf = Buffer.allocUnsafeSlow(m.bufferSize);
+    let total = 0;
+    for (const r of m.ranges) total += r.length;
+    job = {
+      id: m.id,
+      ranges: m.ranges,
+      hashes: m.algorithms.map((a) => createHash(a)),
+      per: m.perRange ? m.ranges.map(() => m.algorithms.map((a) => createHash(a))) : undefined,
+      progressEvery: m.progressEvery,
+      syncEvery: m.syncEvery || 0,
+      total,
+      target: m.final ? total : Math.min(m.target, total),
+      final: m.final,
+      idx: 0,
+      off: 0,
+      done: 0,
+      pending: 0,
+      unsynced: 0,
+      fd: -1,
+    };
+    run(job);
+  } else if (m.kind === 'advance') {
+    const j = job;
+    if (!j || j.id !== m.id) return;
+    if (m.final) {
+      j.final = true;
+      j.target = j.total;
+    } else if (m.to > j.target) {
+      j.target = Math.min(m.to, j.total);
     }
+    run(j);
   }
 });
 `;
 
 type WorkerMessage =
   | { id: number; kind: 'progress'; bytes: number }
-  | { id: number; kind: 'done'; bytes: number; hex: string[] }
+  | { id: number; kind: 'done'; bytes: number; hex: string[]; per?: string[][] }
   | { id: number; kind: 'short'; path: string; offset: number; end: number }
   | {
       id: number;
@@ -146,8 +239,14 @@ interface Job {
   id: number;
   ranges: FileRange[];
   algorithms: string[];
-  opts: HashJobOptions;
-  resolve: (hex: string[]) => void;
+  opts: FollowOptions;
+  /** Also a digest of each range (follow jobs). */
+  perRange: boolean;
+  /** How far the worker may read (all of it for `hash`). */
+  target: number;
+  /** No more `advance`: the worker finishes at the end of the ranges. */
+  final: boolean;
+  resolve: (result: FollowDigests) => void;
   reject: (err: unknown) => void;
   settled: boolean;
   onAbort: (() => void) | undefined;
@@ -172,8 +271,9 @@ function workerError(m: Extract<WorkerMessage, { kind: 'error' }>): NodeJS.Errno
 
 /**
  * Worker threads that hash lists of file ranges. Jobs queue when every worker is busy and run
- * in the order given; workers start on demand, are unreferenced while idle (an idle pool keeps
- * no process alive) and stop on `close()`. Create one per operation and close it in a `finally`.
+ * in the order given; workers start on demand, are referenced while they run a job (a process
+ * awaiting a digest cannot exit before it), unreferenced while idle (an idle pool keeps no process
+ * alive) and stop on `close()`. Create one per operation and close it in a `finally`.
  */
 export class HashPool {
   /** The most workers this pool runs at once. */
@@ -207,25 +307,78 @@ export class HashPool {
     opts: HashJobOptions = {},
   ): Promise<string[]> {
     try {
-      throwIfAborted(opts.signal);
-      if (this.closed) throw new AbortedError('the hash pool is closed');
-      if (algorithms.length === 0) throw new RangeError('no hash algorithm given');
-      for (const a of algorithms) createHash(a); // an unknown algorithm fails here, not in a worker
-      for (const r of ranges) {
-        if (
-          !Number.isSafeInteger(r.start) ||
-          !Number.isSafeInteger(r.length) ||
-          r.start < 0 ||
-          r.length < 0
-        ) {
-          throw new RangeError(`invalid range [${r.start}, +${r.length}) of ${r.path}`);
-        }
-      }
+      const job = this.enqueue(ranges, algorithms, opts, { perRange: false, final: true });
+      return job.promise.then((r) => r.hex);
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise<string[]>((resolve, reject) => {
-      const job: Job = {
+  }
+
+  /**
+   * Hash ranges that are still being written, behind the writer: the worker reads only below the
+   * frontier `advance` gives and ends when `finish()` is called, so the hashing overlaps the
+   * writing and reads each byte once (from the page cache). It gives the digest of the ranges as
+   * one stream and of each range. The job holds a worker (and keeps the process alive) until it
+   * finishes or stops; failures are as for `hash`, and `advance` throws one that already happened.
+   */
+  follow(
+    ranges: readonly FileRange[],
+    algorithms: readonly string[],
+    opts: FollowOptions = {},
+  ): FollowingHash {
+    const syncEvery = opts.syncEvery;
+    if (syncEvery !== undefined && (!Number.isSafeInteger(syncEvery) || syncEvery <= 0)) {
+      throw new RangeError(`syncEvery must be a positive integer, not ${syncEvery}`);
+    }
+    const { job, promise } = this.enqueue(ranges, algorithms, opts, { perRange: true, final: false });
+    let failure: unknown;
+    let failed = false;
+    // Until someone awaits `finish()`, a failure must not surface as an unhandled rejection.
+    promise.catch((err: unknown) => {
+      failed = true;
+      failure = err;
+    });
+    return {
+      advance: (to: number) => {
+        if (failed) throw failure;
+        if (job.final || to <= job.target) return;
+        job.target = to;
+        job.slot?.worker.postMessage({ kind: 'advance', id: job.id, to });
+      },
+      finish: () => {
+        if (!job.final) {
+          job.final = true;
+          job.slot?.worker.postMessage({ kind: 'advance', id: job.id, final: true });
+        }
+        return promise;
+      },
+      stop: async () => {
+        const slot = job.slot;
+        this.abort(job, new AbortedError('the hash job was stopped'));
+        await slot?.worker.terminate();
+      },
+    };
+  }
+
+  /** Check a job and queue it. */
+  private enqueue(
+    ranges: readonly FileRange[],
+    algorithms: readonly string[],
+    opts: FollowOptions,
+    kind: { perRange: boolean; final: boolean },
+  ): { job: Job; promise: Promise<FollowDigests> } {
+    throwIfAborted(opts.signal);
+    if (this.closed) throw new AbortedError('the hash pool is closed');
+    if (algorithms.length === 0) throw new RangeError('no hash algorithm given');
+    for (const a of algorithms) createHash(a); // an unknown algorithm fails here, not in a worker
+    for (const r of ranges) {
+      if (!Number.isSafeInteger(r.start) || !Number.isSafeInteger(r.length) || r.start < 0 || r.length < 0) {
+        throw new RangeError(`invalid range [${r.start}, +${r.length}) of ${r.path}`);
+      }
+    }
+    let job!: Job;
+    const promise = new Promise<FollowDigests>((resolve, reject) => {
+      job = {
         id: this.nextId++,
         ranges: ranges.map((r) => ({
           path: r.path,
@@ -235,20 +388,24 @@ export class HashPool {
         })),
         algorithms: [...algorithms],
         opts,
+        perRange: kind.perRange,
+        target: 0,
+        final: kind.final,
         resolve,
         reject,
         settled: false,
         onAbort: undefined,
         slot: undefined,
       };
-      const signal = opts.signal;
-      if (signal) {
-        job.onAbort = () => this.abort(job, new AbortedError('operation aborted', { cause: signal.reason }));
-        signal.addEventListener('abort', job.onAbort, { once: true });
-      }
-      this.queue.push(job);
-      this.pump();
     });
+    const signal = opts.signal;
+    if (signal) {
+      job.onAbort = () => this.abort(job, new AbortedError('operation aborted', { cause: signal.reason }));
+      signal.addEventListener('abort', job.onAbort, { once: true });
+    }
+    this.queue.push(job);
+    this.pump();
+    return { job, promise };
   }
 
   /**
@@ -285,11 +442,16 @@ export class HashPool {
       job.slot = slot;
       slot.worker.ref();
       slot.worker.postMessage({
+        kind: 'job',
         id: job.id,
         ranges: job.ranges,
         algorithms: job.algorithms,
         bufferSize: this.bufferSize,
         progressEvery: PROGRESS_EVERY,
+        perRange: job.perRange,
+        syncEvery: job.opts.syncEvery ?? 0,
+        target: job.target,
+        final: job.final,
       });
     }
   }
@@ -314,7 +476,7 @@ export class HashPool {
           return;
         case 'done':
           if (m.bytes > 0) job.opts.onBytes?.(m.bytes);
-          this.settle(job, undefined, m.hex);
+          this.settle(job, undefined, { hex: m.hex, ranges: m.per ?? [] });
           return;
         case 'short':
           this.settle(job, new ShortReadError(m.path, m.offset, m.end));
@@ -356,7 +518,7 @@ export class HashPool {
     this.pump();
   }
 
-  private settle(job: Job, err: unknown, hex?: string[]): void {
+  private settle(job: Job, err: unknown, result?: FollowDigests): void {
     if (job.settled) return;
     job.settled = true;
     if (job.onAbort) job.opts.signal?.removeEventListener('abort', job.onAbort);
@@ -367,7 +529,7 @@ export class HashPool {
       slot.job = undefined;
       slot.worker.unref();
     }
-    if (err === undefined) job.resolve(hex as string[]);
+    if (err === undefined) job.resolve(result as FollowDigests);
     else job.reject(err);
     if (slot) this.pump();
   }
