@@ -5,7 +5,7 @@ import type { Fetcher, ReadOnlyStorage } from '../content/index.ts';
 import { copyGraphs } from '../copy/graph.ts';
 import { type Digest, digestOf, digestStream } from '../digest/index.ts';
 import { AbortedError, InvalidInputError, LadingError, throwIfAborted } from '../errors/index.ts';
-import type { Descriptor, ImageIndex } from '../model/index.ts';
+import { type Descriptor, type ImageIndex, isManifestOrIndexType } from '../model/index.ts';
 import { Limiter } from '../util/index.ts';
 import { FILES_DIR } from './format.ts';
 import type { LadingJson } from './lading-json.ts';
@@ -221,11 +221,24 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
         }
       }
     }
-    await copyGraphs(asSource(opts.blobs.fetcher), bundle, plan.blobs, {
+    const copyOpts = {
       limiter: opts.limiter ?? new Limiter(DEFAULT_CONCURRENCY),
       retries: BUNDLE_BLOB_RETRIES,
       ...so,
-    });
+    };
+    const source = asSource(opts.blobs.fetcher);
+    // Manifests and indexes first, their blobs left out. The copy engine puts a manifest after
+    // everything below it (what a registry needs); in a bundle, which commits all at once, that
+    // would hold the output hasher's frontier (see PlacedBundle) at the first manifest member
+    // until the end of the copy, and leave the whole hash and flush for after the last write.
+    await copyGraphs(
+      source,
+      bundle,
+      plan.blobs.filter((d) => isManifestOrIndexType(d.mediaType)),
+      { ...copyOpts, leaveOut: (d) => !isManifestOrIndexType(d.mediaType) },
+    );
+    // Then every blob, in member order (the plan sorts both by digest), so the frontier follows.
+    await copyGraphs(source, bundle, plan.blobs, copyOpts);
     throwIfAborted(signal);
     if (!bundle.done) throw new Error(`${outSpec.path}: the copy ended with members not written`);
     const done = await output.commit();
