@@ -169,6 +169,15 @@ for (const mode of MODES) {
       assert.equal(`sha256:${hash.digest('hex')}`, d.digest);
     });
 
+    it('pushes a blob in one streamed PATCH (no Content-Length) and a closing PUT', async () => {
+      const repo = registry.repository('streamed/app', { mode: 'streamed' });
+      const data = bytes('streamed', 300_001);
+      const d = desc(data, MediaType.ociLayer);
+      await repo.push(d, chunked(data, 10_000));
+      assert.equal(await repo.exists(d), true);
+      assert.ok((await fetchAll(repo, d, { limit: 1 << 20 })).equals(data));
+    });
+
     it('fetches a byte range of a blob', async () => {
       const repo = registry.repository('mono/app');
       const data = bytes('mono', 200_000);
@@ -272,7 +281,7 @@ for (const mode of MODES) {
       }
     });
 
-    for (const how of ['monolithic', 'chunked'] as const) {
+    for (const how of ['monolithic', 'chunked', 'streamed'] as const) {
       it(`refuses a ${how} blob whose bytes differ from its descriptor and commits nothing`, async () => {
         const repo = registry.repository(`bad/${how}`, { chunkSize: 32 * 1024, mode: how });
         const real = bytes(`real-${how}`, 100_000);

@@ -4,8 +4,9 @@ import { createServer, type Server, Socket } from 'node:net';
  * The one TCP relay of the testkit: a proxy on 127.0.0.1 (port 0) in front of `target` that counts
  * the bytes it forwards each way, so a test acts on what went over the wire (interrupt a client
  * once N bytes were sent, kill a server mid-transfer: `startTripwire`) instead of sleeping or
- * polling. `bytesPerSecond` slows the answers to the client (a pull that takes seconds); `hold`
- * drops chunks instead of forwarding them.
+ * polling. `bytesPerSecond` slows the answers to the client (a pull that takes seconds),
+ * `upBytesPerSecond` what clients send (an upload that takes seconds); `hold` drops chunks instead
+ * of forwarding them.
  */
 export interface TcpProxy {
   /** '127.0.0.1:PORT' */
@@ -27,6 +28,8 @@ export interface TcpProxy {
 export interface TcpProxyOptions {
   /** Slow the target's answers to this rate. */
   bytesPerSecond?: number;
+  /** Slow what clients send to the target to this rate. */
+  upBytesPerSecond?: number;
   /** Called with each chunk's direction and that direction's total including it; true drops it. */
   hold?: (direction: 'up' | 'down', total: number) => boolean;
 }
@@ -50,7 +53,7 @@ export async function startTcpProxy(target: string, opts: TcpProxyOptions = {}):
     sockets.add(client).add(upstream);
     upstream.connect(port, host);
     const relay = (from: Socket, to: Socket, dir: 'up' | 'down') => {
-      const slow = dir === 'down' ? opts.bytesPerSecond : undefined;
+      const slow = dir === 'down' ? opts.bytesPerSecond : opts.upBytesPerSecond;
       from.on('data', (chunk: Buffer) => {
         count[dir] += chunk.length;
         const held = opts.hold?.(dir, count[dir]) ?? false;

@@ -1,4 +1,4 @@
-import { pipeline, type Readable } from 'node:stream';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { VerifyingStream } from '../digest/index.ts';
 import { AbortedError, throwIfAborted, VerificationError } from '../errors/index.ts';
 import type { Descriptor } from '../model/index.ts';
@@ -7,18 +7,29 @@ import type { RegistryClient, Response } from './client.ts';
 import { RegistryProtocolError, RegistryUnavailableError } from './errors.ts';
 
 /**
- * Blob upload sessions (Distribution API): POST to open a session, then either one monolithic
- * PUT with the whole stream, or PATCH chunks with Content-Range and a closing PUT. Bytes flow
- * through a VerifyingStream; the session is only committed (the final PUT with `?digest=`)
- * after the stream verified, and it is cancelled (DELETE) on any failure.
+ * Blob upload sessions (Distribution API): POST to open a session, then one monolithic PUT with
+ * the whole stream, PATCH chunks with Content-Range and a closing PUT, or one streamed PATCH
+ * (chunked transfer encoding) and a closing PUT. Bytes flow through a VerifyingStream; the
+ * session is only committed (the final PUT with `?digest=`) after the stream verified, and it is
+ * cancelled (DELETE) on any failure.
  * A chunk that fails on the wire is resumed from the offset the registry reports (GET on the
  * session), so each chunk is held in memory (at most `chunkSize` bytes) until accepted.
+ *
+ * Cancelling needs the session's current URL: Distribution signs the offset into it (`_state`)
+ * and refuses a DELETE (BLOB_UPLOAD_INVALID) once the session holds more bytes than the URL says,
+ * which is the case after a request body was cut off mid-stream. So the DELETE always comes after
+ * the request in flight has ended, with the last URL the registry gave; and a streamed PATCH is
+ * stopped by ending its body (the registry keeps what it got and answers with a fresh URL), not
+ * by cutting the connection: an interrupted streamed upload leaves no session behind.
  */
 export interface UploadOptions {
   /** Chunk size for chunked uploads (default 16 MiB). */
   chunkSize?: number;
-  /** 'auto' (default): monolithic up to chunkSize, chunked above; or force one. */
-  mode?: 'auto' | 'monolithic' | 'chunked';
+  /**
+   * 'auto' (default): monolithic up to chunkSize, chunked above; or force one. 'streamed': one
+   * PATCH with the whole stream, then the closing PUT (an interrupt can still cancel the session).
+   */
+  mode?: 'auto' | 'monolithic' | 'chunked' | 'streamed';
 }
 
 export const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024;
@@ -144,22 +155,18 @@ export class BlobUpload {
       verifyError ??= err;
     });
     pipeline(content, verifier, () => {});
-    // Interrupted (SIGINT): cancel the session at once, without waiting for the request in flight
-    // to notice; the DELETE keeps the process alive until the registry has forgotten the session.
-    let cancelled: Promise<void> | undefined;
-    const cancelNow = () => {
-      cancelled ??= this.cancel(location);
-    };
-    signal?.addEventListener('abort', cancelNow, { once: true });
-    if (signal?.aborted) cancelNow();
+    // The session's current URL, as the registry last gave it: what a DELETE must name.
+    const session = { location };
     try {
-      if (chunked) await this.chunked(location, desc, verifier, chunkSize, signal);
+      throwIfAborted(signal);
+      if (mode === 'streamed') await this.streamed(session, desc, verifier, () => verifyError, signal);
+      else if (chunked) await this.chunked(session, desc, verifier, chunkSize, signal);
       else await this.monolithic(location, desc, verifier, signal);
     } catch (err) {
       content.destroy();
       verifier.destroy();
-      cancelNow();
-      await cancelled;
+      // The request in flight has ended (aborted or answered): now the DELETE is accepted.
+      await this.cancel(session.location);
       // Prefer the verification failure (the registry may have noticed first, differently).
       if (verifyError instanceof VerificationError) throw verifyError;
       if (signal?.aborted && !(err instanceof AbortedError))
@@ -167,9 +174,81 @@ export class BlobUpload {
           cause: signal.reason,
         });
       throw err;
-    } finally {
-      signal?.removeEventListener('abort', cancelNow);
     }
+  }
+
+  /**
+   * One PATCH whose body is the stream (no Content-Length: chunked transfer encoding), then the
+   * closing PUT. On abort, or when the bytes do not verify, the body is ended where it is instead
+   * of cut: the registry answers the PATCH with the session's new URL, which the caller's DELETE
+   * then names. The PATCH is not retried (a stream cannot be replayed).
+   */
+  private async streamed(
+    session: { location: URL },
+    desc: Descriptor,
+    verifier: Readable,
+    verifyError: () => Error | undefined,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const wire = new PassThrough();
+    let stopped = false;
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      verifier.unpipe(wire);
+      wire.end();
+    };
+    verifier.pipe(wire, { end: false });
+    verifier.once('end', stop);
+    verifier.once('error', stop);
+    // Once stopped, the registry has a minute to answer before the request is given up.
+    const giveUp = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      stop();
+      timer ??= setTimeout(() => giveUp.abort(signal?.reason), 60_000);
+      timer.unref();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const res = await this.client.send({
+        method: 'PATCH',
+        path: session.location,
+        headers: { 'content-type': 'application/octet-stream' },
+        body: wire,
+        scopes: this.scopes,
+        kind: 'upload',
+        repository: this.repository,
+        ref: desc.digest,
+        expect: [202, 204],
+        retry: false,
+        signal: giveUp.signal,
+      });
+      await res.body.dump();
+      session.location = this.location(res, session.location);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      if (timer) clearTimeout(timer);
+      stop();
+    }
+    const bad = verifyError();
+    if (bad) throw bad;
+    throwIfAborted(signal);
+    const res = await this.client.send({
+      method: 'PUT',
+      path: session.location,
+      query: { digest: desc.digest },
+      headers: { 'content-length': '0' },
+      body: Buffer.alloc(0),
+      scopes: this.scopes,
+      kind: 'upload',
+      repository: this.repository,
+      ref: desc.digest,
+      expect: [201],
+      ...(signal ? { signal } : {}),
+    });
+    await res.body.dump();
+    this.checkCommitted(res, desc);
   }
 
   private async monolithic(
@@ -208,13 +287,13 @@ export class BlobUpload {
   }
 
   private async chunked(
-    start: URL,
+    session: { location: URL },
     desc: Descriptor,
     verifier: Readable,
     chunkSize: number,
     signal?: AbortSignal,
   ): Promise<void> {
-    let location = start;
+    let location = session.location;
     let offset = 0;
     let pending: Buffer[] = [];
     let pendingLen = 0;
@@ -228,6 +307,7 @@ export class BlobUpload {
         pending = rest.length > 0 ? [Buffer.from(rest)] : [];
         pendingLen = rest.length;
         location = await this.patch(location, part, offset, desc, signal);
+        session.location = location;
         offset += part.length;
       }
     }
@@ -235,6 +315,7 @@ export class BlobUpload {
     if (pendingLen > 0) {
       const part = Buffer.concat(pending);
       location = await this.patch(location, part, offset, desc, signal);
+      session.location = location;
       offset += part.length;
     }
     const res = await this.client.send({

@@ -257,9 +257,11 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
     await loc.close().catch(() => {});
     throw err;
   }
-  // Blobs go up as one streamed PUT each (as `curl -T` does): the chunked upload holds each
-  // 16 MiB chunk in memory and copies it; a killed push resumes at blob granularity anyway.
-  const registry = new Registry(opts.registry.host, { mode: 'monolithic', ...opts.registryOptions });
+  // Blobs go up as one streamed PATCH each and a closing PUT (as docker push does): the chunked
+  // upload holds each 16 MiB chunk in memory and copies it; a killed push resumes at blob
+  // granularity anyway. Unlike one streamed PUT, a PATCH can be ended early on SIGINT, so the
+  // session is cancelled instead of left open on the registry (core/registry/upload.ts).
+  const registry = new Registry(opts.registry.host, { mode: 'streamed', ...opts.registryOptions });
   try {
     if (verified && opts.publicKey) await recheckOpened(bundle, opts.publicKey);
     const lading = bundle.bundle.ladingJson;
