@@ -29,6 +29,7 @@ function runScript(script: string, args: string[]): Promise<{ code: number; outp
 }
 
 interface Step {
+  label: string;
   wallMs: number;
   maxRssKb: number;
   exitCode: number;
@@ -66,6 +67,7 @@ describe('scripts/bench and scripts/reliability --smoke', function () {
       bundleBytes: number;
       rows: BenchRow[];
       limits: { id: string; medianMs: number; samplesMs: number[] }[];
+      guards: { id: string; lading: Side; base: Side; ratio: number }[];
       disk: { ladingPushExtraBytes: number; peerPushExtraBytes: number };
       machine: { nproc: number; cpu: string };
     };
@@ -107,6 +109,21 @@ describe('scripts/bench and scripts/reliability --smoke', function () {
       ],
     );
     for (const l of res.limits) assert.ok(l.medianMs > 0 && l.samplesMs.length === 1, `${l.id} measured`);
+    // Guards: the cost of refusing hostile input is reported as a figure (no bound asserted); the
+    // probe exits 0 only when every hostile input was refused for the expected reason.
+    assert.deepEqual(
+      res.guards.map((g) => g.id),
+      ['guard.refs', 'guard.bomb-file', 'guard.bomb-total'],
+    );
+    for (const g of res.guards) {
+      for (const s of [g.lading, g.base]) {
+        assert.equal(s.samples.length, 1, `${g.id}: one sample`);
+        assert.ok(s.medianMs > 0 && Number.isFinite(s.medianMs), `${g.id}: measured`);
+        for (const step of s.samples[0]!.steps) assert.equal(step.exitCode, 0, `${g.id}: ${step.label} held`);
+      }
+      assert.ok(g.lading.maxRssKb > 0, `${g.id}: the probe's peak RSS measured`);
+      assert.ok(Number.isFinite(g.ratio) && g.ratio > 0, `${g.id}: ratio`);
+    }
     assert.ok(res.disk.peerPushExtraBytes >= res.corpus.totalBytes * 0.9, 'the peer extracts the whole tar');
     assert.equal(typeof res.disk.ladingPushExtraBytes, 'number');
     assert.ok(res.machine.nproc >= 1 && res.machine.cpu.length > 0);

@@ -1,8 +1,8 @@
 /**
  * scripts/bench: Lading against skopeo/tar/openssl, and against the limits of this machine.
  * Run through the bash wrapper (`scripts/bench --help`), which owns the work folder and its cleanup.
- * Each experiment is a file in experiments/ (build, rebuild, push, re-push, verify, limits, and the
- * --profile and --double runs); the rows and documents are made in lib/report.ts.
+ * Each experiment is a file in experiments/ (build, rebuild, push, re-push, verify, limits, guards,
+ * and the --profile and --double runs); the rows and documents are made in lib/report.ts.
  */
 import { copyFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { type RegistryServer, startRegistry } from '@lading/testkit';
 import { seed } from './experiments/bench.ts';
 import { build } from './experiments/build.ts';
 import { runDoubled } from './experiments/double.ts';
+import { guards } from './experiments/guards.ts';
 import { limits } from './experiments/limits.ts';
 import { profileRun } from './experiments/profile.ts';
 import { push } from './experiments/push.ts';
@@ -121,6 +122,7 @@ async function main(): Promise<void> {
       await push(b, rep, ladingFirst, peerOnly);
       if (!peerOnly) await verify(b, rep, ladingFirst);
       await limits(b, rep);
+      if (!peerOnly) await guards(b, rep);
       // Results so far (a run stopped later still leaves these; --from-json makes the docs from them).
       const partial = report(
         runs,

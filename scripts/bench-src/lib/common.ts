@@ -13,6 +13,8 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 const CLI_ROOT = process.env.LADING_CLI_ROOT ?? ROOT;
 export const BUILD_BIN = join(CLI_ROOT, 'packages/builder/bin/run.js');
 export const LOAD_BIN = join(CLI_ROOT, 'packages/loader/bin/run.js');
+/** @lading/core as built (dist/), from the same snapshot: what the guards experiment imports. */
+export const CORE_JS = join(CLI_ROOT, 'packages/core/dist/index.js');
 export const NODE = process.execPath;
 export const SKOPEO = '/usr/bin/skopeo';
 export const SOURCE_DATE_EPOCH = '1735689600';

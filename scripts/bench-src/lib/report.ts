@@ -5,6 +5,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { GUARDS } from '../experiments/guards.ts';
 import { fmtBytes, fmtSec, keptNotes, log, type Machine, ROOT, writeJson } from './common.ts';
 import type { Corpus } from './corpus.ts';
 import type { ProfileSummary } from './profile.ts';
@@ -39,6 +40,17 @@ export interface Row {
   /** lading.median / limit.median */
   limitRatio?: number;
   targets: { what: string; value: number | undefined; max: number; met: boolean | undefined }[];
+}
+
+/** A guard against hostile input (experiments/guards.ts): its cost against a baseline, a figure, never a pass/fail. */
+export interface Guard {
+  id: string;
+  title: string;
+  baseline: string;
+  lading: Side;
+  base: Side;
+  /** lading.median / base.median */
+  ratio: number;
 }
 
 export interface DoubleResult {
@@ -104,6 +116,8 @@ export interface Result {
   pullConcurrency: number;
   rows: Row[];
   limits: { id: string; title: string; medianMs: number; mibPerSec: number; samplesMs: number[] }[];
+  /** Absent in results written before the guards experiment. */
+  guards?: Guard[];
   disk: { ladingPushExtraBytes: number; ladingPushFsDeltaBytes: number; peerPushExtraBytes: number };
   rss: {
     maxKb: number;
@@ -299,6 +313,11 @@ export function report(
     max: 2 ** 20,
     met: extra < 2 ** 20,
   });
+  const guards = GUARDS.map((g): Guard => {
+    const l = side(runs, `${g.id}.lading`, 'lading', 0);
+    const base = side(runs, `${g.id}.base`, 'baseline', 0);
+    return { ...g, lading: l, base, ratio: l.medianMs / base.medianMs };
+  });
   const maxKb = Math.max(...rows.map((r) => r.lading.maxRssKb));
   const rss: Result['rss'] = { maxKb };
   if (doubled) {
@@ -343,6 +362,7 @@ export function report(
     pullConcurrency: settings.pullConcurrency,
     rows,
     limits,
+    guards,
     disk: {
       ladingPushExtraBytes: extra,
       ladingPushFsDeltaBytes: Math.max(0, ...runs.fsDelta),
@@ -353,6 +373,9 @@ export function report(
 }
 
 const mib = (kb: number): string => `${Math.round(kb / 1024)} MiB`;
+/** Guards take milliseconds: shown as such (fmtSec would round most of them to 0.00 s). */
+const fmtMs = (ms: number): string =>
+  Number.isFinite(ms) ? `${ms < 10 ? ms.toFixed(2) : ms.toFixed(0)} ms` : '–';
 const ratio = (x: number | undefined): string =>
   x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(2);
 
@@ -369,6 +392,17 @@ export function summaryTable(r: Result): string {
   lines.push('', '| limit | median | MiB/s |', '| --- | ---: | ---: |');
   for (const l of r.limits)
     lines.push(`| ${l.title} | ${fmtSec(l.medianMs)} | ${l.mibPerSec > 0 ? l.mibPerSec.toFixed(0) : '–'} |`);
+  if (r.guards?.length) {
+    lines.push(
+      '',
+      '| guard | Lading | baseline | | Lading/baseline | Lading peak RSS |',
+      '| --- | ---: | --- | ---: | ---: | ---: |',
+    );
+    for (const g of r.guards)
+      lines.push(
+        `| ${g.title} | ${fmtMs(g.lading.medianMs)} | ${g.baseline} | ${fmtMs(g.base.medianMs)} | ${ratio(g.ratio)} | ${mib(g.lading.maxRssKb)} |`,
+      );
+  }
   return lines.join('\n');
 }
 
@@ -403,6 +437,18 @@ function profilesMd(r: Result): string {
     }
   }
   return parts.join('\n') + '\n';
+}
+
+function guardsMd(r: Result): string {
+  if (!r.guards?.length) return '';
+  return `
+Guards (the last table): what refusing hostile input costs, timed inside one process each against
+\`@lading/core\` as built, without Node's start-up; figures, not pass/fail (the unit tests assert only
+that the input is refused). Hostile references against ordinary ones of the same total bytes: near 1
+means the parser stays linear on input built to make a backtracking parser crawl. Chart gzip bombs
+against \`gzip -dc\` of the same archive to its end: below 1 means the reader stopped at its limit
+instead of inflating the whole bomb; peak RSS is the probe process's.
+`;
 }
 
 export function markdown(r: Result): string {
@@ -475,7 +521,7 @@ Extra disk during push: Lading ${fmtBytes(r.disk.ladingPushExtraBytes)} in the f
 (HOME, cache, TMPDIR, the bundle's folder), free-space drop beyond what the registry stored
 ${fmtBytes(r.disk.ladingPushFsDeltaBytes)} (noisy: other processes share the disk); the peer extracts
 the whole tar first: ${fmtBytes(r.disk.peerPushExtraBytes)}.
-
+${guardsMd(r)}
 ${profilesMd(r)}## Targets
 
 | row | target | value | |
