@@ -4,7 +4,7 @@
  * Each experiment is a file in experiments/ (build, rebuild, push, re-push, verify, limits, guards,
  * and the --profile and --double runs); the rows and documents are made in lib/report.ts.
  */
-import { copyFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type RegistryServer, startRegistry } from '@lading/testkit';
 import { seed } from './experiments/bench.ts';
@@ -20,13 +20,13 @@ import {
   fmtBytes,
   fmtSec,
   fresh,
-  keptNotes,
   log,
   type Machine,
   machine,
   parseArgs,
   ROOT,
   workDir,
+  writeDocs,
   writeJson,
 } from './lib/common.ts';
 import { makeCorpus } from './lib/corpus.ts';
@@ -153,11 +153,7 @@ async function main(): Promise<void> {
     await writeJson(jsonOut, result);
     log(`results: ${jsonOut}`);
     if (args.docs) {
-      await writeJson(join(ROOT, 'docs', 'benchmarks.json'), result);
-      await writeFile(
-        join(ROOT, 'docs', 'benchmarks.md'),
-        markdown(result) + (await keptNotes(join(ROOT, 'docs', 'benchmarks.md'))),
-      );
+      await writeDocs('benchmarks', result, markdown(result));
       log('wrote docs/benchmarks.md and docs/benchmarks.json');
     }
     console.log(summaryTable(result));

@@ -186,3 +186,20 @@ export async function keptNotes(file: string): Promise<string> {
   const at = text.indexOf(NOTES_MARKER);
   return `\n${at >= 0 ? text.slice(at) : `${NOTES_MARKER}\n`}`;
 }
+
+/**
+ * docs/NAME.json and docs/NAME.md from a run's results (scripts/bench: benchmarks, scripts/reliability:
+ * reliability): the generated markdown `md`, then the hand-written notes kept from the old file.
+ */
+export async function writeDocs(name: string, result: unknown, md: string): Promise<void> {
+  await writeJson(join(ROOT, 'docs', `${name}.json`), result);
+  const file = join(ROOT, 'docs', `${name}.md`);
+  await writeFile(file, md + (await keptNotes(file)));
+}
+
+/** `--from-json FILE`: measure nothing, write docs/NAME.{json,md} from an earlier run's results; those results. */
+export async function docsFromJson<T>(file: string, name: string, markdown: (r: T) => string): Promise<T> {
+  const result = await readJson<T>(file);
+  await writeDocs(name, result, markdown(result));
+  return result;
+}

@@ -3,10 +3,8 @@
  * `report` makes the rows (Lading against its peer and against the machine's limits, with the
  * targets of issue 11), and `markdown` / `summaryTable` write them out.
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { GUARDS } from '../experiments/guards.ts';
-import { fmtBytes, fmtSec, keptNotes, log, type Machine, ROOT, writeJson } from './common.ts';
+import { docsFromJson, fmtBytes, fmtSec, log, type Machine } from './common.ts';
 import type { Corpus } from './corpus.ts';
 import type { ProfileSummary } from './profile.ts';
 import { combine, median, type Step } from './run.ts';
@@ -538,11 +536,5 @@ ${r.command}
 }
 
 export async function fromJson(file: string): Promise<void> {
-  const result = JSON.parse(await readFile(file, 'utf8')) as Result;
-  await writeJson(join(ROOT, 'docs', 'benchmarks.json'), result);
-  await writeFile(
-    join(ROOT, 'docs', 'benchmarks.md'),
-    markdown(result) + (await keptNotes(join(ROOT, 'docs', 'benchmarks.md'))),
-  );
-  console.log(summaryTable(result));
+  console.log(summaryTable(await docsFromJson(file, 'benchmarks', markdown)));
 }
