@@ -2,9 +2,7 @@
  * The reliability run's records (kill trials, fault runs, tamper and attack cases) and its report
  * (docs/reliability.md), also made from an earlier run's JSON (`--from-json`).
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { keptNotes, type machine, ROOT, SOURCE_DATE_EPOCH, writeJson } from '../../bench-src/lib/common.ts';
+import { docsFromJson, type machine, SOURCE_DATE_EPOCH } from '../../bench-src/lib/common.ts';
 import { FAULT_KINDS } from './fault-proxy.ts';
 import type { ProvenanceCase } from './provenance.ts';
 
@@ -234,11 +232,6 @@ ${r.command}
 }
 
 export async function fromJson(file: string): Promise<void> {
-  const result = JSON.parse(await readFile(file, 'utf8')) as Result;
-  await writeJson(join(ROOT, 'docs', 'reliability.json'), result);
-  await writeFile(
-    join(ROOT, 'docs', 'reliability.md'),
-    markdown(result) + (await keptNotes(join(ROOT, 'docs', 'reliability.md'))),
-  );
+  const result = await docsFromJson(file, 'reliability', markdown);
   for (const [k, v] of Object.entries(result.summary)) console.log(`${k}: ${v}`);
 }
