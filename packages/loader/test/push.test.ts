@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFile, mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openBundle } from '@lading/core';
@@ -187,6 +189,11 @@ describe('lading-load push', function () {
         ).stdout,
       );
       assert.equal(full.verification, 'full');
+      // The bundle's identity as GNU tar reads it: the SHA256SUMS that was verified and pushed.
+      const sums = execFileSync('tar', ['-xOf', all, 'SHA256SUMS']);
+      const identity = `sha256:${createHash('sha256').update(sums).digest('hex')}`;
+      assert.equal(full.bundle.sumsDigest, identity);
+      assert.equal(res.bundle.sumsDigest, identity);
       assert.ok(full.items.every((i) => i.status === 'skipped'));
       console.log(
         `      no-op re-push: ${ms} ms wall (CLI), ${res.summary.durationMs - res.summary.verifyMs} ms after verification`,

@@ -85,7 +85,11 @@ export interface PushSummary {
 
 export interface PushResult {
   ok: boolean;
-  bundle: { path: string; name: string; version: string };
+  /**
+   * sumsDigest: sha256 of the SHA256SUMS that was verified and pushed (the bundle's identity; the
+   * same as `lading-load verify --json`'s sumsDigest).
+   */
+  bundle: { path: string; name: string; version: string; sumsDigest: string };
   registry: string;
   verified: boolean;
   /**
@@ -475,7 +479,12 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
     const out = items.map((i) => results.get(i) as PushItemResult);
     const result: PushResult = {
       ok: out.every((r) => r.status !== 'failed'),
-      bundle: { path: opts.bundle, name: lading.name, version: lading.version },
+      bundle: {
+        path: opts.bundle,
+        name: lading.name,
+        version: lading.version,
+        sumsDigest: digestOf(bundle.bundle.sumsBytes),
+      },
       registry: formatRegistryTarget(opts.registry),
       verified,
       verification,
