@@ -148,6 +148,7 @@ describe('scripts/bench and scripts/reliability --smoke', function () {
       tamper: { id: string; ok: boolean; verifyExit: number; pushExit: number; pushed: string[] }[];
       bundleAttacks: { id: string; ok: boolean; escaped: string[] }[];
       chartAttacks: { id: string; ok: boolean }[];
+      trust: { id: string; ok: boolean; exit: number; leaked: string[]; message: string }[];
       summary: Record<string, string>;
     };
     assert.ok(res.setup.tags >= 6, 'a clean push gives every tag');
@@ -180,6 +181,26 @@ describe('scripts/bench and scripts/reliability --smoke', function () {
       ['chart:control', 'chart:traversal'],
     );
     for (const c of res.chartAttacks) assert.ok(c.ok, `${c.id}`);
+    // The trust section: the swap lands where it is meant to and each outcome holds; every hostile
+    // NAME.tar.sha256 is refused by verify and fetch writes nothing else.
+    assert.deepEqual(
+      res.trust.map((c) => c.id),
+      [
+        'swap:serve:after-open',
+        'swap:push:after-open',
+        'swap:push:before-verify',
+        'sums:parent-release.pub',
+        'sums:release.pub',
+        'sums:part-hash',
+        'sums:parent-release.pub:resigned',
+        'sums:release.pub:resigned',
+        'sums:part-hash:resigned',
+      ],
+    );
+    for (const c of res.trust) {
+      assert.ok(c.ok, `${c.id}: exit ${c.exit}, leaked ${c.leaked.join(', ')}: ${c.message}`);
+      if (c.id.endsWith(':after-open') || c.id.startsWith('sums:')) assert.equal(c.exit, 3, c.id);
+    }
     assert.ok(Object.keys(res.summary).length >= 5);
   });
 });

@@ -44,6 +44,7 @@ import {
   type Result,
 } from './lib/report.ts';
 import { buildTar, type Member, member, memberName, parseTar } from './lib/tar.ts';
+import { trustCases } from './lib/trust.ts';
 
 const HELP = `scripts/reliability [--trials N] [--fault-runs N] [--rates 0,0.05,0.2] [--seed N] [--smoke] [--docs] [--json FILE]
   --trials N       kill -9 trials for push and for create (default 20)
@@ -53,7 +54,7 @@ const HELP = `scripts/reliability [--trials N] [--fault-runs N] [--rates 0,0.05,
   --smoke          2 trials, 1 fault run at rate 0.2, a few tamper and attack cases, no docs
   --docs           also write docs/reliability.md and docs/reliability.json
   --json FILE      where the results go (default bench-out/results/reliability[-smoke].json)
-  --only LIST      run only these sections: kill-push,kill-create,faults,tamper,provenance (tamper includes the attacks)
+  --only LIST      run only these sections: kill-push,kill-create,faults,tamper,trust,provenance (tamper includes the attacks)
   --from-json FILE run nothing: write docs/reliability.{md,json} from an earlier run's results`;
 
 const args = parseArgs(process.argv.slice(2), {
@@ -872,6 +873,37 @@ async function main(): Promise<void> {
     ? await runCases(ctx, muts, atts)
     : { tamper: [] as Case[], bundleAttacks: [] as Case[], chartAttacks: [] as Case[] };
   const all = [...cases.tamper, ...cases.bundleAttacks, ...cases.chartAttacks];
+  const trust = wants('trust')
+    ? await trustCases({
+        images: ctx.images,
+        srcHost: ctx.src.host,
+        dir: await fresh('trust'),
+        clean: ctx.clean,
+        key: ctx.key,
+        pub: ctx.pub,
+        otherKey: ctx.otherKey,
+        create: (spec, output) => create({ spec, key: ctx.key }, output, { plainHttp: ctx.src.host }),
+        split: async (bundle, size) => {
+          const { env } = await ladingEnv();
+          return run(NODE, [BUILD_BIN, 'split', bundle, '--size', size, '--key', ctx.key], { env });
+        },
+        verify: (bundle) => verify(bundle, ctx.pub),
+        push: (bundle, host, env, extra) =>
+          run(
+            NODE,
+            [LOAD_BIN, 'push', bundle, '--key', ctx.pub, '--registry', host, '--plain-http', ...extra],
+            {
+              env,
+            },
+          ),
+        registry,
+        node: NODE,
+        loadBin: LOAD_BIN,
+        env: async () => (await ladingEnv()).env,
+        lastError,
+        log,
+      })
+    : [];
   // last: it adds .sig tags to the source registry, which create would then carry
   const prov = wants('provenance')
     ? await provenanceCases({
@@ -925,6 +957,7 @@ async function main(): Promise<void> {
     faults: f,
     ...cases,
     provenance: prov,
+    trust,
     summary: {
       'kill -9 push, re-run gives a clean registry': `${killP.filter((t) => t.ok).length}/${killP.length} (${pct(killP.filter((t) => t.ok).length, killP.length)})`,
       'kill -9 create: output path empty, re-run byte-identical': `${killC.filter((t) => t.ok).length}/${killC.length} (${pct(killC.filter((t) => t.ok).length, killC.length)})`,
@@ -942,6 +975,12 @@ async function main(): Promise<void> {
       'tamper cases refused (exit 3, nothing pushed)': `${cases.tamper.filter((c) => c.ok).length}/${cases.tamper.length}`,
       'bundle attacks refused (exit 3, nothing pushed or written outside)': `${cases.bundleAttacks.filter((c) => c.ok).length}/${cases.bundleAttacks.length}`,
       'chart attacks refused (and the control accepted)': `${cases.chartAttacks.filter((c) => c.ok).length}/${cases.chartAttacks.length}`,
+      ...(trust.length
+        ? {
+            'swapped bundle: refused once verification has it open (exit 3, nothing served or pushed), else the older bundle verified and used throughout': `${trust.filter((c) => c.id.startsWith('swap:') && c.ok).length}/${trust.filter((c) => c.id.startsWith('swap:')).length}`,
+            'hostile NAME.tar.sha256 refused (verify exit 3, fetch writes and replaces nothing else)': `${trust.filter((c) => c.id.startsWith('sums:') && c.ok).length}/${trust.filter((c) => c.id.startsWith('sums:')).length}`,
+          }
+        : {}),
       ...(prov.length
         ? {
             'upstream-signature attacks refused (create exit 3, no bundle; control and --image-key as expected)': `${prov.filter((c) => c.ok).length}/${prov.length}`,

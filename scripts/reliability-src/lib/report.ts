@@ -5,6 +5,7 @@
 import { docsFromJson, type machine, SOURCE_DATE_EPOCH } from '../../bench-src/lib/common.ts';
 import { FAULT_KINDS } from './fault-proxy.ts';
 import type { ProvenanceCase } from './provenance.ts';
+import type { TrustCase } from './trust.ts';
 
 export interface KillTrial {
   trial: number;
@@ -74,6 +75,8 @@ export interface Result {
   chartAttacks: Case[];
   /** Upstream-signature cases (create with a verify: rule, verify --image-key); absent in older results. */
   provenance?: ProvenanceCase[];
+  /** The bundle's own trust chain: swapped bundle after verify, hostile NAME.tar.sha256; absent in older results. */
+  trust?: TrustCase[];
   summary: Record<string, string>;
 }
 
@@ -217,6 +220,44 @@ ${r.provenance
   .map(
     (c) =>
       `| \`${c.id}\` | ${c.what} | ${c.createExit} | ${c.verifyExit < 0 ? '-' : c.verifyExit} | ${c.written.length} | ${c.ok ? 'ok' : '**FAILED**'} | ${c.message.replaceAll('|', '\\|').replaceAll('\n', ' ')} |`,
+  )
+  .join('\n')}
+`
+    : ''
+}
+${
+  r.trust?.length
+    ? `
+## The bundle's own trust chain
+
+**Swapped bundle after verify.** An older bundle (same name and release key, an earlier version with fewer
+images, validly signed) is renamed over the bundle while \`lading-load serve\` or \`push\` runs. The swap lands at
+a chosen point, not by chance: the command runs in slices (SIGSTOP, look, SIGCONT, about every millisecond) and
+the rename is done while all its threads are stopped, from what it holds open then (\`/proc/PID/fd\`, by inode)
+and what it has printed. *after-open*: the process holds the bundle open twice (verification's hash-worker
+handle and its member walk) and has not printed \`verified\`; verification goes on reading the newer bundle
+through the files it has open, the reopen after it finds another SHA256SUMS: expected exit 3
+(\`BUNDLE_CHANGED_SINCE_VERIFY\`), nothing served (serve never reports ready) or pushed (empty catalog).
+*before-verify* (push): while push's verified-stamp check holds the only open of the file; verification then
+opens the older bundle, and exit 0 is right only if it is the older bundle throughout: \`--json\`'s
+\`bundle.name\`, \`version\` and \`sumsDigest\` are the older bundle's, and the registry's tags equal a plain push
+of it. "leaked" counts served images or pushed repositories (before-verify: tags that differ from that push).
+
+**Hostile \`NAME.tar.sha256\`.** The clean bundle split in three (\`lading-build split --key\`), then its parts
+checksum file rewritten to also list \`../release.pub\` or \`release.pub\` (published beside the parts with an
+attacker's key), or to give a part another hash (one byte of that part flipped inside the largest member's
+data: same length, a well-formed archive); the \`.sig\` is kept, or re-made with
+another key. \`lading-load verify PART.000\` must exit 3; \`lading-load fetch\` from the S3 stand-in (testkit)
+into \`site/incoming/\` must write nothing but the parts, their checksum file, signature and loader, and the
+site's own \`release.pub\` in \`incoming/\` and in \`site/\` must be untouched ("leaked" lists what was not).
+fetch's exit is shown, not judged: it may fetch a replaced part that matches the list (verify refuses it).
+
+| case | what | serve/push/verify | fetch | leaked | result | message |
+| --- | --- | ---: | ---: | ---: | --- | --- |
+${r.trust
+  .map(
+    (c) =>
+      `| \`${c.id}\` | ${c.what} | ${c.exit} | ${c.fetchExit < 0 ? '-' : c.fetchExit} | ${c.leaked.length} | ${c.ok ? 'ok' : '**FAILED**'} | ${c.message.replaceAll('|', '\\|').replaceAll('\n', ' ')} |`,
   )
   .join('\n')}
 `

@@ -9,6 +9,8 @@ export interface Member {
   prefix: Buffer[];
   header: Buffer;
   data: Buffer;
+  /** Where the data starts in the archive it was read from (parseTar only). */
+  dataOffset?: number;
 }
 
 export function memberName(m: Member): string {
@@ -53,7 +55,12 @@ export function parseTar(buf: Buffer): Member[] {
     if (type === 'x' || type === 'g') {
       prefix.push(Buffer.from(buf.subarray(off, dataEnd + pad(size))));
     } else {
-      out.push({ prefix, header: Buffer.from(header), data: Buffer.from(buf.subarray(off + 512, dataEnd)) });
+      out.push({
+        prefix,
+        header: Buffer.from(header),
+        data: Buffer.from(buf.subarray(off + 512, dataEnd)),
+        dataOffset: off + 512,
+      });
       prefix = [];
     }
     off = dataEnd + pad(size);
