@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startRegistry } from '@lading/testkit';
+import { skopeoPushArgs } from './experiments/bench.ts';
 import { ROOT, specYaml } from './lib/common.ts';
 import { makeCorpus } from './lib/corpus.ts';
 
@@ -13,16 +14,7 @@ const reg = await startRegistry({ mode: 'http' });
 const queue = [...corpus.images];
 const worker = async () => {
   for (let img = queue.shift(); img; img = queue.shift()) {
-    execFileSync('skopeo', [
-      '--insecure-policy',
-      'copy',
-      '--all',
-      '--quiet',
-      '--preserve-digests',
-      '--dest-tls-verify=false',
-      `oci:${corpus.layoutDir}:${img.name}:${img.tag}`,
-      `docker://${reg.host}/${img.name}:${img.tag}`,
-    ]);
+    execFileSync('skopeo', skopeoPushArgs(corpus.layoutDir, img, reg.host));
   }
 };
 await Promise.all([worker(), worker()]);

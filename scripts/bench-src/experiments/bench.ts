@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type RegistryServer, startRegistry } from '@lading/testkit';
-import { ladingEnv, SKOPEO } from '../lib/common.ts';
+import { BUILD_BIN, ladingEnv, SKOPEO } from '../lib/common.ts';
 import type { Corpus } from '../lib/corpus.ts';
 import type { Runs } from '../lib/report.ts';
 import { measure, type Step } from '../lib/run.ts';
@@ -57,6 +57,29 @@ export function ladingSourceFlags(src: RegistryServer, home: string): string[] {
   return ['--plain-http-host', src.host, '--cache', join(home, 'cache')];
 }
 
+/** `lading-build create` of `spec` into `output`, signed with `key`, pulling from `src` with its cache in `home`. */
+export function createArgs(o: {
+  spec: string;
+  output: string;
+  key: string;
+  src: RegistryServer;
+  home: string;
+  json?: boolean;
+}): string[] {
+  return [
+    BUILD_BIN,
+    'create',
+    '--spec',
+    o.spec,
+    '--output',
+    o.output,
+    '--key',
+    o.key,
+    ...(o.json ? ['--json'] : []),
+    ...ladingSourceFlags(o.src, o.home),
+  ];
+}
+
 export function ladingTargetFlags(dst: RegistryServer): string[] {
   return ['--registry', dst.host, '--plain-http'];
 }
@@ -86,6 +109,24 @@ export async function withRegistry(b: Bench, fn: (dst: RegistryServer) => Promis
   }
 }
 
+/** skopeo's arguments to copy one image of an OCI layout to a plain-HTTP registry, digests preserved. */
+export function skopeoPushArgs(
+  layoutDir: string,
+  img: { name: string; tag: string },
+  host: string,
+): string[] {
+  return [
+    '--insecure-policy',
+    'copy',
+    '--all',
+    '--quiet',
+    '--preserve-digests',
+    '--dest-tls-verify=false',
+    `oci:${layoutDir}:${img.name}:${img.tag}`,
+    `docker://${host}/${img.name}:${img.tag}`,
+  ];
+}
+
 /** skopeo copies one image of an OCI layout to a plain-HTTP registry, digests preserved (timed). */
 export async function skopeoPush(
   layoutDir: string,
@@ -94,20 +135,7 @@ export async function skopeoPush(
   tmp: string,
   label: string,
 ): Promise<Step> {
-  return measure(
-    SKOPEO,
-    [
-      '--insecure-policy',
-      'copy',
-      '--all',
-      '--quiet',
-      '--preserve-digests',
-      '--dest-tls-verify=false',
-      `oci:${layoutDir}:${img.name}:${img.tag}`,
-      `docker://${host}/${img.name}:${img.tag}`,
-    ],
-    { tmp, env: await peerEnv(), label },
-  );
+  return measure(SKOPEO, skopeoPushArgs(layoutDir, img, host), { tmp, env: await peerEnv(), label });
 }
 
 /** Pushes the corpus into `reg` with skopeo, two images at a time; the wall time in ms. */

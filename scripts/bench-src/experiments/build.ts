@@ -4,9 +4,9 @@
  */
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BUILD_BIN, fresh, ladingEnv, NODE, SKOPEO } from '../lib/common.ts';
+import { fresh, ladingEnv, NODE, SKOPEO } from '../lib/common.ts';
 import { measure, type Step } from '../lib/run.ts';
-import { type Bench, ladingSourceFlags, pair, peerEnv, readJsonOr } from './bench.ts';
+import { type Bench, createArgs, pair, peerEnv, readJsonOr } from './bench.ts';
 import { rebuildLading } from './rebuild.ts';
 
 export async function build(b: Bench, rep: number, ladingFirst: boolean, peerOnly: boolean): Promise<void> {
@@ -19,18 +19,7 @@ async function buildLading(b: Bench, rep: number): Promise<void> {
   const { env, home } = await ladingEnv();
   const s = await measure(
     NODE,
-    [
-      BUILD_BIN,
-      'create',
-      '--spec',
-      b.spec,
-      '--output',
-      b.bundle,
-      '--key',
-      b.key,
-      '--json',
-      ...ladingSourceFlags(b.src, home),
-    ],
+    createArgs({ spec: b.spec, output: b.bundle, key: b.key, src: b.src, home, json: true }),
     { tmp, env, label: 'lading-build create', stdoutFile: join(tmp, 'create.json') },
   );
   runs.record('build.lading', rep, [s]);

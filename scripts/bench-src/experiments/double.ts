@@ -2,11 +2,11 @@
 import { rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startRegistry } from '@lading/testkit';
-import { BUILD_BIN, fmtSec, fresh, LOAD_BIN, ladingEnv, log, NODE, ROOT, specYaml } from '../lib/common.ts';
+import { fmtSec, fresh, LOAD_BIN, ladingEnv, log, NODE, ROOT, specYaml } from '../lib/common.ts';
 import { makeCorpus } from '../lib/corpus.ts';
 import type { DoubleResult } from '../lib/report.ts';
 import { measure } from '../lib/run.ts';
-import { ladingSourceFlags, ladingTargetFlags, seed } from './bench.ts';
+import { createArgs, ladingTargetFlags, seed } from './bench.ts';
 
 export async function runDoubled(
   scale: number,
@@ -31,21 +31,11 @@ export async function runDoubled(
     );
     const bundle = join(dir, 'bench2.tar');
     const benv = await ladingEnv();
-    const build = await measure(
-      NODE,
-      [
-        BUILD_BIN,
-        'create',
-        '--spec',
-        spec,
-        '--output',
-        bundle,
-        '--key',
-        key,
-        ...ladingSourceFlags(src, benv.home),
-      ],
-      { tmp, env: benv.env, label: 'lading-build create (2x)' },
-    );
+    const build = await measure(NODE, createArgs({ spec, output: bundle, key, src, home: benv.home }), {
+      tmp,
+      env: benv.env,
+      label: 'lading-build create (2x)',
+    });
     const push = await measure(NODE, [LOAD_BIN, 'push', bundle, '--key', pub, ...ladingTargetFlags(dst)], {
       tmp,
       env: (await ladingEnv()).env,

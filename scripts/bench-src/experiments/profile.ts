@@ -1,10 +1,10 @@
 /** --profile: create, push and verify once more under `node --cpu-prof`; where their CPU time goes. */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BUILD_BIN, fmtSec, fresh, LOAD_BIN, ladingEnv, log, NODE, ROOT } from '../lib/common.ts';
+import { fmtSec, fresh, LOAD_BIN, ladingEnv, log, NODE, ROOT } from '../lib/common.ts';
 import { type ProfileSummary, summariseDir } from '../lib/profile.ts';
 import { measure, type Step } from '../lib/run.ts';
-import { type Bench, ladingSourceFlags, ladingTargetFlags, withRegistry } from './bench.ts';
+import { type Bench, createArgs, ladingTargetFlags, withRegistry } from './bench.ts';
 
 export async function profileRun(b: Bench): Promise<Record<string, ProfileSummary[]>> {
   const { tmp, spec, key, pub, src, bundle } = b;
@@ -16,11 +16,11 @@ export async function profileRun(b: Bench): Promise<Record<string, ProfileSummar
   const out: Record<string, ProfileSummary[]> = {};
   const b2 = join(await fresh('profile'), 'bench.tar');
   const c = await ladingEnv(prof('create'));
-  const sc = await measure(
-    NODE,
-    [BUILD_BIN, 'create', '--spec', spec, '--output', b2, '--key', key, ...ladingSourceFlags(src, c.home)],
-    { tmp, env: c.env, label: 'profile create' },
-  );
+  const sc = await measure(NODE, createArgs({ spec, output: b2, key, src, home: c.home }), {
+    tmp,
+    env: c.env,
+    label: 'profile create',
+  });
   await rm(c.home, { recursive: true, force: true });
   await rm(b2, { force: true });
   let sp: Step | undefined;

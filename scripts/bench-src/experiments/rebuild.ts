@@ -4,9 +4,9 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BUILD_BIN, NODE } from '../lib/common.ts';
+import { NODE } from '../lib/common.ts';
 import { measure } from '../lib/run.ts';
-import { type Bench, ladingSourceFlags, readJsonOr } from './bench.ts';
+import { type Bench, createArgs, readJsonOr } from './bench.ts';
 
 export async function rebuildLading(
   b: Bench,
@@ -18,18 +18,7 @@ export async function rebuildLading(
   const warmBundle = join(b.out, 'bench-warm.tar');
   const w = await measure(
     NODE,
-    [
-      BUILD_BIN,
-      'create',
-      '--spec',
-      b.spec,
-      '--output',
-      warmBundle,
-      '--key',
-      b.key,
-      '--json',
-      ...ladingSourceFlags(b.src, home),
-    ],
+    createArgs({ spec: b.spec, output: warmBundle, key: b.key, src: b.src, home, json: true }),
     { tmp, env, label: 'lading-build create (warm)', stdoutFile: join(tmp, 'rebuild.json') },
   );
   b.runs.record('rebuild.lading', rep, [w]);
