@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isolatedEnv, runOnTty } from '@lading/testkit';
+import { type S3Server, startS3Server } from '@lading/testkit/s3';
 import { BIN, ensureBuilt, type Fixture, ROOT, runCli, startFixture } from './helpers.ts';
 
 describe('lading-build progress output (built binary)', function () {
@@ -104,5 +105,42 @@ describe('lading-build progress output (built binary)', function () {
       t.screen.some((l) => /^splitting \[#{24}\] (\S+ \S+) \/ \1, 4\/4 parts/.test(l)),
       t.screen.join('\n'),
     );
+  });
+
+  it('publish: a bar per object uploaded, at its total; none for hashing or an object already there', async () => {
+    let s3: S3Server | undefined;
+    try {
+      s3 = await startS3Server({ buckets: ['drop'] });
+      const s3env = {
+        NODE_OPTIONS: '',
+        AWS_ACCESS_KEY_ID: s3.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        AWS_REGION: s3.region,
+        AWS_EC2_METADATA_DISABLED: 'true',
+      };
+      const args = [
+        process.execPath,
+        BIN,
+        'publish',
+        join(fx.dir, 'plain.tar'),
+        's3://drop/r/',
+        '--endpoint',
+        s3.endpoint,
+      ];
+      const first = await runOnTty(args, { cwd: ROOT, env: s3env });
+      assert.equal(first.code, 0, first.raw);
+      const bars = first.screen.filter((l) => l.startsWith('uploading '));
+      assert.equal(bars.length, 1, first.screen.join('\n'));
+      assert.match(bars[0] ?? '', /^uploading r\/plain\.tar \[#{24}\] (\S+ \S+) \/ \1, 1\/1 parts/);
+      const again = await runOnTty(args, { cwd: ROOT, env: s3env });
+      assert.equal(again.code, 0, again.raw);
+      assert.deepEqual(
+        again.screen.filter((l) => l.includes('[')),
+        [],
+        `nothing uploaded, no bar:\n${again.screen.join('\n')}`,
+      );
+    } finally {
+      await s3?.stop();
+    }
   });
 });

@@ -4,6 +4,8 @@
  * counts; off a terminal the last line of each phase is at its total.
  */
 import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type RegistryServer, runOnTty, startRegistry } from '@lading/testkit';
 import {
   type BundleEntry,
@@ -14,6 +16,7 @@ import {
   runCli,
   STATE_DIR,
 } from './push-helpers.ts';
+import { type S3Fixture, startS3Fixture } from './verify-fixtures.ts';
 
 describe('lading-load progress output (built binary)', function () {
   this.timeout(180_000);
@@ -80,5 +83,49 @@ describe('lading-load progress output (built binary)', function () {
     const bars = r.screen.filter((l) => l.startsWith('verifying ['));
     assert.equal(bars.length, 1, r.screen.join('\n'));
     assert.match(bars[0] ?? '', /^verifying \[#{24}\] (\S+ \S+) \/ \1, \d+ members/);
+  });
+});
+
+describe('lading-load fetch progress (built binary, loopback S3)', function () {
+  this.timeout(180_000);
+  let fx: S3Fixture | undefined;
+  before(async () => {
+    fx = await startS3Fixture('progress', 'lading-progress-');
+  });
+  after(async () => {
+    await fx?.stop();
+  });
+
+  it('fetch of a split bundle: each file has its bar, left at its total, counting files', async () => {
+    const s = fx as S3Fixture;
+    const out = join(s.root, 'fetched');
+    await mkdir(out);
+    const r = await runOnTty(
+      [
+        process.execPath,
+        CLI,
+        'fetch',
+        's3://progress/split/shop-2.4.0.tar',
+        '--output',
+        out,
+        '--endpoint',
+        s.server.endpoint,
+      ],
+      { cwd: REPO_ROOT, env: { ...s.env, NODE_OPTIONS: '' } },
+    );
+    assert.equal(r.code, 0, r.raw);
+    const screen = r.screen.join('\n');
+    const bars = r.screen.filter((l) => l.startsWith('fetching split/'));
+    assert.equal(bars.length, 3, screen);
+    bars.forEach((bar, i) => {
+      const m =
+        /^fetching split\/shop-2\.4\.0\.tar\.00(\d) \[#{24}\] (\S+ \S+) \/ (\S+ \S+), (\d)\/3 files/.exec(
+          bar,
+        );
+      assert.ok(m, `part ${i}: ${bar}`);
+      assert.equal(m[1], String(i));
+      assert.equal(m[2], m[3], `the bar of part ${i} ends at its size: ${bar}`);
+      assert.equal(m[4], String(i + 1), `part ${i} is counted when done: ${bar}`);
+    });
   });
 });

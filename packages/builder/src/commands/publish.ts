@@ -53,7 +53,10 @@ SSO, instance roles). --endpoint selects an S3-compatible store (MinIO, Ceph RGW
       ...(flags['part-size'] ? { partSize: flags['part-size'] } : {}),
       concurrency: flags.concurrency,
       signal: this.signal,
-      onProgress: (p) =>
+      // Hashing has no figures to show, and an object already there moves nothing (the lines
+      // below say so): only uploads get a bar.
+      onProgress: (p) => {
+        if (p.phase !== 'uploading' && p.phase !== 'done') return;
         progress.update({
           label: `uploading ${p.key}`,
           itemsLabel: 'parts',
@@ -61,7 +64,8 @@ SSO, instance roles). --endpoint selects an S3-compatible store (MinIO, Ceph RGW
           bytesTotal: p.bytesTotal,
           itemsDone: p.partsDone,
           itemsTotal: p.partsTotal,
-        }),
+        });
+      },
     });
     progress.done();
     for (const o of result.objects) {

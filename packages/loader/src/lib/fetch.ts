@@ -64,6 +64,7 @@ export interface FetchBundleOptions {
   /** Bytes per ranged GET (default: fetchObject's 16 MiB). */
   partSize?: number | undefined;
   signal?: AbortSignal | undefined;
+  /** Per file: its key, its bytes so far and its size; files finished (this one once it is). */
   onProgress?: (p: {
     key: string;
     bytesDone: number;
@@ -198,7 +199,6 @@ export async function fetchBundle(
     }
     try {
       const fetched: FetchedFile[] = [];
-      const sizes = new Map<string, number>();
       for (const f of files) {
         const r = await fetchObject(f.url, join(staging, f.name), {
           client,
@@ -206,16 +206,22 @@ export async function fetchBundle(
           ...(opts.partSize ? { partSize: opts.partSize } : {}),
           ...(f.expected ? { expectedSha256: f.expected } : {}),
           ...so,
-          onProgress: (p: FetchProgress) => {
-            sizes.set(f.name, p.bytesDone);
+          onProgress: (p: FetchProgress) =>
             opts.onProgress?.({
               key: p.key,
-              bytesDone: [...sizes.values()].reduce((a, b) => a + b, 0),
+              bytesDone: p.bytesDone,
               bytesTotal: p.bytesTotal,
               filesDone: fetched.length,
               filesTotal: files.length,
-            });
-          },
+            }),
+        });
+        // The file is in and checked: its bar ends at its size, counting it.
+        opts.onProgress?.({
+          key: r.key,
+          bytesDone: r.size,
+          bytesTotal: r.size,
+          filesDone: fetched.length + 1,
+          filesTotal: files.length,
         });
         fetched.push({
           url: r.url,
