@@ -200,7 +200,10 @@ describe('split bundles', () => {
     await unlink(parts(4));
     await assert.rejects(
       openParts(parts(0)),
-      (err: unknown) => err instanceof MissingPartError && err.message.includes('shop.tar.004'),
+      (err: unknown) =>
+        err instanceof MissingPartError &&
+        err.part === parts(4) &&
+        err.message === `${parts(0)}: part 5 of 5 (shop.tar.004) is missing (shop.tar.sha256 lists it)`,
     );
     await writeFile(parts(4), last);
     // A gap in the middle.
@@ -210,8 +213,17 @@ describe('split bundles', () => {
       (err: unknown) =>
         err instanceof MissingPartError &&
         err.code === 'PART_MISSING' &&
-        err.message.includes('shop.tar.001'),
+        err.part === parts(1) &&
+        // counted from 1, as verify says it
+        err.message === `${parts(0)}: part 2 of 5 (shop.tar.001) is missing`,
     );
+    // The last one gone too: still out of the 5 the checksum file lists.
+    const fifth = await readFile(parts(4));
+    await unlink(parts(4));
+    await assert.rejects(openParts(parts(0)), {
+      message: `${parts(0)}: part 2 of 5 (shop.tar.001) is missing`,
+    });
+    await writeFile(parts(4), fifth);
     // No checksum file, when required.
     await unlink(join(dir, 'shop.tar.sha256'));
     await assert.rejects(openParts(parts(0), { requireChecksumFile: true }), MissingPartError);

@@ -360,9 +360,13 @@ describe('lading-load verify', function () {
       const h = cli(['verify', first, '--key', s.pub]);
       assert.equal(h.status, 3);
       assert.match(h.stderr, /shop-2\.4\.0\.tar\.001 \(missing\)/);
+      // verify and everything that opens the bundle (inspect, push, serve…) say it the same way
+      const said = /part 2 of \d+ \(shop-2\.4\.0\.tar\.001\) is missing/.exec(h.stderr)?.[0];
+      assert.ok(said, h.stderr);
       await assert.rejects(openBundle(first), (err: unknown) => {
         assert.ok(err instanceof MissingPartError, String(err));
-        assert.match(err.message, /shop-2\.4\.0\.tar\.001: part 1 of \d+ is missing/);
+        assert.equal(err.message, `${first}: ${said}`);
+        assert.equal(err.part, join(copyDir, 'shop-2.4.0.tar.001'));
         assert.ok(err.hint?.includes('copy every part'));
         return true;
       });
@@ -399,9 +403,13 @@ describe('lading-load verify', function () {
       const l = cli(['verify', join(lastDir, 'shop-2.4.0.tar.000'), '--key', s.pub]);
       assert.equal(l.status, 3, l.stderr);
       assert.ok(l.stderr.includes(`${last} (missing)`), l.stderr);
+      const lastSaid = new RegExp(
+        `part ${parts.length} of ${parts.length} \\(${last.replaceAll('.', '\\.')}\\) is missing`,
+      );
+      assert.match(l.stderr, lastSaid);
       await assert.rejects(openBundle(join(lastDir, 'shop-2.4.0.tar.000')), (err: unknown) => {
         assert.ok(err instanceof MissingPartError, String(err));
-        assert.ok(err.message.includes(last));
+        assert.match(err.message, lastSaid);
         return true;
       });
     });

@@ -16,9 +16,10 @@ import { parseSums } from './sums.ts';
 export class MissingPartError extends InvalidInputError {
   override readonly code = 'PART_MISSING';
   readonly part: string;
-  constructor(part: string, reason: string) {
-    super(`${part}: ${reason}`, {
-      hint: 'copy every part of the split bundle (NAME.tar.000, .001, … and NAME.tar.sha256) into one folder',
+  /** `subject` leads the message instead of `part` (the bundle the user named, for a gap). */
+  constructor(part: string, reason: string, subject: string = part) {
+    super(`${subject}: ${reason}`, {
+      hint: 'copy every part of the split bundle (NAME.tar.000, .001, … with NAME.tar.sha256 and its .sig) into one folder',
     });
     this.part = part;
   }
@@ -88,10 +89,17 @@ export async function openParts(path: string, opts: OpenPartsOptions = {}): Prom
     if (found.parts.length === 0)
       throw new MissingPartError(join(dir, `${base}.${'0'.repeat(width)}`), 'the first part is missing');
     const gap = found.missing[0];
-    if (gap !== undefined) {
-      const count = found.parts.length + found.missing.length + found.afterGap.length;
-      throw new MissingPartError(join(dir, gap), `part ${found.parts.length} of ${count} is missing`);
-    }
+    // A gap is named as verify names it: 'part 2 of 3 (NAME.tar.001) is missing', counted from 1,
+    // out of the parts found or listed in the parts checksum file, whichever is more.
+    const gapError = (listed: number) =>
+      new MissingPartError(
+        join(dir, gap as string),
+        `part ${(parsePartName(gap as string)?.index ?? 0) + 1} of ${Math.max(
+          listed,
+          found.parts.length + found.missing.length + found.afterGap.length,
+        )} (${gap}) is missing`,
+        path,
+      );
     paths = found.parts.map((n) => join(dir, n));
     const sumsPath = partsChecksumName(join(dir, base));
     let sumsText: string | undefined;
@@ -99,9 +107,10 @@ export async function openParts(path: string, opts: OpenPartsOptions = {}): Prom
       sumsText = await readFile(sumsPath, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      if (opts.requireChecksumFile)
+      if (gap === undefined && opts.requireChecksumFile)
         throw new MissingPartError(sumsPath, 'the parts checksum file is missing');
     }
+    if (sumsText === undefined && gap !== undefined) throw gapError(0);
     if (sumsText !== undefined) {
       checksumFile = sumsPath;
       // Only the lines naming parts of this bundle are parts; other files listed beside them (the
@@ -111,10 +120,16 @@ export async function openParts(path: string, opts: OpenPartsOptions = {}): Prom
         return pm !== undefined && pm.base === base;
       });
       const listed = entries.map((e) => e.path);
+      if (gap !== undefined) throw gapError(listed.length);
       const found = paths.map((p) => basename(p));
-      for (const name of listed) {
-        if (!found.includes(name))
-          throw new MissingPartError(join(dir, name), `listed in ${basename(sumsPath)} but missing`);
+      for (const [i, name] of listed.entries()) {
+        if (!found.includes(name)) {
+          throw new MissingPartError(
+            join(dir, name),
+            `part ${i + 1} of ${listed.length} (${name}) is missing (${basename(sumsPath)} lists it)`,
+            path,
+          );
+        }
       }
       for (const name of found) {
         if (!listed.includes(name)) {
