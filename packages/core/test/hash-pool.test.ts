@@ -232,7 +232,6 @@ describe('HashPool', () => {
           { path: f2, start: 0, length: d2.length },
         ],
         ['sha256'],
-        { syncEvery: 1_000_000 },
       );
       // Written in two steps, each made final only after it is on disk: had the worker read ahead
       // of the frontier, it would have hashed zeros.

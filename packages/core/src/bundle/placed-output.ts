@@ -24,8 +24,9 @@ import { BlobJournal } from './unfinished.ts';
  * (one per part with `splitSize`), fsyncs them and renames them into place only in `commit()`;
  * `discard()` removes them. The sha256 of the whole stream and of every part is computed on a
  * worker thread of the one worker hasher (`HashPool.follow`), which reads each byte back once the
- * writer `settle`s it, so hashing overlaps the writing, and flushes each part (fdatasync) as it
- * goes, so the fsync before the rename finds little left to write.
+ * writer `settle`s it, so hashing overlaps the writing. Every FLUSH_EVERY bytes written, the open
+ * parts are flushed (fdatasync) in the background, off the hasher and the writers, so the disk
+ * writes while the copy goes on and the flush before the rename finds little left to write.
  */
 
 interface PartFileOut {
@@ -37,11 +38,17 @@ interface PartFileOut {
   fh: Promise<FileHandle> | undefined;
   /** Writes in flight on `fh`: it is not closed under them. */
   busy: number;
+  /** Written since its last flush to disk. */
+  dirty: boolean;
   lastUse: number;
 }
 
-/** Bytes the hasher reads back between two flushes of a part to disk. */
-const SYNC_EVERY = 128 * 1024 * 1024;
+/**
+ * Bytes written between two background flushes. Below the kernel's dirty thresholds (10 % of
+ * memory) nothing reaches the disk until someone asks: without these, the whole bundle would be
+ * written by the flush at the end, after the copy, as `curl` then `sync` does.
+ */
+const FLUSH_EVERY = 128 * 1024 * 1024;
 
 /** The output could not be read back to be hashed (a part shrank, an I/O error). */
 export class OutputReadBackError extends LadingError {
@@ -91,6 +98,10 @@ export class PlacedOutput {
   /** Every byte below it is written and final (see `settle`). */
   private frontier = 0;
   private closed = false;
+  /** Bytes written since the last background flush began. */
+  private unflushed = 0;
+  private flushing: Promise<void> | undefined;
+  private flushFailure: unknown;
   private uses = 0;
 
   constructor(path: string, size: number, opts: OutputOptions = {}) {
@@ -143,7 +154,16 @@ export class PlacedOutput {
       const size = Math.min(cut, this.size - start);
       const tmp = tmpName(final);
       const fh = await open(tmp, 'wx', 0o644);
-      const part: PartFileOut = { final, tmp, start, size, fh: Promise.resolve(fh), busy: 0, lastUse: 0 };
+      const part: PartFileOut = {
+        final,
+        tmp,
+        start,
+        size,
+        fh: Promise.resolve(fh),
+        busy: 0,
+        dirty: true,
+        lastUse: 0,
+      };
       this.parts.push(part);
       await fh.truncate(size);
       // Opened again when written: never one descriptor per part (a split into hundreds of parts).
@@ -153,7 +173,6 @@ export class PlacedOutput {
     this.hasher = this.pool.follow(
       this.parts.map((p) => ({ path: p.tmp, start: 0, length: p.size })),
       ['sha256'],
-      { syncEvery: SYNC_EVERY },
     );
     if (this.journaled) {
       this.journal = await BlobJournal.create(
@@ -203,7 +222,33 @@ export class PlacedOutput {
       } finally {
         part.busy--;
       }
+      part.dirty = true;
       off += n;
+    }
+    this.unflushed += data.length;
+    if (this.unflushed >= FLUSH_EVERY && !this.flushing) {
+      this.unflushed = 0;
+      this.flushing = this.flushOpen().finally(() => {
+        this.flushing = undefined;
+      });
+      // Its failure is kept for `commit` (which flushes again, and throws it).
+      this.flushing.catch(() => {});
+    }
+  }
+
+  /** Flush the parts that are open and written since their last flush (see FLUSH_EVERY). */
+  private async flushOpen(): Promise<void> {
+    for (const p of this.parts) {
+      if (!p.fh || !p.dirty) continue;
+      p.dirty = false;
+      const fh = await this.acquire(p);
+      try {
+        await fh.datasync();
+      } catch (err) {
+        this.flushFailure ??= err;
+      } finally {
+        p.busy--;
+      }
     }
   }
 
@@ -257,8 +302,9 @@ export class PlacedOutput {
     this.closed = true;
     const placed: string[] = [];
     try {
-      const digests = await this.readBack();
-      // The hasher fdatasynced every part as it read it back; close what is still open.
+      await this.flushing;
+      // Flushed while the hasher reads the rest back (both from the page cache, on other threads).
+      const [digests] = await Promise.all([this.readBack(), this.flushAll()]);
       for (const p of this.parts) await this.closePart(p);
       const checksumFile = this.splitSize !== undefined ? partsChecksumName(this.path) : undefined;
       for (const p of this.parts) {
@@ -291,6 +337,21 @@ export class PlacedOutput {
       await this.removeTemps();
       throw err;
     }
+  }
+
+  /** Flush every part written since its last flush (opening those that are closed), one at a time. */
+  private async flushAll(): Promise<void> {
+    for (const p of this.parts) {
+      if (!p.dirty) continue;
+      p.dirty = false;
+      const fh = await this.acquire(p);
+      try {
+        await fh.datasync();
+      } finally {
+        p.busy--;
+      }
+    }
+    if (this.flushFailure) throw this.flushFailure;
   }
 
   /** The digests of the whole output and of each part, once the hasher has read everything. */
@@ -330,6 +391,7 @@ export class PlacedOutput {
    */
   async discard(): Promise<void> {
     this.closed = true;
+    await this.flushing?.catch(() => {});
     const j = this.journal;
     if (j && this.park && this.parts.length > 0) {
       await this.stopHasher();

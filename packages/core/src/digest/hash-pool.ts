@@ -41,13 +41,7 @@ export interface HashJobOptions {
   onBytes?: (n: number) => void;
 }
 
-export interface FollowOptions extends HashJobOptions {
-  /**
-   * Flush each file to disk (fdatasync) every this many bytes read, and when its range is done,
-   * so that a final fsync finds little left to write. Default: never.
-   */
-  syncEvery?: number;
-}
+export type FollowOptions = HashJobOptions;
 
 /** The digests of a `follow` job: of all ranges as one stream, and of each range. */
 export interface FollowDigests {
@@ -64,7 +58,7 @@ export interface FollowDigests {
 export interface FollowingHash {
   /** Bytes [0, to) of the ranges (as one stream) are written and final: hash them. */
   advance(to: number): void;
-  /** Everything is written: hash the rest and give the digests (flushing each file if asked). */
+  /** Everything is written: hash the rest and give the digests. */
   finish(): Promise<FollowDigests>;
   /** Give up (nothing is hashed further); resolves once the worker has stopped. */
   stop(): Promise<void>;
@@ -103,22 +97,21 @@ const PROGRESS_EVERY = 16 * 1024 * 1024;
  */
 const WORKER_SOURCE = `'use strict';
 const { parentPort } = process.getBuiltinModule('node:worker_threads');
-const { openSync, readSync, closeSync, fdatasyncSync } = process.getBuiltinModule('node:fs');
+const { openSync, readSync, closeSync } = process.getBuiltinModule('node:fs');
 const { createHash } = process.getBuiltinModule('node:crypto');
 let buf;
 let job;
 // One file open at a time; a descriptor the caller gave (verify: the files it walked) is read,
 // never closed here.
-function release(j, sync) {
+function release(j) {
   if (j.fd >= 0) {
     const fd = j.fd;
     j.fd = -1;
-    if (sync) fdatasyncSync(fd);
     closeSync(fd);
   }
 }
 function fail(j, m) {
-  try { release(j, false); } catch {}
+  try { release(j); } catch {}
   job = undefined;
   parentPort.postMessage(Object.assign({ id: j.id }, m));
 }
@@ -127,7 +120,7 @@ function pump(j) {
   while (j.done < j.target) {
     const r = ranges[j.idx];
     if (j.off >= r.length) {
-      release(j, j.syncEvery > 0);
+      release(j);
       j.idx++;
       j.off = 0;
       continue;
@@ -149,18 +142,13 @@ function pump(j) {
     j.off += n;
     j.done += n;
     j.pending += n;
-    j.unsynced += n;
-    if (j.syncEvery > 0 && j.unsynced >= j.syncEvery && j.fd >= 0) {
-      fdatasyncSync(j.fd);
-      j.unsynced = 0;
-    }
     if (j.pending >= j.progressEvery) {
       parentPort.postMessage({ id: j.id, kind: 'progress', bytes: j.pending });
       j.pending = 0;
     }
   }
   if (!j.final) return;
-  release(j, j.syncEvery > 0);
+  release(j);
   job = undefined;
   parentPort.postMessage({
     id: j.id,
@@ -195,7 +183,6 @@ parentPort.on('message', (m) => {
       hashes: m.algorithms.map((a) => createHash(a)),
       per: m.perRange ? m.ranges.map(() => m.algorithms.map((a) => createHash(a))) : undefined,
       progressEvery: m.progressEvery,
-      syncEvery: m.syncEvery || 0,
       total,
       target: m.final ? total : Math.min(m.target, total),
       final: m.final,
@@ -203,7 +190,6 @@ parentPort.on('message', (m) => {
       off: 0,
       done: 0,
       pending: 0,
-      unsynced: 0,
       fd: -1,
     };
     run(job);
@@ -326,10 +312,6 @@ export class HashPool {
     algorithms: readonly string[],
     opts: FollowOptions = {},
   ): FollowingHash {
-    const syncEvery = opts.syncEvery;
-    if (syncEvery !== undefined && (!Number.isSafeInteger(syncEvery) || syncEvery <= 0)) {
-      throw new RangeError(`syncEvery must be a positive integer, not ${syncEvery}`);
-    }
     const { job, promise } = this.enqueue(ranges, algorithms, opts, { perRange: true, final: false });
     let failure: unknown;
     let failed = false;
@@ -449,7 +431,6 @@ export class HashPool {
         bufferSize: this.bufferSize,
         progressEvery: PROGRESS_EVERY,
         perRange: job.perRange,
-        syncEvery: job.opts.syncEvery ?? 0,
         target: job.target,
         final: job.final,
       });
