@@ -6,9 +6,9 @@
  * the payload, and the payload names the digest the target serves for the image.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createBundle } from '@lading/builder';
@@ -22,6 +22,7 @@ import {
   writeKeyPair,
 } from '@lading/core';
 import {
+  needs,
   type RegistryServer,
   seedRegistry,
   skopeo,
@@ -319,6 +320,36 @@ verify:
       ['upstream-signature', 'upstream-signature'],
     );
     assert.match(bad.problems[0]!.message, /does not verify/);
+  });
+
+  it("docs/provenance.md's standard-tools steps, run as written on the bundle: openssl verifies both links, the payload names the image", async function () {
+    needs(this, spawnSync('sh', ['-c', 'command -v jq'], { stdio: 'ignore' }).status === 0, 'jq');
+    const doc = await readFile(new URL('../docs/provenance.md', import.meta.url), 'utf8');
+    const block = /\*\*With standard tools only\*\*[^\n]*\n+```sh\n([\s\S]*?)```/.exec(doc)?.[1];
+    assert.ok(block, 'the "With standard tools only" block in docs/provenance.md');
+    const work = join(tmp.path, 'doc-steps');
+    await mkdir(work);
+    await copyFile(bundlePath, join(work, 'bundle.tar'));
+    await copyFile(releasePub, join(work, 'release.pub'));
+    await copyFile(join(tmp.path, 'vendor.pub'), join(work, 'vendor.pub'));
+    const { stdout } = await pexec('sh', ['-e', '-c', block], { cwd: work });
+    const lines = stdout.trim().split('\n');
+    assert.deepEqual(lines.slice(0, 2), ['Verified OK', 'Verified OK'], stdout);
+    assert.equal(lines.at(-1), lading.images[0]!.digest, 'the payload names images[0]');
+    assert.equal(lading.images[0]!.digest, img('demo/app').digest);
+    // and it can fail: another vendor key does not verify the payload
+    await writeFile(
+      join(work, 'vendor.pub'),
+      generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({
+        type: 'spki',
+        format: 'pem',
+      }),
+    );
+    await rm(join(work, 'b'), { recursive: true });
+    await assert.rejects(pexec('sh', ['-e', '-c', block], { cwd: work }), (err: { stdout?: string }) => {
+      assert.match(err.stdout ?? '', /Verified OK\nVerification failure/);
+      return true;
+    });
   });
 
   it('a target with the referrers API (a stand-in in front of Distribution): referrers pushed with their subject, no tag schema index written', async () => {

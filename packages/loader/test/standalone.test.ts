@@ -194,6 +194,31 @@ describe('standalone lading-load (single executable, no Node.js on PATH)', funct
     assert.equal(wrongKey.status, 3, wrongKey.stderr);
   });
 
+  it('diff (issue 12 §1): two bundles verified with --key, human view and --json; a tampered NEW is exit 3', async function () {
+    needBuild(this);
+    const t = await needBundle();
+    // Another bundle of the same images, signed with another key (so no --key for the pair).
+    const other = await buildTestBundle(join(root, 'bundle-other'));
+    const same = await run(['diff', t.bundle, t.bundle, '--key', t.pub]);
+    assert.equal(same.status, 0, `${same.stdout}\n${same.stderr}`);
+    assert.match(same.stdout, /The bundles are identical/);
+    const json = await run(['diff', t.bundle, other.bundle, '--json']);
+    assert.equal(json.status, 0, json.stderr);
+    const j = JSON.parse(json.stdout) as {
+      old: { bundle: string; verified: boolean };
+      new: { bundle: string };
+    };
+    assert.deepEqual([j.old.bundle, j.new.bundle, j.old.verified], [t.bundle, other.bundle, false]);
+    const tampered = join(root, 'diff-tampered.tar');
+    const tar = readFileSync(t.bundle);
+    const m = memberOffset(tar, `blobs/sha256/${t.images[0]!.blobs[0]!.slice('sha256:'.length)}`);
+    tar[m.offset] = (tar[m.offset] ?? 0) ^ 0xff;
+    writeFileSync(tampered, tar);
+    const bad = await run(['diff', t.bundle, tampered, '--key', t.pub]);
+    assert.equal(bad.status, 3, `${bad.stdout}\n${bad.stderr}`);
+    assert.match(bad.stderr, /diff-tampered\.tar/);
+  });
+
   it('travels beside a bundle: copyStandaloneLoader adds it to NAME.tar.sha256 (what create --with-loader does)', async function () {
     needBuild(this);
     const t = await needBundle();
