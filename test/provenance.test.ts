@@ -35,6 +35,7 @@ import {
 import { attachReferrer, cosignSign, getManifest, startReferrersStandIn } from '@lading/testkit/cosign';
 import { pushBundle } from '../packages/loader/src/lib/push/index.ts';
 import { renderMarkdownReport } from '../packages/loader/src/lib/report.ts';
+import { renderHtmlReport } from '../packages/loader/src/lib/report-html.ts';
 import { startBundleRegistry } from '../packages/loader/src/lib/serve/index.ts';
 import { formatVerifyText, runVerify } from '../packages/loader/src/lib/verify.ts';
 
@@ -306,6 +307,13 @@ verify:
     );
     const md = renderMarkdownReport(ok, { tool: { name: 'lading-load', version: 'test' } });
     assert.match(md, /## Upstream signatures \(--image-key\)/);
+    // issue 10 §4: the reports say the filtered index is new, with the upstream digest beside it
+    const filtered = `platform filter: new index; upstream ${multi.upstreamDigest}`;
+    assert.ok(md.includes(filtered), md);
+    assert.ok(
+      renderHtmlReport(ok, { tool: { name: 'lading-load', version: 'test' } }).includes(filtered),
+      'the HTML report names the upstream index digest',
+    );
 
     const other = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
     await writeFile(join(tmp.path, 'other.pub'), other);

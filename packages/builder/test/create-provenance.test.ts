@@ -18,6 +18,7 @@ import {
   SIGSTORE_BUNDLE_TYPE,
   sigstoreBundle,
 } from '@lading/testkit/cosign';
+import { formatCreateSummary } from '../src/commands/create.ts';
 import { rulesCovering } from '../src/lib/chart-images.ts';
 import { type CreateOptions, createBundle } from '../src/lib/create.ts';
 import { UpstreamSignaturesError } from '../src/lib/extras.ts';
@@ -152,6 +153,14 @@ verify:
       );
       const line = s.imageList.find((i) => i.ref === fx.ref('demo/multi'))!;
       assert.deepEqual(line.rules, ['verify[0] (other.pub, vendor.pub)']);
+      // create's own summary says it too (issue 10 §4), and --json carries both digests
+      assert.ok(
+        formatCreateSummary(s).includes(
+          `  ${fx.ref('demo/multi')}: filtered index, digest changed: upstream ${multi.upstreamDigest} -> bundled ${multi.digest}`,
+        ),
+        formatCreateSummary(s),
+      );
+      assert.deepEqual([line.upstreamDigest, line.digest], [multi.upstreamDigest, multi.digest]);
     } finally {
       await b.bundle.close();
     }
