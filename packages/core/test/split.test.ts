@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { watch } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -130,6 +130,23 @@ describe('split bundles', () => {
     before.abort();
     await assert.rejects(splitBundle(file, { size: '1MiB', signal: before.signal }), AbortedError);
     assert.deepEqual(await readdir(dir), ['shop.tar']);
+  });
+
+  it('an --output that is a folder (existing, or ending in /) takes the parts under the bundle name', async () => {
+    const existing = join(dir, 'usb');
+    await rm(existing, { recursive: true, force: true });
+    await mkdir(existing);
+    await splitBundle(file, { size: 1000, output: existing });
+    const inExisting = (await readdir(existing)).sort();
+    assert.ok(
+      inExisting.includes('shop.tar.000') && inExisting.includes('shop.tar.sha256'),
+      inExisting.join(' '),
+    );
+    const fresh = join(dir, 'newdir');
+    await rm(fresh, { recursive: true, force: true });
+    await splitBundle(file, { size: 1000, output: `${fresh}/` });
+    assert.ok((await readdir(fresh)).includes('shop.tar.000'));
+    assert.ok(!(await readdir(dir)).some((n) => n.startsWith('newdir.')), 'nothing beside the folder');
   });
 
   it("removes the temporaries of a killed earlier writer (its process is gone), never a live writer's", async () => {

@@ -31,7 +31,8 @@ openssl dgst -sha256 -verify release.pub -signature NAME.tar.sha256.sig NAME.tar
     }),
     output: Flags.string({
       char: 'o',
-      description: 'name the parts are derived from (default: the bundle path)',
+      description:
+        'name the parts are derived from (default: the bundle path); a folder (existing, or ending in /) takes them under the bundle name',
     }),
     force: Flags.boolean({ char: 'f', description: 'replace existing parts' }),
     key: Flags.string({

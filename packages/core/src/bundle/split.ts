@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { Digest } from '../digest/index.ts';
 import { AbortedError, InvalidInputError, throwIfAborted } from '../errors/index.ts';
 import { OutputExistsError } from '../util/atomic-file.ts';
@@ -64,7 +65,8 @@ export interface SplitResult {
 
 /**
  * Split an existing bundle file into `NAME.000`, `NAME.001`, … plus `NAME.sha256`, streaming,
- * atomically. `output` (default: the file itself) names the parts; the source is left alone.
+ * atomically. `output` (default: the file itself) names the parts; an `output` that is a folder
+ * (it exists as one, or ends in `/`) takes them under the bundle's own name. The source is left alone.
  */
 export async function splitBundle(
   file: string,
@@ -94,7 +96,7 @@ export async function splitBundle(
       cause: err,
     });
   }
-  const out = new PlacedOutput(opts.output ?? file, size, {
+  const out = new PlacedOutput(await partsName(file, opts.output), size, {
     splitSize,
     ...(opts.overwrite !== undefined ? { overwrite: opts.overwrite } : {}),
     ...(opts.key ? { key: opts.key } : {}),
@@ -129,4 +131,16 @@ export async function splitBundle(
     }
     throw err;
   }
+}
+
+/** The name split parts derive from: `output`, or the bundle's name inside `output` when it is a folder. */
+async function partsName(file: string, output: string | undefined): Promise<string> {
+  if (output === undefined) return file;
+  const isDir =
+    /[/\\]$/.test(output) ||
+    (await stat(output).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ));
+  return isDir ? join(output, basename(file)) : output;
 }
