@@ -3,9 +3,9 @@
  * (docs/reliability.md), also made from an earlier run's JSON (`--from-json`).
  */
 import { docsFromJson, type machine, SOURCE_DATE_EPOCH } from '../../bench-src/lib/common.ts';
+import type { ProvenanceCase } from '../experiments/provenance.ts';
+import type { TrustCase } from '../experiments/trust.ts';
 import { FAULT_KINDS } from './fault-proxy.ts';
-import type { ProvenanceCase } from './provenance.ts';
-import type { TrustCase } from './trust.ts';
 
 export interface KillTrial {
   trial: number;
@@ -224,8 +224,7 @@ ${r.provenance
   .join('\n')}
 `
     : ''
-}
-${
+}${
   r.trust?.length
     ? `
 ## The bundle's own trust chain
@@ -275,4 +274,39 @@ ${r.command}
 export async function fromJson(file: string): Promise<void> {
   const result = await docsFromJson(file, 'reliability', markdown);
   for (const [k, v] of Object.entries(result.summary)) console.log(`${k}: ${v}`);
+}
+
+/** The summary lines of a run (also printed at the end of it). */
+export function summarize(r: Result, rates: number[]): Record<string, string> {
+  const trust = r.trust ?? [];
+  const prov = r.provenance ?? [];
+  return {
+    'kill -9 push, re-run gives a clean registry': `${r.killPush.filter((t) => t.ok).length}/${r.killPush.length} (${pct(r.killPush.filter((t) => t.ok).length, r.killPush.length)})`,
+    'kill -9 create: output path empty, re-run byte-identical': `${r.killCreate.filter((t) => t.ok).length}/${r.killCreate.length} (${pct(r.killCreate.filter((t) => t.ok).length, r.killCreate.length)})`,
+    ...Object.fromEntries(
+      rates.flatMap((rate) =>
+        (['push', 'create'] as const).map((cmd) => {
+          const rs = r.faults.filter((x) => x.command === cmd && x.rate === rate);
+          return [
+            `${cmd} completes with ${rate * 100} % faults`,
+            `${rs.filter((x) => x.completed).length}/${rs.length}`,
+          ];
+        }),
+      ),
+    ),
+    'tamper cases refused (exit 3, nothing pushed)': `${r.tamper.filter((c) => c.ok).length}/${r.tamper.length}`,
+    'bundle attacks refused (exit 3, nothing pushed or written outside)': `${r.bundleAttacks.filter((c) => c.ok).length}/${r.bundleAttacks.length}`,
+    'chart attacks refused (and the control accepted)': `${r.chartAttacks.filter((c) => c.ok).length}/${r.chartAttacks.length}`,
+    ...(trust.length
+      ? {
+          'swapped bundle: refused once verification has it open (exit 3, nothing served or pushed), else the older bundle verified and used throughout': `${trust.filter((c) => c.id.startsWith('swap:') && c.ok).length}/${trust.filter((c) => c.id.startsWith('swap:')).length}`,
+          'hostile NAME.tar.sha256 refused (verify exit 3, fetch writes and replaces nothing else)': `${trust.filter((c) => c.id.startsWith('sums:') && c.ok).length}/${trust.filter((c) => c.id.startsWith('sums:')).length}`,
+        }
+      : {}),
+    ...(prov.length
+      ? {
+          'upstream-signature attacks refused (create exit 3, no bundle; control and --image-key as expected)': `${prov.filter((c) => c.ok).length}/${prov.length}`,
+        }
+      : {}),
+  };
 }

@@ -21,9 +21,9 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Ran } from './proc.ts';
-import { catalog, type RegistryState, registryState, sameState, stateDiff } from './registry-state.ts';
-import { memberName, parseTar } from './tar.ts';
+import type { Ran } from '../lib/proc.ts';
+import { catalog, type RegistryState, registryState, sameState, stateDiff } from '../lib/registry-state.ts';
+import { memberName, parseTar } from '../lib/tar.ts';
 import type { TrustCase, TrustRunners } from './trust.ts';
 
 /** What the process held and had printed when it was stopped. */

@@ -11,8 +11,8 @@ import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/pro
 import { basename, join } from 'node:path';
 import { createS3Client, publishFiles } from '@lading/core';
 import { startS3Server } from '@lading/testkit/s3';
-import { run } from './proc.ts';
-import { parseTar } from './tar.ts';
+import { run } from '../lib/proc.ts';
+import { parseTar } from '../lib/tar.ts';
 import type { TrustCase, TrustRunners } from './trust.ts';
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');

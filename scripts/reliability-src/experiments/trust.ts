@@ -3,8 +3,10 @@
  * after verify (swap.ts) and a hostile NAME.tar.sha256 (hostile-sums.ts).
  */
 import type { RegistryServer, TestImage } from '@lading/testkit';
+import { BUILD_BIN, fresh, LOAD_BIN, ladingEnv, log, NODE } from '../../bench-src/lib/common.ts';
+import { lastError, type Ran, run } from '../lib/proc.ts';
+import { type Ctx, create, registry, verify } from './context.ts';
 import { hostileSumsCases } from './hostile-sums.ts';
-import type { Ran } from './proc.ts';
 import { swapCases } from './swap.ts';
 
 export interface TrustCase {
@@ -47,4 +49,33 @@ export interface TrustRunners {
 
 export async function trustCases(r: TrustRunners): Promise<TrustCase[]> {
   return [...(await swapCases(r)), ...(await hostileSumsCases(r))];
+}
+
+/** The section, run against the clean run's context. */
+export async function trustSection(ctx: Ctx): Promise<TrustCase[]> {
+  return trustCases({
+    images: ctx.images,
+    srcHost: ctx.src.host,
+    dir: await fresh('trust'),
+    clean: ctx.clean,
+    key: ctx.key,
+    pub: ctx.pub,
+    otherKey: ctx.otherKey,
+    create: (spec, output) => create({ spec, key: ctx.key }, output, { plainHttp: ctx.src.host }),
+    split: async (bundle, size) => {
+      const { env } = await ladingEnv();
+      return run(NODE, [BUILD_BIN, 'split', bundle, '--size', size, '--key', ctx.key], { env });
+    },
+    verify: (bundle) => verify(bundle, ctx.pub),
+    push: (bundle, host, env, extra) =>
+      run(NODE, [LOAD_BIN, 'push', bundle, '--key', ctx.pub, '--registry', host, '--plain-http', ...extra], {
+        env,
+      }),
+    registry,
+    node: NODE,
+    loadBin: LOAD_BIN,
+    env: async () => (await ladingEnv()).env,
+    lastError,
+    log,
+  });
 }

@@ -6,11 +6,13 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RegistryServer, TestImage } from '@lading/testkit';
 import { cosignSign } from '@lading/testkit/cosign';
-import type { Ran } from './proc.ts';
+import { BUILD_BIN, fresh, LOAD_BIN, ladingEnv, log, NODE } from '../../bench-src/lib/common.ts';
+import { lastError, type Ran, run } from '../lib/proc.ts';
+import type { Ctx } from './context.ts';
 
 export interface ProvenanceCase {
   id: string;
@@ -137,4 +139,42 @@ export async function provenanceCases(r: ProvenanceRunners): Promise<ProvenanceC
     r.log(`site:wrong-image-key: verify ${v.code} ${ok ? 'ok' : 'PROBLEM'}`);
   }
   return out;
+}
+
+/** The section, run against the clean run's context (last: it adds .sig tags to the source registry). */
+export async function provenanceSection(ctx: Ctx): Promise<ProvenanceCase[]> {
+  return provenanceCases({
+    src: ctx.src,
+    images: ctx.images,
+    dir: await fresh('provenance'),
+    create: async (spec, output) => {
+      const { env, home } = await ladingEnv();
+      const ran = await run(
+        NODE,
+        [
+          BUILD_BIN,
+          'create',
+          '--spec',
+          spec,
+          '--output',
+          output,
+          '--key',
+          ctx.key,
+          '--plain-http-host',
+          ctx.src.host,
+          '--cache',
+          join(home, 'cache'),
+        ],
+        { env },
+      );
+      await rm(home, { recursive: true, force: true });
+      return ran;
+    },
+    verifyImageKey: async (bundle, imageKey) => {
+      const { env } = await ladingEnv();
+      return run(NODE, [LOAD_BIN, 'verify', bundle, '--key', ctx.pub, '--image-key', imageKey], { env });
+    },
+    lastError,
+    log,
+  });
 }
