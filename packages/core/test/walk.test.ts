@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import type { Digest } from '../src/digest/index.ts';
-import { type Descriptor, walkDescriptors } from '../src/model/index.ts';
+import {
+  type Descriptor,
+  descriptorFor,
+  encodeJson,
+  InvalidManifestError,
+  MediaType,
+  manifestChildren,
+  type ParsedManifest,
+  walkDescriptors,
+} from '../src/model/index.ts';
 
 const node = (name: string): Descriptor => ({
   mediaType: 'application/octet-stream',
@@ -45,5 +54,76 @@ describe('walkDescriptors: the one graph walk', () => {
     const ctrl = new AbortController();
     ctrl.abort(new Error('stop'));
     await assert.rejects(walkDescriptors([a], children, { signal: ctrl.signal }));
+  });
+});
+
+describe('manifestChildren: children read from stored manifests', () => {
+  const json = (v: unknown): Buffer => encodeJson(v);
+  const config = descriptorFor(json({}), MediaType.ociConfig);
+  const layer = descriptorFor(Buffer.from('layer'), MediaType.ociLayerGzip);
+  const image = descriptorFor(
+    json({ schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers: [layer] }),
+    MediaType.ociManifest,
+  );
+  const sigBody = {
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    config,
+    layers: [layer],
+    subject: image,
+  };
+  const sig = descriptorFor(json(sigBody), MediaType.ociManifest);
+  const docs = new Map<string, Buffer>([
+    [image.digest, json({ schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers: [layer] })],
+    [sig.digest, json(sigBody)],
+  ]);
+  const read = async (d: Descriptor) => docs.get(d.digest);
+  const walk = async (children: (d: Descriptor) => Promise<Descriptor[] | undefined>) => {
+    const seen: string[] = [];
+    await walkDescriptors([sig], children, { enter: (d) => seen.push(d.digest) > 0 });
+    return seen;
+  };
+
+  it("walks a manifest's subject as a child unless subject: false", async () => {
+    assert.deepEqual(await walk(manifestChildren(read)), [
+      sig.digest,
+      config.digest,
+      layer.digest,
+      image.digest,
+    ]);
+    assert.deepEqual(await walk(manifestChildren(read, { subject: false })), [
+      sig.digest,
+      config.digest,
+      layer.digest,
+    ]);
+  });
+
+  it('visit sees each parsed manifest before its children; what it throws stops the walk', async () => {
+    const visited: string[] = [];
+    const visit = (d: Descriptor, parsed: ParsedManifest) => {
+      visited.push(`${d.digest}:${parsed.kind}`);
+    };
+    await walk(manifestChildren(read, { visit }));
+    assert.deepEqual(visited, [`${sig.digest}:manifest`, `${image.digest}:manifest`]);
+    const stop = new Error('no');
+    await assert.rejects(
+      walk(
+        manifestChildren(read, {
+          visit: () => {
+            throw stop;
+          },
+        }),
+      ),
+      (e) => e === stop,
+    );
+  });
+
+  it('names a node that does not parse by `source`', async () => {
+    const bad = descriptorFor(Buffer.from('not json'), MediaType.ociManifest);
+    docs.set(bad.digest, Buffer.from('not json'));
+    await assert.rejects(
+      walkDescriptors([bad], manifestChildren(read, { source: (d) => `${d.digest} in the cache` })),
+      (e: unknown) => e instanceof InvalidManifestError && e.subject === `${bad.digest} in the cache`,
+    );
   });
 });

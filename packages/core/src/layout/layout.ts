@@ -374,7 +374,7 @@ export class OciLayout implements Target, TagLister {
     };
     await walkDescriptors(
       (await this.readIndex()).manifests,
-      manifestChildren(read, (d) => `${d.digest} in ${this.dir}`),
+      manifestChildren(read, { source: (d) => `${d.digest} in ${this.dir}` }),
       {
         enter: (d) => {
           reachable.add(d.digest);

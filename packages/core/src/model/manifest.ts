@@ -132,16 +132,18 @@ export function descriptorFor(
 
 /**
  * The children of a node in the content graph: config + layers (+ subject) of a manifest,
- * the manifests (+ subject) of an index, nothing for a blob.
+ * the manifests (+ subject) of an index, nothing for a blob. `subject: false` leaves the subject
+ * out: a supply-chain artifact's own graph, without the image it is about.
  */
-export function successors(node: ParsedManifest | undefined): Descriptor[] {
+export function successors(node: ParsedManifest | undefined, opts: { subject?: boolean } = {}): Descriptor[] {
   if (!node) return [];
+  const withSubject = opts.subject !== false;
   if (node.kind === 'index') {
     const out = [...node.index.manifests];
-    if (node.index.subject) out.push(node.index.subject);
+    if (withSubject && node.index.subject) out.push(node.index.subject);
     return out;
   }
   const out = [node.manifest.config, ...node.manifest.layers];
-  if (node.manifest.subject) out.push(node.manifest.subject);
+  if (withSubject && node.manifest.subject) out.push(node.manifest.subject);
   return out;
 }

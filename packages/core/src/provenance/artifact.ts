@@ -9,7 +9,7 @@ import {
 } from '../content/index.ts';
 import type { Digest } from '../digest/index.ts';
 import { InvalidInputError } from '../errors/index.ts';
-import { type Descriptor, isManifestOrIndexType, parseManifest } from '../model/index.ts';
+import { type Descriptor, manifestChildren, type ParsedManifest, walkDescriptors } from '../model/index.ts';
 import { retryTransient } from '../util/index.ts';
 
 /**
@@ -31,31 +31,35 @@ export class ReferrerSubjectError extends InvalidInputError {
 
 /**
  * Every node of the artifact under `root`, root first, each once: manifests, indexes, configs,
- * layers; never the subject. With `subject`, the root must name it as its `subject`.
+ * layers; never the subject (the one walk, `model/walk.ts`). With `subject`, the root must name
+ * it as its `subject`.
  */
 export async function artifactNodes(
   fetcher: Fetcher,
   root: Descriptor,
   opts: CallOptions & { subject?: Digest; source?: string } = {},
 ): Promise<Descriptor[]> {
-  const seen = new Map<string, Descriptor>();
-  const visit = async (d: Descriptor, isRoot: boolean): Promise<void> => {
-    if (seen.has(d.digest)) return;
-    seen.set(d.digest, { mediaType: d.mediaType, digest: d.digest, size: d.size });
-    if (!isManifestOrIndexType(d.mediaType)) return;
-    const source = opts.source ?? d.digest;
-    const bytes = await retryTransient(() => fetchAll(fetcher, d, { ...opts, source }), opts);
-    const parsed = parseManifest(bytes, d.mediaType, source);
-    const node = parsed.kind === 'index' ? parsed.index : parsed.manifest;
-    if (isRoot && opts.subject && node.subject?.digest !== opts.subject) {
-      throw new ReferrerSubjectError(source, opts.subject, node.subject?.digest);
-    }
-    const children =
-      parsed.kind === 'index' ? parsed.index.manifests : [parsed.manifest.config, ...parsed.manifest.layers];
-    for (const c of children) await visit(c, false);
+  const nodes: Descriptor[] = [];
+  const name = (d: Descriptor): string => opts.source ?? d.digest;
+  const read = (d: Descriptor) =>
+    retryTransient(() => fetchAll(fetcher, d, { ...opts, source: name(d) }), opts);
+  const checkSubject = (d: Descriptor, parsed: ParsedManifest): void => {
+    if (!opts.subject || d.digest !== root.digest) return;
+    const actual = (parsed.kind === 'index' ? parsed.index : parsed.manifest).subject?.digest;
+    if (actual !== opts.subject) throw new ReferrerSubjectError(name(d), opts.subject, actual);
   };
-  await visit(root, true);
-  return [...seen.values()];
+  await walkDescriptors(
+    [root],
+    manifestChildren(read, { source: name, subject: false, visit: checkSubject }),
+    {
+      enter: (d) => {
+        nodes.push({ mediaType: d.mediaType, digest: d.digest, size: d.size });
+        return true;
+      },
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    },
+  );
+  return nodes;
 }
 
 /**

@@ -190,10 +190,7 @@ export class ServeCatalog {
         if (!isManifestOrIndexType(d.mediaType)) return undefined;
         const m = await this.manifest(d, signal);
         if (!m) return undefined;
-        if (withSubject) return successors(m.parsed);
-        return m.parsed.kind === 'index'
-          ? m.parsed.index.manifests
-          : [m.parsed.manifest.config, ...m.parsed.manifest.layers];
+        return successors(m.parsed, { subject: withSubject });
       },
       {
         enter: (d) => {
