@@ -432,6 +432,48 @@ describe('copy', () => {
     );
   });
 
+  it('on a failure, rejects only once every transfer it started has settled (none still pushing after)', async () => {
+    // runGraph's own drain (not a list fan-out): the failing branch's sibling is still pushing
+    // when the failure reaches the root; copyGraph must wait for it, not only for the root.
+    const layout = await fresh();
+    const [held, bad] = imgs.app.layers as [Descriptor, Descriptor];
+    const events: string[] = [];
+    let heldStarted!: () => void;
+    const started = new Promise<void>((resolve) => {
+      heldStarted = resolve;
+    });
+    const source = {
+      exists: (d: Descriptor, o?: CallOptions) => src.exists(d, o),
+      async fetch(d: Descriptor, o?: CallOptions) {
+        if (d.digest !== bad.digest) return src.fetch(d, o);
+        await started;
+        return bytesStream(noise(bad.size, 7)); // the wrong bytes: the destination refuses them
+      },
+    };
+    const dst = {
+      exists: (d: Descriptor, o?: CallOptions) => layout.exists(d, o),
+      fetch: (d: Descriptor, o?: CallOptions) => layout.fetch(d, o),
+      async push(d: Descriptor, content: Readable, o?: CallOptions): Promise<void> {
+        if (d.digest !== held.digest) return layout.push(d, content, o);
+        heldStarted();
+        // holds on until the copy is stopped, then takes a few turns of the event loop to wind down
+        const signal = o?.signal as AbortSignal;
+        if (!signal.aborted)
+          await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+        content.destroy();
+        events.push('held push settled');
+        throw signal.reason;
+      },
+    };
+    await assert.rejects(copyGraph(source, dst, imgs.app.desc), (e: unknown) => {
+      events.push('copy rejected');
+      return e instanceof DigestMismatchError && e.expected === bad.digest;
+    });
+    assert.deepEqual(events, ['held push settled', 'copy rejected']);
+    assert.equal(await layout.exists(bad), false);
+  });
+
   it('aborts mid-copy: AbortedError, nothing partial left', async () => {
     const source = new Instrumented(src);
     source.delayMs = 5;

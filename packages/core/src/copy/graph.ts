@@ -337,6 +337,12 @@ class GraphCopier {
 /**
  * Walk and copy a graph, or several sharing one walk (`roots`: a node reachable from two roots is
  * copied once); on failure stop every branch and wait for them before throwing.
+ *
+ * Not `fanOut` (util/fan-out.ts), on purpose: fanOut waits for the calls it made, but a root's
+ * promise settles as soon as one child fails while its siblings and nodes shared with other roots
+ * (`memo`) still run, and a node stops awaiting its transfer at the abort while the transfer (a
+ * flight other copies may share: `work`) winds down. The drain below waits for all of them, until
+ * no new node or transfer appears.
  */
 export async function runGraph(
   src: ReadOnlyStorage,
