@@ -161,7 +161,7 @@ export class BlobUpload {
       throwIfAborted(signal);
       if (mode === 'streamed') await this.streamed(session, desc, verifier, () => verifyError, signal);
       else if (chunked) await this.chunked(session, desc, verifier, chunkSize, signal);
-      else await this.monolithic(location, desc, verifier, signal);
+      else await this.commit(location, desc, verifier, signal);
     } catch (err) {
       content.destroy();
       verifier.destroy();
@@ -234,35 +234,27 @@ export class BlobUpload {
     const bad = verifyError();
     if (bad) throw bad;
     throwIfAborted(signal);
-    const res = await this.client.send({
-      method: 'PUT',
-      path: session.location,
-      query: { digest: desc.digest },
-      headers: { 'content-length': '0' },
-      body: Buffer.alloc(0),
-      scopes: this.scopes,
-      kind: 'upload',
-      repository: this.repository,
-      ref: desc.digest,
-      expect: [201],
-      ...(signal ? { signal } : {}),
-    });
-    await res.body.dump();
-    this.checkCommitted(res, desc);
+    await this.commit(session.location, desc, undefined, signal);
   }
 
-  private async monolithic(
+  /**
+   * The closing PUT (`?digest=`): with the whole blob as its body (a monolithic upload), or empty
+   * after the PATCHes; the digest the registry says it stored must be the one uploaded.
+   */
+  private async commit(
     location: URL,
     desc: Descriptor,
-    body: Readable,
+    body: Readable | undefined,
     signal?: AbortSignal,
   ): Promise<void> {
     const res = await this.client.send({
       method: 'PUT',
       path: location,
       query: { digest: desc.digest },
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
-      body,
+      headers: body
+        ? { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) }
+        : { 'content-length': '0' },
+      body: body ?? Buffer.alloc(0),
       scopes: this.scopes,
       kind: 'upload',
       repository: this.repository,
@@ -318,21 +310,7 @@ export class BlobUpload {
       session.location = location;
       offset += part.length;
     }
-    const res = await this.client.send({
-      method: 'PUT',
-      path: location,
-      query: { digest: desc.digest },
-      headers: { 'content-length': '0' },
-      body: Buffer.alloc(0),
-      scopes: this.scopes,
-      kind: 'upload',
-      repository: this.repository,
-      ref: desc.digest,
-      expect: [201],
-      ...(signal ? { signal } : {}),
-    });
-    await res.body.dump();
-    this.checkCommitted(res, desc);
+    await this.commit(location, desc, undefined, signal);
   }
 
   /** PATCH one chunk; on a transient failure ask the registry how far it got and resume. */
