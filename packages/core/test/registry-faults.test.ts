@@ -199,7 +199,8 @@ describe('registry client: retries, resume, timeouts (loopback fault injection)'
     assert.deepEqual(methods, ['POST', 'PATCH', 'PATCH!', 'GET', 'PATCH', 'PATCH', 'PATCH', 'PUT']);
     assert.ok((await fetchAll(repo, d, { limit: 1 << 20 })).equals(data));
 
-    // a monolithic PUT of a stream cannot be replayed: one attempt, a typed error, session cancelled
+    // a monolithic PUT of a stream cannot be replayed: one attempt, a HEAD (did it land anyway?),
+    // a typed error, session cancelled
     proxy.log.length = 0;
     const mono = registry.repository('faults/mono');
     const m = bytes('mono-fault', 1000);
@@ -210,10 +211,47 @@ describe('registry client: retries, resume, timeouts (loopback fault injection)'
     );
     assert.deepEqual(
       proxy.log.map((l) => l.method),
-      ['POST', 'PUT', 'DELETE'],
+      ['POST', 'PUT', 'HEAD', 'DELETE'],
     );
     proxy.fault = () => 'pass';
     assert.equal(await mono.exists(desc(m, MediaType.ociLayer)), false);
+  });
+
+  it('a closing PUT that committed but lost its answer: a HEAD finds the blob, no 404 from a PUT sent again (streamed, chunked)', async () => {
+    for (const mode of ['streamed', 'chunked'] as const) {
+      proxy.log.length = 0;
+      const repo = registry.repository(`faults/lost-${mode}`, { mode, chunkSize: 64 * 1024 });
+      const data = bytes(`lost-${mode}`, 150_000);
+      const d = desc(data, MediaType.ociLayer);
+      let lost = 0;
+      proxy.fault = (req) => {
+        if (req.method !== 'PUT' || !req.url?.includes('digest=') || lost++ > 0) return 'pass';
+        // forwarded: the registry commits the blob; then the connection drops before the answer
+        return (res) => {
+          const [h, p] = reg.host.split(':');
+          const up = httpRequest(
+            { host: h, port: Number(p), method: req.method, path: req.url, headers: req.headers },
+            (ur) => {
+              ur.resume();
+              ur.on('end', () => res.socket?.destroy());
+            },
+          );
+          up.on('error', () => res.destroy());
+          req.pipe(up);
+        };
+      };
+      await repo.push(d, Readable.from([data]));
+      const methods = proxy.log.map((l) => l.method);
+      assert.equal(
+        methods.filter((m) => m === 'PUT').length,
+        1,
+        `${mode}: the PUT is not sent again: ${methods}`,
+      );
+      assert.equal(methods.at(-1), 'HEAD', `${mode}: a HEAD decides: ${methods}`);
+      assert.ok(!methods.includes('DELETE'), `${mode}: nothing cancelled: ${methods}`);
+      proxy.fault = () => 'pass';
+      assert.ok((await fetchAll(repo, d, { limit: 1 << 20 })).equals(data));
+    }
   });
 
   it('serves paginated tag lists through Link headers', async () => {

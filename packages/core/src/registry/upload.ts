@@ -4,7 +4,7 @@ import { AbortedError, throwIfAborted, VerificationError } from '../errors/index
 import type { Descriptor } from '../model/index.ts';
 import { repositoryScope } from './auth/scope.ts';
 import type { RegistryClient, Response } from './client.ts';
-import { RegistryProtocolError, RegistryUnavailableError } from './errors.ts';
+import { BlobUnknownError, RegistryProtocolError, RegistryUnavailableError } from './errors.ts';
 
 /**
  * Blob upload sessions (Distribution API): POST to open a session, then one monolithic PUT with
@@ -247,23 +247,63 @@ export class BlobUpload {
     body: Readable | undefined,
     signal?: AbortSignal,
   ): Promise<void> {
-    const res = await this.client.send({
-      method: 'PUT',
-      path: location,
-      query: { digest: desc.digest },
-      headers: body
-        ? { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) }
-        : { 'content-length': '0' },
-      body: body ?? Buffer.alloc(0),
-      scopes: this.scopes,
-      kind: 'upload',
-      repository: this.repository,
-      ref: desc.digest,
-      expect: [201],
-      ...(signal ? { signal } : {}),
-    });
-    await res.body.dump();
-    this.checkCommitted(res, desc);
+    // The PUT may reach the registry and commit the blob while its answer is lost (a reset
+    // connection); sent again it would find the session gone (404 BLOB_UPLOAD_UNKNOWN). So after a
+    // transient failure, or a 404 on a later attempt, a HEAD of the blob decides: there, the upload
+    // is done; missing, an empty PUT is tried again (a body cannot be replayed: the error stands
+    // and the copy starts a new session).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await this.client.send({
+          method: 'PUT',
+          path: location,
+          query: { digest: desc.digest },
+          headers: body
+            ? { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) }
+            : { 'content-length': '0' },
+          body: body ?? Buffer.alloc(0),
+          scopes: this.scopes,
+          kind: 'upload',
+          repository: this.repository,
+          ref: desc.digest,
+          expect: [201],
+          retry: false,
+          ...(signal ? { signal } : {}),
+        });
+        await res.body.dump();
+        this.checkCommitted(res, desc);
+        return;
+      } catch (err) {
+        const lost =
+          err instanceof RegistryUnavailableError || (attempt > 1 && err instanceof BlobUnknownError);
+        if (!lost || signal?.aborted) throw err;
+        if (await this.landed(desc, signal)) return;
+        if (body || err instanceof BlobUnknownError || attempt >= this.client.retry.maxAttempts) throw err;
+        await this.client.retry.wait(this.client.retry.delayMs(attempt) ?? 0, signal);
+      }
+    }
+  }
+
+  /** Whether the registry holds the blob now (HEAD, with the client's own retries). */
+  private async landed(desc: Descriptor, signal?: AbortSignal): Promise<boolean> {
+    try {
+      const res = await this.client.send({
+        method: 'HEAD',
+        path: `/v2/${this.repository}/blobs/${desc.digest}`,
+        scopes: this.scopes,
+        kind: 'blob',
+        repository: this.repository,
+        ref: desc.digest,
+        expect: [200],
+        ...(signal ? { signal } : {}),
+      });
+      await res.body.dump();
+      const length = res.header('content-length');
+      return length === undefined || Number(length) === desc.size;
+    } catch (err) {
+      if (err instanceof BlobUnknownError) return false;
+      throw err;
+    }
   }
 
   private checkCommitted(res: Response, desc: Descriptor): void {
