@@ -79,6 +79,21 @@ describe('PlacedOutput (bundle written at offsets, hashed behind the writes)', (
     assert.match(sums, new RegExp(`${sha(parts[3]!).slice(7)}  s.tar.003`));
   });
 
+  it('hashRange reads back what was written, across part boundaries, on the pool', async () => {
+    const data = randomBytes(2 * 1000 * 1000 + 5);
+    const out = new PlacedOutput(join(dir, 'h.tar'), data.length, { splitSize: 1_000_000 });
+    await out.prepare();
+    await out.writeAt(0, data);
+    // A range that starts in part 0, spans part 1 and ends in part 2.
+    assert.equal(await out.hashRange(999_000, 1_001_003), sha(data.subarray(999_000, 2_000_003)));
+    assert.equal(await out.hashRange(0, 10), sha(data.subarray(0, 10)));
+    // What is on disk decides: a byte changed after the write changes the digest.
+    await out.writeAt(1_500_000, Buffer.from([data[1_500_000]! ^ 0xff]));
+    assert.notEqual(await out.hashRange(999_000, 1_001_003), sha(data.subarray(999_000, 2_000_003)));
+    await assert.rejects(out.hashRange(2_000_000, 10), RangeError);
+    await out.discard();
+  });
+
   it('refuses to commit before every byte is settled, and discard leaves nothing', async () => {
     const out = new PlacedOutput(join(dir, 'x.tar'), 4096);
     await out.prepare();

@@ -19,6 +19,12 @@ import { TAR_END_SIZE } from './tar-header.ts';
  */
 
 const READ_CHUNK = 1024 * 1024;
+/**
+ * Members at least this large are verified by reading back what was written, on a worker of the
+ * output's hash pool (`PlacedOutput.hashRange`), so the main thread only receives and writes;
+ * smaller ones are hashed as they stream (a worker round trip would cost more than the hash).
+ */
+const VERIFY_ON_WORKER = 1024 * 1024;
 
 export interface PlacedBundleProgress {
   /** The member whose bytes moved. */
@@ -102,8 +108,10 @@ export class PlacedBundle implements Storage {
   }
 
   /**
-   * Write a member's data from `content` at its offset, hashing as it goes; on success pad it,
-   * mark it complete and let the hasher move on. On a mismatch nothing counts (a retry starts over).
+   * Write a member's data from `content` at its offset, counting its size as it goes, and check
+   * its digest: hashed as it streams (small members) or read back from the output once written
+   * (large ones, on a worker: see VERIFY_ON_WORKER). On success pad it, mark it complete and let
+   * the output's hasher move on. On a mismatch nothing counts (a retry writes it again).
    */
   async fill(
     m: PlannedMember,
@@ -112,7 +120,7 @@ export class PlacedBundle implements Storage {
     opts: CallOptions = {},
   ): Promise<void> {
     const source = `${m.path} of ${this.output.path}`;
-    const hash = createHash('sha256');
+    const hash = m.size >= VERIFY_ON_WORKER ? undefined : createHash('sha256');
     let seen = 0;
     let written = 0;
     const gather = new WriteGatherer(async (piece) => {
@@ -126,7 +134,7 @@ export class PlacedBundle implements Storage {
         seen += chunk.length;
         if (seen > expected.size)
           throw new SizeMismatchError(expected.digest, expected.size, seen, source, true);
-        hash.update(chunk);
+        hash?.update(chunk);
         await gather.add(chunk);
       }
     } catch (err) {
@@ -138,7 +146,9 @@ export class PlacedBundle implements Storage {
     await gather.flush();
     if (seen !== expected.size)
       throw new SizeMismatchError(expected.digest, expected.size, seen, source, false);
-    const actual = `sha256:${hash.digest('hex')}` as Digest;
+    const actual = hash
+      ? (`sha256:${hash.digest('hex')}` as Digest)
+      : await this.output.hashRange(m.dataOffset, m.size, opts);
     if (actual !== expected.digest) throw new DigestMismatchError(expected.digest, actual, source);
     if (this.complete[m.index]) return;
     if (m.padding > 0) await this.output.writeAt(m.dataOffset + m.size, Buffer.alloc(m.padding));

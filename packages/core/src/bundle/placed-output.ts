@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { type FileHandle, mkdir, open, rm } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { type Digest, type FollowingHash, HashPool } from '../digest/index.ts';
+import { type Digest, type FileRange, type FollowingHash, HashPool } from '../digest/index.ts';
 import { AbortedError, ExitCode, InvalidInputError, LadingError } from '../errors/index.ts';
 import {
   OutputExistsError,
@@ -169,7 +169,9 @@ export class PlacedOutput {
       // Opened again when written: never one descriptor per part (a split into hundreds of parts).
       if (count > 1) await this.closePart(part);
     }
-    this.pool = new HashPool({ workers: 1 });
+    // One worker follows the writes for the whole output's digests; the other verifies blobs
+    // read back once written (`hashRange`), off the main thread that receives and writes them.
+    this.pool = new HashPool({ workers: 2 });
     this.hasher = this.pool.follow(
       this.parts.map((p) => ({ path: p.tmp, start: 0, length: p.size })),
       ['sha256'],
@@ -249,6 +251,33 @@ export class PlacedOutput {
       } finally {
         p.busy--;
       }
+    }
+  }
+
+  /**
+   * The sha256 of bytes [position, position + length) as written (read back from the parts, on a
+   * worker thread of the output's hash pool).
+   */
+  async hashRange(position: number, length: number, opts: { signal?: AbortSignal } = {}): Promise<Digest> {
+    if (this.closed || !this.pool) throw new Error('output already committed or discarded');
+    if (position < 0 || position + length > this.size) {
+      throw new RangeError(
+        `hash of [${position}, ${position + length}) outside the output's ${this.size} bytes`,
+      );
+    }
+    const ranges: FileRange[] = [];
+    for (let at = position; at < position + length; ) {
+      const part = this.parts[this.splitSize === undefined ? 0 : Math.floor(at / this.splitSize)]!;
+      const n = Math.min(position + length - at, part.start + part.size - at);
+      ranges.push({ path: part.tmp, start: at - part.start, length: n });
+      at += n;
+    }
+    try {
+      const [hex] = await this.pool.hash(ranges, ['sha256'], opts);
+      return `sha256:${hex}` as Digest;
+    } catch (err) {
+      if (err instanceof AbortedError) throw err;
+      throw this.readBackError(err);
     }
   }
 
