@@ -109,5 +109,5 @@ export async function summarise(file: string, topN = 12): Promise<ProfileSummary
 /** The summaries of every .cpuprofile in a folder (one per process). */
 export async function summariseDir(dir: string): Promise<ProfileSummary[]> {
   const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.cpuprofile'));
-  return Promise.all(files.map((f) => summarise(join(dir, f))));
+  return Promise.all(files.sort().map((f) => summarise(join(dir, f))));
 }

@@ -404,6 +404,16 @@ export function summaryTable(r: Result): string {
   return lines.join('\n');
 }
 
+/**
+ * Which thread a profile is of: `node --cpu-prof` names files CPU.<date>.<time>.<pid>.<thread>.<seq>,
+ * thread 0 being the main thread (the others are the hash pool's workers).
+ */
+export function threadOf(file: string): string {
+  const m = /\.(\d+)\.(\d+)\.\d+\.cpuprofile$/.exec(file);
+  if (!m) return 'one thread';
+  return m[2] === '0' ? `main thread of process ${m[1]}` : `worker thread ${m[2]} of process ${m[1]}`;
+}
+
 function profilesMd(r: Result): string {
   if (!r.profiles) return '';
   const parts = [
@@ -415,7 +425,7 @@ function profilesMd(r: Result): string {
   ];
   for (const [cmd, sums] of Object.entries(r.profiles)) {
     for (const p of sums) {
-      parts.push(`### ${cmd} (${fmtSec(p.totalMs)} of samples)`, '');
+      parts.push(`### ${cmd}, ${threadOf(p.file)} (${fmtSec(p.totalMs)} of samples)`, '');
       parts.push(
         p.areas
           .filter((a) => a.pct >= 1)
