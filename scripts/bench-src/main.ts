@@ -11,6 +11,7 @@ import { seed } from './experiments/bench.ts';
 import { build } from './experiments/build.ts';
 import { runDoubled } from './experiments/double.ts';
 import { guards } from './experiments/guards.ts';
+import { runLarge } from './experiments/large.ts';
 import { limits } from './experiments/limits.ts';
 import { profileRun } from './experiments/profile.ts';
 import { push } from './experiments/push.ts';
@@ -53,7 +54,11 @@ const HELP = `scripts/bench [--scale N] [--reps N] [--double] [--smoke] [--json 
   --profile        after the timed runs, run Lading's create, push and verify once more under
                    node --cpu-prof (profiles in bench-out/profiles/) and summarise where the time goes
   --peer-only      skip Lading's side (for working on the script itself)
-  --from-json FILE measure nothing: write docs/benchmarks.{md,json} from an earlier run's results`;
+  --from-json FILE measure nothing: write docs/benchmarks.{md,json} from an earlier run's results
+  --large N        only Lading's build, push and verify, once, on a corpus of scale N (10: about
+                   20 GB; needs ~2.3x the corpus free on disk, the corpus is deleted once seeded),
+                   added to an earlier full run's results (--base FILE, default docs/benchmarks.json)
+                   and compared with its rows: time linear, memory flat? With --docs, rewrites the docs`;
 
 const args = parseArgs(process.argv.slice(2), {
   scale: 'string',
@@ -67,6 +72,8 @@ const args = parseArgs(process.argv.slice(2), {
   'peer-only': 'boolean',
   profile: 'boolean',
   'from-json': 'string',
+  large: 'string',
+  base: 'string',
 });
 const peerOnly = args['peer-only'] === true;
 if (args.help) {
@@ -162,7 +169,24 @@ async function main(): Promise<void> {
   }
 }
 
-(args['from-json'] ? fromJson(String(args['from-json'])) : main()).catch((err) => {
+async function large(n: number): Promise<void> {
+  const result = await runLarge(n, String(args.base ?? join(ROOT, 'docs', 'benchmarks.json')), command);
+  const out =
+    (args.json as string | undefined) ?? join(ROOT, 'bench-out', 'results', `bench-large-${n}.json`);
+  await writeJson(out, result);
+  log(`results: ${out}`);
+  if (args.docs) {
+    await writeDocs('benchmarks', result, markdown(result));
+    log('wrote docs/benchmarks.md and docs/benchmarks.json');
+  }
+}
+
+(args['from-json']
+  ? fromJson(String(args['from-json']))
+  : args.large
+    ? large(Number(args.large))
+    : main()
+).catch((err) => {
   console.error(err instanceof Error ? (err.stack ?? err.message) : err);
   process.exit(1);
 });

@@ -51,6 +51,19 @@ export interface Guard {
   ratio: number;
 }
 
+/** A run at a large scale, measured on its own and compared with the full run's 1x rows. */
+export interface LargeRun {
+  command: string;
+  generated: string;
+  loadavg: string;
+  scale: number;
+  totalBytes: number;
+  bundleBytes: number;
+  build: Step;
+  push: Step;
+  verify: Step;
+}
+
 export interface DoubleResult {
   scale: number;
   totalBytes: number;
@@ -117,6 +130,8 @@ export interface Result {
   /** Absent in results written before the guards experiment. */
   guards?: Guard[];
   disk: { ladingPushExtraBytes: number; ladingPushFsDeltaBytes: number; peerPushExtraBytes: number };
+  /** `--large N`: Lading alone on a corpus of scale N (added to an earlier full run's results). */
+  large?: LargeRun;
   rss: {
     maxKb: number;
     doubled?: {
@@ -414,6 +429,43 @@ export function threadOf(file: string): string {
   return m[2] === '0' ? `main thread of process ${m[1]}` : `worker thread ${m[2]} of process ${m[1]}`;
 }
 
+/** Time per GiB and peak RSS at the large scale against this run's 1x medians: linear and flat? */
+function largeRows(r: Result): { id: string; oneMs: number; oneKb: number; step: Step }[] {
+  const l = r.large;
+  if (!l) return [];
+  const one = Object.fromEntries(r.rows.map((row) => [row.id, row.lading]));
+  return (['build', 'push', 'verify'] as const).map((id) => ({
+    id,
+    oneMs: one[id]?.medianMs ?? Number.NaN,
+    oneKb: one[id]?.maxRssKb ?? Number.NaN,
+    step: l[id],
+  }));
+}
+
+function largeMd(r: Result): string {
+  const l = r.large;
+  if (!l) return '';
+  const k = l.totalBytes / r.corpus.totalBytes;
+  const lines = [
+    `## At ${fmtBytes(l.totalBytes)}`,
+    '',
+    `\`${l.command}\` on ${l.generated.slice(0, 16).replace('T', ' ')} UTC (load average at the start \`${l.loadavg}\`):`,
+    `Lading alone, once each, on a corpus of scale ${l.scale} (${k.toFixed(1)} × the one above; bundle`,
+    `${fmtBytes(l.bundleBytes)}), against the medians of the table above. Time is linear when the time`,
+    'ratio is near the size ratio; memory is flat when peak RSS stays within 10 %.',
+    '',
+    '| command | 1× | large | time ratio | size ratio | MiB/s at 1× → large | peak RSS 1× → large |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const x of largeRows(r)) {
+    const rate = (bytes: number, ms: number): string => `${Math.round(bytes / 2 ** 20 / (ms / 1000))}`;
+    lines.push(
+      `| ${x.id} | ${fmtSec(x.oneMs)} | ${fmtSec(x.step.wallMs)} | ${(x.step.wallMs / x.oneMs).toFixed(1)} | ${k.toFixed(1)} | ${rate(r.bundleBytes, x.oneMs)} → ${rate(l.bundleBytes, x.step.wallMs)} | ${mib(x.oneKb)} → ${mib(x.step.maxRssKb)} |`,
+    );
+  }
+  return `${lines.join('\n')}\n\n`;
+}
+
 function profilesMd(r: Result): string {
   if (!r.profiles) return '';
   const parts = [
@@ -485,6 +537,14 @@ export function markdown(r: Result): string {
       );
     }
   }
+  for (const x of largeRows(r)) {
+    const perByte = x.step.wallMs / r.large!.bundleBytes / (x.oneMs / r.bundleBytes);
+    const growth = (x.step.maxRssKb - x.oneKb) / x.oneKb;
+    targets.push(
+      `| ${x.id} | time linear at ${fmtBytes(r.large!.totalBytes)} (time per byte within 25 % of the 1× run) | ${perByte.toFixed(2)} | ${perByte <= 1.25 ? 'met' : '**missed**'} |`,
+      `| ${x.id} | peak RSS flat at ${fmtBytes(r.large!.totalBytes)} (within 10 %) | ${mib(x.oneKb)} → ${mib(x.step.maxRssKb)} (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(0)} %) | ${growth <= 0.1 ? 'met' : '**missed**'} |`,
+    );
+  }
   const c = r.corpus;
   return `# Benchmarks
 
@@ -530,7 +590,7 @@ Extra disk during push: Lading ${fmtBytes(r.disk.ladingPushExtraBytes)} in the f
 ${fmtBytes(r.disk.ladingPushFsDeltaBytes)} (noisy: other processes share the disk); the peer extracts
 the whole tar first: ${fmtBytes(r.disk.peerPushExtraBytes)}.
 ${guardsMd(r)}
-${profilesMd(r)}## Targets
+${profilesMd(r)}${largeMd(r)}## Targets
 
 | row | target | value | |
 | --- | --- | ---: | --- |
