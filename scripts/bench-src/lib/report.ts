@@ -600,7 +600,7 @@ ${targets.join('\n')}
 
 \`\`\`sh
 scripts/setup
-${r.command}
+${r.command}${r.large ? `\n${r.large.command}` : ''}
 \`\`\`
 `;
 }
