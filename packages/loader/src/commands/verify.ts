@@ -1,10 +1,11 @@
 import { resolve } from 'node:path';
 import { formatBytes, LadingCommand, paragraphs } from '@lading/cli';
+import { BundleVerificationError } from '@lading/core/bundle';
 import { Args, Flags } from '@oclif/core';
 import { bundleLocationFlags } from '../lib/bundle-location.ts';
 import { renderMarkdownReport, writeReportFile } from '../lib/report.ts';
 import { renderHtmlReport } from '../lib/report-html.ts';
-import { BundleVerifyFailedError, formatVerifyText, runVerify, type VerifyResult } from '../lib/verify.ts';
+import { formatVerifyText, runVerify, type VerifyResult } from '../lib/verify.ts';
 
 export default class Verify extends LadingCommand<VerifyResult> {
   static override summary =
@@ -127,14 +128,14 @@ Exit codes: 0 verified; 3 verification failed (every bad member is named on stde
     this.log(formatVerifyText(result));
     if (result.reportFile) this.log(`Report:    ${result.reportFile}`);
     if (!result.ok) {
-      throw new BundleVerifyFailedError(result);
+      throw new BundleVerificationError(result);
     }
     return result;
   }
 
   protected override toErrorJson(err: unknown): unknown {
     // A failed verification: the report, with "ok": false and the error in the one shape.
-    if (err instanceof BundleVerifyFailedError) return { ...err.result, error: this.errorJson(err) };
+    if (err instanceof BundleVerificationError) return { ...err.report, error: this.errorJson(err) };
     return super.toErrorJson(err);
   }
 }

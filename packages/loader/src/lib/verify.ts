@@ -9,11 +9,8 @@ import {
   type VerifyProgress,
   type VerifyReport,
   verifyBundle,
-  verifyFailureHeadline,
-  verifyFailureHint,
 } from '@lading/core/bundle';
 import { digestOf } from '@lading/core/digest';
-import { VerificationError } from '@lading/core/errors';
 import type { ImageSignatureReport } from '@lading/core/provenance';
 import { formatBytes } from '@lading/core/util';
 import { type BundleLocation, type BundleLocationOptions, openBundleLocation } from './bundle-location.ts';
@@ -231,30 +228,6 @@ async function readContents(
     return out;
   } finally {
     await b.close().catch(() => {});
-  }
-}
-
-/**
- * The bundle failed verification (exit 3). The message starts with the root cause when one
- * explains the rest (a missing part, an unsigned bundle, a bad signature), then names every
- * problem and its member, once (the human report on stdout does not list them again).
- */
-export class BundleVerifyFailedError extends VerificationError {
-  override readonly code = 'BUNDLE_VERIFICATION_FAILED';
-  readonly result: VerifyResult;
-  /** Every member (or part) with a problem, in report order. */
-  readonly members: string[];
-  constructor(result: VerifyResult) {
-    const members = [...new Set(result.problems.map((p) => p.member))];
-    const lines = result.problems.map((p) => `  ${p.member} (${p.kind}): ${p.message}`);
-    if (!result.signature.ok && !result.problems.some((p) => p.kind === 'signature')) {
-      lines.push(`  SHA256SUMS.sig (signature): not verified with key ${result.signature.keyFingerprint}`);
-    }
-    super(`${verifyFailureHeadline(result.location.path, result)}\n${lines.join('\n')}`, {
-      hint: verifyFailureHint(result),
-    });
-    this.result = result;
-    this.members = members;
   }
 }
 

@@ -2,7 +2,10 @@ import { InvalidInputError, VerificationError } from '../../errors/index.ts';
 import { Member } from '../format.ts';
 import type { VerifyReport } from './report.ts';
 
-/** The bundle failed verification (exit 3): the root cause first, then each problem once. */
+/**
+ * The bundle failed verification (exit 3): the root cause first, then each problem once. The one
+ * error for it, in core and in both CLIs (`lading-load verify` throws it with its extended report).
+ */
 export class BundleVerificationError extends VerificationError {
   override readonly code = 'BUNDLE_VERIFICATION_FAILED';
   readonly report: VerifyReport;
@@ -12,6 +15,11 @@ export class BundleVerificationError extends VerificationError {
     const members = [...new Set(report.problems.map((p) => p.member))];
     const lines = report.problems.slice(0, 50).map((p) => `  ${p.member} (${p.kind}): ${p.message}`);
     if (report.problems.length > 50) lines.push(`  … and ${report.problems.length - 50} more`);
+    if (!report.signature.ok && !report.problems.some((p) => p.kind === 'signature')) {
+      lines.push(
+        `  ${Member.signature} (signature): not verified with key ${report.signature.keyFingerprint}`,
+      );
+    }
     super(`${verifyFailureHeadline(report.bundle.path, report)}\n${lines.join('\n')}`, {
       hint: verifyFailureHint(report),
     });
