@@ -8,7 +8,9 @@ import {
   fstatSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   rmSync,
   writeFileSync,
@@ -272,6 +274,45 @@ describe('HashPool', () => {
         hex('sha256', aData.subarray(0, 10)),
       ]);
     });
+  });
+
+  // Node closes the descriptors a worker opened with fs.openSync when the worker exits (its
+  // "unmanaged fds"): the pool relies on that when it stops a worker mid-job.
+  it('a job stopped while its worker holds a file open leaves no descriptor behind', async () => {
+    const fdsOn = (path: string) =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === path;
+        } catch {
+          return false; // the descriptor readdir used itself, closed since
+        }
+      });
+    pool = new HashPool({ workers: 1 });
+    const job = pool.follow([{ path: big, start: 0, length: 64 * 1024 * 1024 }], ['sha256']);
+    job.advance(1024);
+    // The worker opens the file when it reads below the frontier: wait until it has.
+    for (const deadline = Date.now() + 10_000; fdsOn(big).length === 0; ) {
+      assert.ok(Date.now() < deadline, 'the worker never opened the file');
+      await new Promise((r) => setImmediate(r));
+    }
+    await job.stop();
+    assert.deepEqual(fdsOn(big), [], 'the descriptor of the stopped worker is closed');
+
+    // The same for a running one-shot job aborted through its signal.
+    const ac = new AbortController();
+    let exited: Promise<unknown> | undefined;
+    const running = pool.hash([{ path: big, start: 0, length: 64 * 1024 * 1024 }], ['sha256'], {
+      signal: ac.signal,
+      onBytes: () => {
+        const [slot] = (pool as unknown as { slots: { worker: Worker }[] }).slots;
+        exited ??= once(slot!.worker, 'exit');
+        ac.abort();
+      },
+    });
+    await assert.rejects(running, AbortedError);
+    assert.ok(exited, 'the job had started');
+    await exited;
+    assert.deepEqual(fdsOn(big), [], 'the descriptor of the aborted job is closed');
   });
 
   it('a process whose only work left is a hash job waits for it (running workers are referenced)', function () {
