@@ -23,16 +23,6 @@ export async function runLarge(scale: number, baseFile: string, command: string)
     label: `scale ${scale}`,
     dropCorpus: true,
   });
-  base.large = {
-    command,
-    generated: new Date().toISOString(),
-    loadavg,
-    scale,
-    totalBytes: d.totalBytes,
-    bundleBytes: d.bundleBytes,
-    build: d.build,
-    push: d.push,
-    verify: d.verify,
-  };
+  base.large = { command, generated: new Date().toISOString(), loadavg, ...d };
   return base;
 }

@@ -51,11 +51,8 @@ export interface Guard {
   ratio: number;
 }
 
-/** A run at a large scale, measured on its own and compared with the full run's 1x rows. */
-export interface LargeRun {
-  command: string;
-  generated: string;
-  loadavg: string;
+/** Lading's build, push and verify once on a corpus of another scale (--double, --large). */
+export interface DoubleResult {
   scale: number;
   totalBytes: number;
   bundleBytes: number;
@@ -64,13 +61,11 @@ export interface LargeRun {
   verify: Step;
 }
 
-export interface DoubleResult {
-  scale: number;
-  totalBytes: number;
-  bundleBytes: number;
-  build: Step;
-  push: Step;
-  verify: Step;
+/** A run at a large scale, measured on its own and compared with the full run's 1x rows. */
+export interface LargeRun extends DoubleResult {
+  command: string;
+  generated: string;
+  loadavg: string;
 }
 
 /** How the run was asked for (the report's header). */
