@@ -293,6 +293,10 @@ export async function hashBundle(
       if (!(err instanceof TarTruncatedError)) throw err;
       truncated.add(bodyTruncated ?? err.member);
       step(lastAt, () => [problem(err.member, 'truncated', err.message)]);
+    } finally {
+      // A walk left early (verification stopped, an error) still closes what it opened: the
+      // generator's own finally releases the reader and its file handles.
+      await entries.return(undefined).catch(() => {});
     }
 
     if (parallel) {
