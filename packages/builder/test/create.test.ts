@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -220,6 +221,16 @@ describe('lading-build create (HTTP registry + chart repository on loopback)', f
     assert.equal(s.images, 5);
     assert.equal(s.charts, 1);
     assert.equal(s.downloadedBytes, 0);
+    // The layers came from the bundle built before (the cache holds no layers), opened for that
+    // and closed again: no descriptor of it is left open in this process.
+    const open = readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === bundlePath;
+      } catch {
+        return false; // the descriptor readdir used itself, closed since
+      }
+    });
+    assert.deepEqual(open, [], `descriptors of ${bundlePath} left open`);
     assert.ok(s.dedupSavedBytes > 0, 'base-a/base-b share a layer');
     assert.equal(s.signed, true);
     assert.ok(s.bytes > s.blobBytes);

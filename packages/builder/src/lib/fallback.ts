@@ -88,6 +88,14 @@ export class FallbackFetcher implements ReadOnlyStorage, Rejecter {
     return source.fetch(desc, opts);
   }
 
+  /** Close the local places that hold files open (the earlier bundles opened on first use). */
+  async close(): Promise<void> {
+    for (const p of this.places) {
+      const closable = p.store as Partial<{ close: () => Promise<void> }>;
+      if (p.name !== 'cache' && typeof closable.close === 'function') await closable.close().catch(() => {});
+    }
+  }
+
   reject(desc: Descriptor): boolean {
     const by = this.servedBy.get(desc.digest);
     if (!by || by === 'registry') return false;
@@ -165,6 +173,13 @@ class EarlierBundle implements ReadOnlyStorage {
     const t = await this.target();
     if (!t) throw new Error(`${this.built.path} changed since it was built`);
     return t.fetch(desc, opts);
+  }
+
+  /** Close the bundle if it was opened (its file handles). */
+  async close(): Promise<void> {
+    const opened = this.opened;
+    this.opened = undefined;
+    await (await opened)?.close();
   }
 }
 
