@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -14,7 +13,7 @@ import {
   openBundle,
   writeKeyPair,
 } from '@lading/core';
-import { skopeo, skopeoDigest } from '@lading/testkit';
+import { openDescriptors, skopeo, skopeoDigest } from '@lading/testkit';
 import { type CreateOptions, createBundle } from '../src/lib/create.ts';
 import { InsufficientSpaceError } from '../src/lib/space.ts';
 import { type Fixture, run, sha256File, shopSpec, startFixture } from './helpers.ts';
@@ -223,14 +222,7 @@ describe('lading-build create (HTTP registry + chart repository on loopback)', f
     assert.equal(s.downloadedBytes, 0);
     // The layers came from the bundle built before (the cache holds no layers), opened for that
     // and closed again: no descriptor of it is left open in this process.
-    const open = readdirSync('/proc/self/fd').filter((fd) => {
-      try {
-        return readlinkSync(`/proc/self/fd/${fd}`) === bundlePath;
-      } catch {
-        return false; // the descriptor readdir used itself, closed since
-      }
-    });
-    assert.deepEqual(open, [], `descriptors of ${bundlePath} left open`);
+    assert.deepEqual(openDescriptors(bundlePath), [], `descriptors of ${bundlePath} left open`);
     assert.ok(s.dedupSavedBytes > 0, 'base-a/base-b share a layer');
     assert.equal(s.signed, true);
     assert.ok(s.bytes > s.blobBytes);

@@ -8,9 +8,7 @@ import {
   fstatSync,
   mkdtempSync,
   openSync,
-  readdirSync,
   readFileSync,
-  readlinkSync,
   renameSync,
   rmSync,
   writeFileSync,
@@ -19,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
+import { openDescriptors } from '@lading/testkit';
 import { type FileRange, HashPool, ShortReadError } from '../src/digest/index.ts';
 import { AbortedError, ExitCode } from '../src/errors/index.ts';
 import { bytes } from './bundle-read-fixture.ts';
@@ -279,14 +278,7 @@ describe('HashPool', () => {
   // Node closes the descriptors a worker opened with fs.openSync when the worker exits (its
   // "unmanaged fds"): the pool relies on that when it stops a worker mid-job.
   it('a job stopped while its worker holds a file open leaves no descriptor behind', async () => {
-    const fdsOn = (path: string) =>
-      readdirSync('/proc/self/fd').filter((fd) => {
-        try {
-          return readlinkSync(`/proc/self/fd/${fd}`) === path;
-        } catch {
-          return false; // the descriptor readdir used itself, closed since
-        }
-      });
+    const fdsOn = openDescriptors;
     pool = new HashPool({ workers: 1 });
     const job = pool.follow([{ path: big, start: 0, length: 64 * 1024 * 1024 }], ['sha256']);
     job.advance(1024);

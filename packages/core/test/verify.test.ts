@@ -4,12 +4,12 @@ import {
   existsSync,
   readdirSync,
   readFileSync,
-  readlinkSync,
   rmSync,
   truncateSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { openDescriptors } from '@lading/testkit';
 import {
   assertVerified,
   BundleVerificationError,
@@ -371,14 +371,7 @@ describe('verifyBundle', () => {
       assert.ok(report.bytes < 64 * 1024, `${report.bytes} bytes hashed`);
       assert.deepEqual(report.images, []);
       // Stopping early still closes the bundle: no descriptor of it is left open in the process.
-      const open = readdirSync('/proc/self/fd').filter((fd) => {
-        try {
-          return readlinkSync(`/proc/self/fd/${fd}`) === good;
-        } catch {
-          return false; // the descriptor readdir used itself, closed since
-        }
-      });
-      assert.deepEqual(open, [], `descriptors of ${good} left open`);
+      assert.deepEqual(openDescriptors(good), [], `descriptors of ${good} left open`);
     });
 
     it('an unsigned bundle (no SHA256SUMS.sig): stops after the metadata, no "order" problems, says it is unsigned', async () => {

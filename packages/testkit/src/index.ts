@@ -1,5 +1,6 @@
 export { type IssuedCert, issueCert, makeCA, makeTestCA, type TestCA } from './ca.ts';
 export { isolatedEnv, isolateProcessEnv } from './env.ts';
+export { openDescriptors } from './fds.ts';
 export {
   DEFAULT_LARGE_LAYER_BYTES,
   MT,
