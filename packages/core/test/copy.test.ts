@@ -282,6 +282,31 @@ describe('copy', () => {
     assert.equal(all.digest, imgs.multi.desc.digest);
   });
 
+  it('starts from a descriptor the caller resolved: the source is not asked to resolve it again', async () => {
+    const resolves: string[] = [];
+    const counted = {
+      exists: (d: Descriptor, o?: CallOptions) => src.exists(d, o),
+      fetch: (d: Descriptor, o?: CallOptions) => src.fetch(d, o),
+      resolve: (ref: string, o?: CallOptions) => {
+        resolves.push(ref);
+        return src.resolve(ref, o);
+      },
+    };
+    const upstream = await src.resolve('demo/multi:3.0');
+    const dst = await fresh();
+    const res = await copy(counted, upstream.digest, dst, 'multi:arm', {
+      resolved: upstream,
+      platforms: [parsePlatform('linux/arm64')],
+    });
+    assert.deepEqual(resolves, [], 'no second resolve');
+    assert.equal(res.upstreamDigest, imgs.multi.desc.digest);
+    assert.deepEqual(res.platforms, ['linux/arm64/v8']);
+    assert.equal(await assertComplete(dst, res.descriptor), 1 + 4);
+    // without it, the copy resolves the reference itself (once)
+    await copy(counted, upstream.digest, await fresh(), 'x');
+    assert.deepEqual(resolves, [upstream.digest]);
+  });
+
   it('fails with a typed error naming the ref and the platforms available when nothing matches', async () => {
     const dst = await fresh();
     await assert.rejects(

@@ -106,10 +106,12 @@ export async function pullImage(
 ): Promise<PulledImage> {
   const open = opts.sources.open(req.ref);
   const { repository } = open;
-  const reference = 'upstream' in req ? req.upstream.digest : open.reference;
+  const upstream = 'upstream' in req ? req.upstream : undefined;
   const so = opts.signal ? { signal: opts.signal } : {};
-  const result = await copy(repository, reference, opts.cache, req.ref, {
+  const result = await copy(repository, upstream?.digest ?? open.reference, opts.cache, req.ref, {
     ...so,
+    // resolved already: the copy does not ask the registry again
+    ...(upstream ? { resolved: upstream } : {}),
     ...(opts.blobSource ? { leaveOut: FallbackFetcher.leavesOut } : {}),
     // the cache is local: list every node even below manifests it already holds
     walkExisting: true,

@@ -30,6 +30,11 @@ export interface CopyOptions extends CopyGraphOptions {
    * written (unless every entry matches); for a single image, its config must match.
    */
   platforms?: readonly Platform[];
+  /**
+   * What `srcRef` names at `src`, when the caller resolved it already (create resolves every
+   * image before pulling any): the copy starts from it instead of asking the source again.
+   */
+  resolved?: Descriptor;
 }
 
 export interface CopyResult extends CopyStats {
@@ -91,7 +96,7 @@ export async function copy(
   const graphOpts: CopyOptions = { ...opts, label: opts.label ?? srcRef };
   // what messages call it: the label (a caller's full reference) rather than a bare tag or digest
   const name = graphOpts.label ?? srcRef;
-  const upstream = await retryTransient(() => src.resolve(srcRef, { signal }), { signal });
+  const upstream = opts.resolved ?? (await retryTransient(() => src.resolve(srcRef, { signal }), { signal }));
   const wanted = opts.platforms && opts.platforms.length > 0 ? opts.platforms : undefined;
   let root: Descriptor = { mediaType: upstream.mediaType, digest: upstream.digest, size: upstream.size };
   let source: ReadOnlyStorage = src;
