@@ -179,8 +179,8 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
   });
   const limiter = new Limiter(concurrency);
   const warnings: string[] = [];
-  // What holds files open until the bundle is written (the earlier bundles blobs come from).
-  const closeAfter: Array<() => Promise<void>> = [];
+  // Where the bundle's layers come from; it holds the earlier bundles open until the end.
+  const blobSource = new FallbackFetcher(cache);
   try {
     let base: BaseBundle | undefined;
     if (opts.since) {
@@ -231,8 +231,6 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
     missing.push(...resolved.missing);
     if (missing.length > 0) throw new ReferencesNotFoundError(missing);
     const requests = resolved.resolved;
-    const blobSource = new FallbackFetcher(cache);
-    closeAfter.push(() => blobSource.close());
     const park = join(cache.dir, 'unfinished');
     const unfinished = await findUnfinished(output, park);
     if (unfinished) {
@@ -427,7 +425,7 @@ export async function createBundle(opts: CreateOptions): Promise<CreateSummary> 
     summary.warnings = warnings;
     return summary;
   } finally {
-    for (const close of closeAfter) await close();
+    await blobSource.close();
     await sources.close();
   }
 }
