@@ -93,9 +93,10 @@ export async function copy(
 ): Promise<CopyResult> {
   const { signal } = opts;
   throwIfAborted(signal);
-  const graphOpts: CopyOptions = { ...opts, label: opts.label ?? srcRef };
-  // what messages call it: the label (a caller's full reference) rather than a bare tag or digest
-  const name = graphOpts.label ?? srcRef;
+  // what messages and events call it: the label (a caller's full reference) rather than a bare
+  // tag or digest
+  const name = opts.label ?? srcRef;
+  const graphOpts: CopyOptions = { ...opts, label: name };
   const upstream = opts.resolved ?? (await retryTransient(() => src.resolve(srcRef, { signal }), { signal }));
   const wanted = opts.platforms && opts.platforms.length > 0 ? opts.platforms : undefined;
   let root: Descriptor = { mediaType: upstream.mediaType, digest: upstream.digest, size: upstream.size };
