@@ -25,8 +25,7 @@ export interface ProgressState {
   itemsLabel?: string;
 }
 
-/** Human byte sizes: 1.5 GiB. */
-
+/** Human durations: 250 ms, 12.3 s, 2 min 5 s. */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms} ms`;
   const s = ms / 1000;
@@ -110,9 +109,10 @@ export class Progress {
         ? `${formatBytes(s.bytesDone)} / ${formatBytes(s.bytesTotal)}`
         : formatBytes(s.bytesDone);
     const what = [bytes, items].join(', ');
+    const key = `${s.label}: ${what}`;
     return {
-      line: [`${s.label}: ${what}`, rate].filter(Boolean).join(', '),
-      key: `${s.label}: ${what}`,
+      line: [key, rate].filter(Boolean).join(', '),
+      key,
       bar: [what, rate].filter(Boolean).join(', '),
     };
   }
