@@ -93,11 +93,7 @@ export class UpstreamSignaturesError extends UpstreamSignatureError {
   }
 }
 
-/**
- * Discover, carry and check every image's extras. Images without a valid signature are all
- * reported (UpstreamSignatureError, or UpstreamSignaturesError for several); any other failure
- * stops all (thrown once every image's work has settled).
- */
+/** What collectExtras gives the bundle. */
 export interface CollectedExtras {
   /** Per image reference. */
   images: Map<string, ImageExtras>;
@@ -105,6 +101,11 @@ export interface CollectedExtras {
   held: Map<string, Buffer>;
 }
 
+/**
+ * Discover, carry and check every image's extras. Images without a valid signature are all
+ * reported (UpstreamSignatureError, or UpstreamSignaturesError for several); any other failure
+ * stops all (thrown once every image's work has settled).
+ */
 export async function collectExtras(
   images: readonly PulledImage[],
   opts: ExtrasOptions,
