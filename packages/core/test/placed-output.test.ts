@@ -87,11 +87,14 @@ describe('PlacedOutput (bundle written at offsets, hashed behind the writes)', (
     // A range that starts in part 0, spans part 1 and ends in part 2.
     assert.equal(await out.hashRange(999_000, 1_001_003), sha(data.subarray(999_000, 2_000_003)));
     assert.equal(await out.hashRange(0, 10), sha(data.subarray(0, 10)));
+    assert.deepEqual(await out.readAt(999_000, 1_001_003), data.subarray(999_000, 2_000_003));
     // What is on disk decides: a byte changed after the write changes the digest.
     await out.writeAt(1_500_000, Buffer.from([data[1_500_000]! ^ 0xff]));
     assert.notEqual(await out.hashRange(999_000, 1_001_003), sha(data.subarray(999_000, 2_000_003)));
     await assert.rejects(out.hashRange(2_000_000, 10), RangeError);
+    await assert.rejects(out.readAt(2_000_000, 10), RangeError);
     await out.discard();
+    await assert.rejects(out.hashRange(0, 10), /already committed or discarded/);
   });
 
   it('refuses to commit before every byte is settled, and discard leaves nothing', async () => {

@@ -43,6 +43,14 @@ interface PartFileOut {
   lastUse: number;
 }
 
+/** Where bytes of the output lie in one part: `n` bytes at `at` in it, at `off` in the range. */
+interface PartSlice {
+  part: PartFileOut;
+  at: number;
+  n: number;
+  off: number;
+}
+
 /**
  * Bytes written between two background flushes. Below the kernel's dirty thresholds (10 % of
  * memory) nothing reaches the disk until someone asks: without these, the whole bundle would be
@@ -204,28 +212,17 @@ export class PlacedOutput {
 
   /** Write `data` at byte `position` of the output (across part boundaries as needed). */
   async writeAt(position: number, data: Uint8Array): Promise<void> {
-    if (this.closed) throw new Error('output already committed or discarded');
-    const end = position + data.length;
-    if (position < 0 || end > this.size) {
-      throw new RangeError(`write of [${position}, ${end}) outside the output's ${this.size} bytes`);
-    }
-    let off = 0;
-    while (off < data.length) {
-      const at = position + off;
-      const part = this.parts[this.splitSize === undefined ? 0 : Math.floor(at / this.splitSize)]!;
-      const n = Math.min(data.length - off, part.start + part.size - at);
+    for (const { part, at, n, off } of this.slices('write', position, data.length)) {
       const fh = await this.acquire(part);
       try {
-        let w = 0;
-        while (w < n) {
-          const { bytesWritten } = await fh.write(data, off + w, n - w, at - part.start + w);
+        for (let w = 0; w < n; ) {
+          const { bytesWritten } = await fh.write(data, off + w, n - w, at + w);
           w += bytesWritten;
         }
       } finally {
         part.busy--;
       }
       part.dirty = true;
-      off += n;
     }
     this.unflushed += data.length;
     if (this.unflushed >= FLUSH_EVERY && !this.flushing) {
@@ -259,19 +256,11 @@ export class PlacedOutput {
    * worker thread of the output's hash pool).
    */
   async hashRange(position: number, length: number, opts: { signal?: AbortSignal } = {}): Promise<Digest> {
-    if (this.closed || !this.pool) throw new Error('output already committed or discarded');
-    if (position < 0 || position + length > this.size) {
-      throw new RangeError(
-        `hash of [${position}, ${position + length}) outside the output's ${this.size} bytes`,
-      );
-    }
     const ranges: FileRange[] = [];
-    for (let at = position; at < position + length; ) {
-      const part = this.parts[this.splitSize === undefined ? 0 : Math.floor(at / this.splitSize)]!;
-      const n = Math.min(position + length - at, part.start + part.size - at);
-      ranges.push({ path: part.tmp, start: at - part.start, length: n });
-      at += n;
+    for (const { part, at, n } of this.slices('hash', position, length)) {
+      ranges.push({ path: part.tmp, start: at, length: n });
     }
+    if (!this.pool) throw new Error('output already committed or discarded');
     try {
       const [hex] = await this.pool.hash(ranges, ['sha256'], opts);
       return `sha256:${hex}` as Digest;
@@ -283,28 +272,43 @@ export class PlacedOutput {
 
   /** Read `length` bytes at `position` of the output (across part boundaries as needed). */
   async readAt(position: number, length: number): Promise<Buffer> {
-    if (this.closed) throw new Error('output already committed or discarded');
-    if (position < 0 || position + length > this.size) {
-      throw new RangeError(
-        `read of [${position}, ${position + length}) outside the output's ${this.size} bytes`,
-      );
-    }
+    const slices = this.slices('read', position, length);
     const out = Buffer.allocUnsafe(length);
-    let off = 0;
-    while (off < length) {
-      const at = position + off;
-      const part = this.parts[this.splitSize === undefined ? 0 : Math.floor(at / this.splitSize)]!;
-      const n = Math.min(length - off, part.start + part.size - at);
+    for (const { part, at, n, off } of slices) {
       const fh = await this.acquire(part);
       try {
-        const { bytesRead } = await fh.read(out, off, n, at - part.start);
-        if (bytesRead <= 0) throw new RangeError(`${part.tmp} ends before byte ${at - part.start + n}`);
-        off += bytesRead;
+        for (let r = 0; r < n; ) {
+          const { bytesRead } = await fh.read(out, off + r, n - r, at + r);
+          if (bytesRead <= 0) throw new RangeError(`${part.tmp} ends before byte ${at + n}`);
+          r += bytesRead;
+        }
       } finally {
         part.busy--;
       }
     }
     return out;
+  }
+
+  /**
+   * Bytes [position, position + length) of the output, cut at part boundaries: the one mapping
+   * of output offsets to parts (`writeAt`, `readAt`, `hashRange`). Throws if the output is closed
+   * or the range lies outside it (`what` names the operation).
+   */
+  private slices(what: string, position: number, length: number): PartSlice[] {
+    if (this.closed) throw new Error('output already committed or discarded');
+    const end = position + length;
+    if (position < 0 || end > this.size) {
+      throw new RangeError(`${what} of [${position}, ${end}) outside the output's ${this.size} bytes`);
+    }
+    const slices: PartSlice[] = [];
+    for (let off = 0; off < length; ) {
+      const pos = position + off;
+      const part = this.parts[this.splitSize === undefined ? 0 : Math.floor(pos / this.splitSize)]!;
+      const n = Math.min(length - off, part.start + part.size - pos);
+      slices.push({ part, at: pos - part.start, n, off });
+      off += n;
+    }
+    return slices;
   }
 
   /**
