@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OutputReadBackError, PlacedOutput } from '../src/bundle/placed-output.ts';
 import { OutputExistsError } from '../src/bundle/split.ts';
-import { ExitCode } from '../src/errors/index.ts';
+import { AbortedError, ExitCode } from '../src/errors/index.ts';
 import { WriteGatherer } from '../src/util/index.ts';
 
 const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -95,6 +95,25 @@ describe('PlacedOutput (bundle written at offsets, hashed behind the writes)', (
     await assert.rejects(out.readAt(2_000_000, 10), RangeError);
     await out.discard();
     await assert.rejects(out.hashRange(0, 10), /already committed or discarded/);
+  });
+
+  it('hashRange of a part that shrank fails with OutputReadBackError naming it; an abort stays an abort', async () => {
+    const out = new PlacedOutput(join(dir, 'q.tar'), 300_000, { splitSize: 100_000 });
+    await out.prepare();
+    await out.writeAt(0, randomBytes(300_000));
+    const tmp = (await readdir(dir)).filter((n) => n.includes('q.tar.001'));
+    assert.equal(tmp.length, 1);
+    await truncate(join(dir, tmp[0]!), 50_000);
+    await assert.rejects(
+      out.hashRange(90_000, 100_000),
+      (err: unknown) =>
+        err instanceof OutputReadBackError &&
+        err.exitCode === ExitCode.unexpected &&
+        err.message.includes(tmp[0]!),
+    );
+    await assert.rejects(out.hashRange(0, 10, { signal: AbortSignal.abort() }), AbortedError);
+    await out.discard();
+    assert.deepEqual(await readdir(dir), []);
   });
 
   it('refuses to commit before every byte is settled, and discard leaves nothing', async () => {
