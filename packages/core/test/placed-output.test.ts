@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OutputReadBackError, PlacedOutput } from '../src/bundle/placed-output.ts';
@@ -153,6 +153,26 @@ describe('PlacedOutput (bundle written at offsets, hashed behind the writes)', (
         err.exitCode === ExitCode.unexpected &&
         err.message.includes(tmp[0]!),
     );
+    assert.deepEqual(await readdir(dir), []);
+  });
+
+  it('a flush to disk that fails fails the commit with its error, leaving nothing', async () => {
+    const out = new PlacedOutput(join(dir, 'f.tar'), 300_000, { splitSize: 100_000 });
+    await out.prepare();
+    await out.writeAt(0, randomBytes(300_000));
+    out.settle(300_000);
+    const probe = await open(join(dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+    await probe.close();
+    await rm(join(dir, 'probe'));
+    const datasync = proto.datasync;
+    const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    proto.datasync = () => Promise.reject(eio);
+    try {
+      await assert.rejects(out.commit(), (err: unknown) => err === eio);
+    } finally {
+      proto.datasync = datasync;
+    }
     assert.deepEqual(await readdir(dir), []);
   });
 

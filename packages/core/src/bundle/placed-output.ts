@@ -227,7 +227,7 @@ export class PlacedOutput {
     this.unflushed += data.length;
     if (this.unflushed >= FLUSH_EVERY && !this.flushing) {
       this.unflushed = 0;
-      this.flushing = this.flushOpen().finally(() => {
+      this.flushing = this.flush('open').finally(() => {
         this.flushing = undefined;
       });
       // Its failure is kept for `commit` (which flushes again, and throws it).
@@ -235,20 +235,27 @@ export class PlacedOutput {
     }
   }
 
-  /** Flush the parts that are open and written since their last flush (see FLUSH_EVERY). */
-  private async flushOpen(): Promise<void> {
+  /**
+   * Flush (fdatasync) the parts written since their last flush, one at a time: the open ones (the
+   * background flush every FLUSH_EVERY bytes, which keeps its failure), or all of them, opening
+   * those that are closed (`commit`, which then throws the first failure of any flush).
+   */
+  private async flush(which: 'open' | 'all'): Promise<void> {
     for (const p of this.parts) {
-      if (!p.fh || !p.dirty) continue;
+      if (!p.dirty || (which === 'open' && !p.fh)) continue;
       p.dirty = false;
-      const fh = await this.acquire(p);
       try {
-        await fh.datasync();
+        const fh = await this.acquire(p);
+        try {
+          await fh.datasync();
+        } finally {
+          p.busy--;
+        }
       } catch (err) {
         this.flushFailure ??= err;
-      } finally {
-        p.busy--;
       }
     }
+    if (which === 'all' && this.flushFailure) throw this.flushFailure;
   }
 
   /**
@@ -337,7 +344,7 @@ export class PlacedOutput {
     try {
       await this.flushing;
       // Flushed while the hasher reads the rest back (both from the page cache, on other threads).
-      const [digests] = await Promise.all([this.readBack(), this.flushAll()]);
+      const [digests] = await Promise.all([this.readBack(), this.flush('all')]);
       for (const p of this.parts) await this.closePart(p);
       const checksumFile = this.splitSize !== undefined ? partsChecksumName(this.path) : undefined;
       for (const p of this.parts) {
@@ -370,21 +377,6 @@ export class PlacedOutput {
       await this.removeTemps();
       throw err;
     }
-  }
-
-  /** Flush every part written since its last flush (opening those that are closed), one at a time. */
-  private async flushAll(): Promise<void> {
-    for (const p of this.parts) {
-      if (!p.dirty) continue;
-      p.dirty = false;
-      const fh = await this.acquire(p);
-      try {
-        await fh.datasync();
-      } finally {
-        p.busy--;
-      }
-    }
-    if (this.flushFailure) throw this.flushFailure;
   }
 
   /** The digests of the whole output and of each part, once the hasher has read everything. */
