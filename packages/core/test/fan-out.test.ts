@@ -3,23 +3,28 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fanOut, Limiter } from '../src/util/index.ts';
 
 describe('fanOut: the one fail-fast fan-out', () => {
-  it('returns results in item order, at most the limiter concurrency at once', async () => {
-    let running = 0;
-    let peak = 0;
-    const out = await fanOut(
-      [30, 5, 20, 1, 10],
-      async (ms) => {
-        running++;
-        peak = Math.max(peak, running);
-        await sleep(ms);
-        running--;
-        return ms * 2;
-      },
-      { limiter: new Limiter(2) },
-    );
-    assert.deepEqual(out, [60, 10, 40, 2, 20]);
-    assert.equal(peak, 2);
-  });
+  for (const [how, opts] of [
+    ['the limiter concurrency', () => ({ limiter: new Limiter(2) })],
+    ['`concurrency` (workers that take the items in order)', () => ({ concurrency: 2 })],
+  ] as const) {
+    it(`returns results in item order, at most ${how} at once`, async () => {
+      let running = 0;
+      let peak = 0;
+      const out = await fanOut(
+        [30, 5, 20, 1, 10],
+        async (ms) => {
+          running++;
+          peak = Math.max(peak, running);
+          await sleep(ms);
+          running--;
+          return ms * 2;
+        },
+        opts(),
+      );
+      assert.deepEqual(out, [60, 10, 40, 2, 20]);
+      assert.equal(peak, 2);
+    });
+  }
 
   it('the first failure aborts the others, and is thrown only after every started call settled', async () => {
     const settled: number[] = [];
@@ -58,24 +63,6 @@ describe('fanOut: the one fail-fast fan-out', () => {
 });
 
 describe('fanOut with concurrency (workers that take the items in order)', () => {
-  it('runs at most `concurrency` at once, results in item order', async () => {
-    let running = 0;
-    let peak = 0;
-    const out = await fanOut(
-      [30, 5, 20, 1, 10],
-      async (ms) => {
-        running++;
-        peak = Math.max(peak, running);
-        await sleep(ms);
-        running--;
-        return ms * 2;
-      },
-      { concurrency: 2 },
-    );
-    assert.deepEqual(out, [60, 10, 40, 2, 20]);
-    assert.equal(peak, 2);
-  });
-
   it('after the first failure no further item starts; it is thrown once the started ones settled', async () => {
     const started: number[] = [];
     const settled: number[] = [];
@@ -100,5 +87,22 @@ describe('fanOut with concurrency (workers that take the items in order)', () =>
     assert.equal(err, boom);
     assert.deepEqual(started, [0, 1]);
     assert.deepEqual(settled.sort(), [0, 1]);
+  });
+
+  it('an outer abort starts no further item', async () => {
+    const ctrl = new AbortController();
+    const started: number[] = [];
+    const p = fanOut(
+      [0, 1, 2, 3, 4],
+      async (i, signal) => {
+        started.push(i);
+        if (i === 1) ctrl.abort(new Error('stop'));
+        await sleep(5);
+        signal.throwIfAborted();
+      },
+      { concurrency: 2, signal: ctrl.signal },
+    );
+    await assert.rejects(p, /stop/);
+    assert.deepEqual(started, [0, 1]);
   });
 });
