@@ -1,13 +1,11 @@
-import { lstat, stat } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { OutputExistsError, partName, partsChecksumName } from '@lading/core';
+import { OutputExistsError, outputFile, partName, partsChecksumName } from '@lading/core';
 
 /** `--output DIR|FILE`: a folder (existing, or written with a trailing `/`) gets `<name>-<version>.tar`. */
 export async function resolveOutputPath(output: string, name: string, version: string): Promise<string> {
-  const st = await stat(output).catch(() => undefined);
-  if (st?.isDirectory() || output.endsWith('/')) return resolve(output, `${name}-${version}.tar`);
-  return resolve(output);
+  return outputFile(output, `${name}-${version}.tar`);
 }
 
 /** The files a bundle at `path` would occupy (the file, or the first part and the parts file). */

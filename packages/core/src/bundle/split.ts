@@ -1,10 +1,10 @@
 import type { KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import type { Digest } from '../digest/index.ts';
 import { AbortedError, InvalidInputError, throwIfAborted } from '../errors/index.ts';
-import { OutputExistsError } from '../util/atomic-file.ts';
+import { OutputExistsError, outputFile } from '../util/atomic-file.ts';
 import { WRITE_CHUNK } from '../util/index.ts';
 import { PlacedOutput } from './placed-output.ts';
 import { parseSize } from './size.ts';
@@ -96,7 +96,7 @@ export async function splitBundle(
       cause: err,
     });
   }
-  const out = new PlacedOutput(await partsName(file, opts.output), size, {
+  const out = new PlacedOutput(await outputFile(opts.output ?? file, basename(file)), size, {
     splitSize,
     ...(opts.overwrite !== undefined ? { overwrite: opts.overwrite } : {}),
     ...(opts.key ? { key: opts.key } : {}),
@@ -131,16 +131,4 @@ export async function splitBundle(
     }
     throw err;
   }
-}
-
-/** The name split parts derive from: `output`, or the bundle's name inside `output` when it is a folder. */
-async function partsName(file: string, output: string | undefined): Promise<string> {
-  if (output === undefined) return file;
-  const isDir =
-    /[/\\]$/.test(output) ||
-    (await stat(output).then(
-      (s) => s.isDirectory(),
-      () => false,
-    ));
-  return isDir ? join(output, basename(file)) : output;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, link, lstat, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { type FileHandle, link, lstat, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { InvalidInputError } from '../errors/index.ts';
 
 /**
@@ -28,6 +28,15 @@ export async function pathExists(path: string): Promise<boolean> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
   }
+}
+
+/**
+ * The file an `--output` names, resolved: `output` itself, or `name` inside it when it is a folder
+ * (an existing one, or written with a trailing `/`).
+ */
+export async function outputFile(output: string, name: string): Promise<string> {
+  const st = await stat(output).catch(() => undefined);
+  return st?.isDirectory() || output.endsWith('/') ? resolve(output, name) : resolve(output);
 }
 
 /** `.<name>.tmp-<pid>-<random>` beside `final`. */
