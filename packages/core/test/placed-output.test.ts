@@ -37,6 +37,21 @@ describe('PlacedOutput (bundle written at offsets, hashed behind the writes)', (
     );
   }
 
+  /** A 3-part output written whole, then its second part's temporary cut to 50 000 bytes (named). */
+  async function withShrunkPart(name: string): Promise<{ out: PlacedOutput; tmp: string }> {
+    const out = new PlacedOutput(join(dir, name), 300_000, { splitSize: 100_000 });
+    await out.prepare();
+    await out.writeAt(0, randomBytes(300_000));
+    const tmp = (await readdir(dir)).filter((n) => n.includes(`${name}.001`));
+    assert.equal(tmp.length, 1);
+    await truncate(join(dir, tmp[0]!), 50_000);
+    return { out, tmp: tmp[0]! };
+  }
+
+  /** The output could not be read back: OutputReadBackError, exit unexpected, naming `tmp`. */
+  const readBackFailure = (tmp: string) => (err: unknown) =>
+    err instanceof OutputReadBackError && err.exitCode === ExitCode.unexpected && err.message.includes(tmp);
+
   it('writes in any order; the file, its digest and the settled prefix are right', async () => {
     const data = randomBytes(5 * 1024 * 1024 + 123);
     const out = new PlacedOutput(join(dir, 'b.tar'), data.length);
@@ -98,19 +113,8 @@ describe('PlacedOutput (bundle written at offsets, hashed behind the writes)', (
   });
 
   it('hashRange of a part that shrank fails with OutputReadBackError naming it; an abort stays an abort', async () => {
-    const out = new PlacedOutput(join(dir, 'q.tar'), 300_000, { splitSize: 100_000 });
-    await out.prepare();
-    await out.writeAt(0, randomBytes(300_000));
-    const tmp = (await readdir(dir)).filter((n) => n.includes('q.tar.001'));
-    assert.equal(tmp.length, 1);
-    await truncate(join(dir, tmp[0]!), 50_000);
-    await assert.rejects(
-      out.hashRange(90_000, 100_000),
-      (err: unknown) =>
-        err instanceof OutputReadBackError &&
-        err.exitCode === ExitCode.unexpected &&
-        err.message.includes(tmp[0]!),
-    );
+    const { out, tmp } = await withShrunkPart('q.tar');
+    await assert.rejects(out.hashRange(90_000, 100_000), readBackFailure(tmp));
     await assert.rejects(out.hashRange(0, 10, { signal: AbortSignal.abort() }), AbortedError);
     await out.discard();
     assert.deepEqual(await readdir(dir), []);
@@ -139,20 +143,9 @@ describe('PlacedOutput (bundle written at offsets, hashed behind the writes)', (
   });
 
   it('a part that shrinks under the hasher fails the commit with OutputReadBackError, leaving nothing', async () => {
-    const out = new PlacedOutput(join(dir, 'r.tar'), 300_000, { splitSize: 100_000 });
-    await out.prepare();
-    await out.writeAt(0, randomBytes(300_000));
-    const tmp = (await readdir(dir)).filter((n) => n.includes('r.tar.001'));
-    assert.equal(tmp.length, 1);
-    await truncate(join(dir, tmp[0]!), 50_000);
+    const { out, tmp } = await withShrunkPart('r.tar');
     out.settle(300_000);
-    await assert.rejects(
-      out.commit(),
-      (err: unknown) =>
-        err instanceof OutputReadBackError &&
-        err.exitCode === ExitCode.unexpected &&
-        err.message.includes(tmp[0]!),
-    );
+    await assert.rejects(out.commit(), readBackFailure(tmp));
     assert.deepEqual(await readdir(dir), []);
   });
 
