@@ -2,6 +2,15 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fanOut, Limiter } from '../src/util/index.ts';
 
+/** A call that runs until `signal` aborts, then takes 20 ms to stop (rejects). */
+function stopsAfterAbort(signal: AbortSignal): Promise<void> {
+  return new Promise<void>((_, reject) => {
+    signal.addEventListener('abort', () => setTimeout(() => reject(new Error('aborted')), 20), {
+      once: true,
+    });
+  });
+}
+
 describe('fanOut: the one fail-fast fan-out', () => {
   for (const [how, opts] of [
     ['the limiter concurrency', () => ({ limiter: new Limiter(2) })],
@@ -32,11 +41,7 @@ describe('fanOut: the one fail-fast fan-out', () => {
     const err = await fanOut([0, 1, 2], async (i, signal) => {
       try {
         if (i === 1) throw boom;
-        await new Promise<void>((_, reject) => {
-          signal.addEventListener('abort', () => setTimeout(() => reject(new Error('aborted')), 20), {
-            once: true,
-          });
-        });
+        await stopsAfterAbort(signal);
       } finally {
         settled.push(i);
       }
@@ -73,11 +78,7 @@ describe('fanOut with concurrency (workers that take the items in order)', () =>
         started.push(i);
         try {
           if (i === 1) throw boom;
-          await new Promise<void>((_, reject) => {
-            signal.addEventListener('abort', () => setTimeout(() => reject(new Error('aborted')), 20), {
-              once: true,
-            });
-          });
+          await stopsAfterAbort(signal);
         } finally {
           settled.push(i);
         }
