@@ -135,6 +135,26 @@ describe('verify checks (pure, no tar)', () => {
         [['b.tar.000', 'missing']],
       );
     });
+
+    it('parts numbered with four digits: the gap is named with four, nothing else is missing', () => {
+      const problems = new ProblemList();
+      const expected = checkPartsList(
+        {
+          stem: 'b.tar',
+          onDisk: ['b.tar.0000', 'b.tar.0002'],
+          checksumName: 'b.tar.sha256',
+          text: text(['b.tar.0000', 'b.tar.0001', 'b.tar.0002']),
+          signature: 'ok',
+        },
+        'sha256:k',
+        problems,
+      );
+      assert.deepEqual(
+        problems.list.map((p) => [p.member, p.kind]),
+        [['b.tar.0001', 'missing']],
+      );
+      assert.deepEqual([...(expected ?? new Map()).keys()], ['b.tar.0000', 'b.tar.0001', 'b.tar.0002']);
+    });
   });
 
   describe('SignatureGate', () => {

@@ -1,5 +1,5 @@
 import type { ChecksumSignature } from '../checksum-file.ts';
-import { partsChecksumSignatureName } from '../format.ts';
+import { collectParts, parsePartName, partsChecksumSignatureName } from '../format.ts';
 import type { PartDigest } from '../source.ts';
 import { parseSums } from '../sums.ts';
 import type { ProblemList } from './problems.ts';
@@ -58,11 +58,9 @@ export function checkPartsList(
   const { stem, checksumName: file } = input;
   const onDisk = new Set(input.onDisk);
   // A gap in the numbering is a missing part whatever the parts file says.
-  const all = [...onDisk].sort();
-  const last = all.length ? Number.parseInt(all[all.length - 1]!.slice(-3), 10) : -1;
-  for (let i = 0; i <= last; i++) {
-    const n = `${stem}.${String(i).padStart(3, '0')}`;
-    if (!onDisk.has(n)) problems.add(n, 'missing', `split bundle part ${n} is missing`);
+  const width = parsePartName(input.onDisk[0] ?? '')?.width ?? 3;
+  for (const n of collectParts(stem, width, onDisk).missing) {
+    problems.add(n, 'missing', `split bundle part ${n} is missing`);
   }
   if (!file) return undefined;
   if (input.text === undefined) {
@@ -74,7 +72,7 @@ export function checkPartsList(
   try {
     // Lines that do not name a part of this bundle (the standalone loader put beside it by
     // `create --with-loader`) are not parts: `sha256sum -c` checks them, the bundle reader ignores them.
-    const isPart = (p: string) => p.startsWith(`${stem}.`) && /^\d{3,}$/.test(p.slice(stem.length + 1));
+    const isPart = (p: string) => parsePartName(p)?.base === stem;
     expected = new Map(
       parseSums(input.text, file)
         .filter((e) => isPart(e.path))
