@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import type { BundleSource } from '../src/bundle/source.ts';
 import { checkGraph } from '../src/bundle/verify/checks-graph.ts';
 import type { MemberInfo } from '../src/bundle/verify/checks-members.ts';
 import { checkMembers } from '../src/bundle/verify/checks-members.ts';
@@ -7,6 +8,7 @@ import { checkPartsList } from '../src/bundle/verify/checks-parts.ts';
 import { verifyFailureCause, verifyFailureHeadline } from '../src/bundle/verify/errors.ts';
 import { MAX_UNLISTED, SignatureGate } from '../src/bundle/verify/gate.ts';
 import type { Observation } from '../src/bundle/verify/observations.ts';
+import { readPartsInput } from '../src/bundle/verify/parts-input.ts';
 import { ProblemList } from '../src/bundle/verify/problems.ts';
 import { asDigest, type Descriptor, MediaType, type ParsedManifest, parseManifest } from '../src/index.ts';
 
@@ -134,6 +136,19 @@ describe('verify checks (pure, no tar)', () => {
         problems.list.map((p) => [p.member, p.kind]),
         [['b.tar.000', 'missing']],
       );
+    });
+
+    it('readPartsInput: the stem of parts numbered with four digits is the bundle name', async () => {
+      const part = (name: string) => ({ name, path: `/b/${name}`, size: 1 });
+      const source = {
+        path: '/b/b.tar.0000',
+        parts: [part('b.tar.0000')],
+        partsAfterGap: [part('b.tar.0002')],
+        partsChecksumPath: undefined,
+      } as unknown as BundleSource;
+      const input = await readPartsInput(source, generateKeyPairSync('ed25519').publicKey);
+      assert.equal(input.stem, 'b.tar');
+      assert.deepEqual(input.onDisk, ['b.tar.0000', 'b.tar.0002']);
     });
 
     it('parts numbered with four digits: the gap is named with four, nothing else is missing', () => {

@@ -2,14 +2,15 @@ import type { KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { type ChecksumSignature, checkChecksumSignature, readChecksumSignature } from '../checksum-file.ts';
-import { partsChecksumName } from '../format.ts';
+import { parsePartName, partsChecksumName } from '../format.ts';
 import type { BundleSource } from '../source.ts';
 import type { PartsInput } from './checks-parts.ts';
 
 /** Read what the parts checks need: the parts present and the signed parts file. */
 export async function readPartsInput(source: BundleSource, key: KeyObject): Promise<PartsInput> {
   const file = source.partsChecksumPath;
-  const stem = source.parts[0]?.name.slice(0, -4) ?? basename(source.path).slice(0, -4);
+  const first = source.parts[0]?.name ?? basename(source.path);
+  const stem = parsePartName(first)?.base ?? first.slice(0, -4);
   const onDisk = [...new Map([...source.parts, ...source.partsAfterGap].map((p) => [p.name, p])).keys()];
   const input: PartsInput = {
     stem,
