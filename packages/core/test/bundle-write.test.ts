@@ -238,6 +238,17 @@ describe('bundle writer', function () {
     );
     await assertNothingLeft();
 
+    // A small blob (under 1 MiB, hashed as it streams rather than read back on a worker) too.
+    const small = blobs.find((d) => d.size < 1024 * 1024 && !isManifestOrIndexType(d.mediaType))!;
+    const wrongSmall = new BytesFetcher(fetcher, (d) =>
+      d.digest === small.digest ? noise(small.size, 54321) : undefined,
+    );
+    await assert.rejects(
+      write('bundle.tar', { blobs: { fetcher: wrongSmall, descriptors: blobs } }),
+      (err: unknown) => err instanceof DigestMismatchError && err.message.includes(small.digest),
+    );
+    await assertNothingLeft();
+
     // Too few bytes / too many bytes.
     for (const bytes of [wrong.subarray(0, 100), Buffer.concat([wrong, Buffer.from('x')])]) {
       const f = new BytesFetcher(fetcher, (d) => (d.digest === victim.digest ? bytes : undefined));
