@@ -211,21 +211,7 @@ export class BlobUpload {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const res = await this.client.send({
-        method: 'PATCH',
-        path: session.location,
-        headers: { 'content-type': 'application/octet-stream' },
-        body: wire,
-        scopes: this.scopes,
-        kind: 'upload',
-        repository: this.repository,
-        ref: desc.digest,
-        expect: [202, 204],
-        retry: false,
-        signal: giveUp.signal,
-      });
-      await res.body.dump();
-      session.location = this.location(res, session.location);
+      session.location = await this.patchOnce(session.location, wire, {}, desc, giveUp.signal);
     } finally {
       signal?.removeEventListener('abort', onAbort);
       if (timer) clearTimeout(timer);
@@ -353,6 +339,34 @@ export class BlobUpload {
     await this.commit(location, desc, undefined, signal);
   }
 
+  /**
+   * One PATCH of `body` (a chunk with its Content-Range, or the whole stream), never retried here;
+   * resolves with the session's new URL.
+   */
+  private async patchOnce(
+    location: URL,
+    body: Buffer | Readable,
+    headers: Record<string, string>,
+    desc: Descriptor,
+    signal?: AbortSignal,
+  ): Promise<URL> {
+    const res = await this.client.send({
+      method: 'PATCH',
+      path: location,
+      headers: { 'content-type': 'application/octet-stream', ...headers },
+      body,
+      scopes: this.scopes,
+      kind: 'upload',
+      repository: this.repository,
+      ref: desc.digest,
+      expect: [202, 204],
+      retry: false,
+      ...(signal ? { signal } : {}),
+    });
+    await res.body.dump();
+    return this.location(res, location);
+  }
+
   /** PATCH one chunk; on a transient failure ask the registry how far it got and resume. */
   private async patch(
     location: URL,
@@ -367,25 +381,11 @@ export class BlobUpload {
     const end = offset + chunk.length;
     for (let attempt = 1; ; attempt++) {
       try {
-        const res = await this.client.send({
-          method: 'PATCH',
-          path: loc,
-          headers: {
-            'content-type': 'application/octet-stream',
-            'content-range': `${at}-${at + data.length - 1}`,
-            'content-length': String(data.length),
-          },
-          body: data,
-          scopes: this.scopes,
-          kind: 'upload',
-          repository: this.repository,
-          ref: desc.digest,
-          expect: [202, 204],
-          retry: false,
-          ...(signal ? { signal } : {}),
-        });
-        await res.body.dump();
-        return this.location(res, loc);
+        const range = {
+          'content-range': `${at}-${at + data.length - 1}`,
+          'content-length': String(data.length),
+        };
+        return await this.patchOnce(loc, data, range, desc, signal);
       } catch (err) {
         if (!(err instanceof RegistryUnavailableError) || attempt >= this.client.retry.maxAttempts) throw err;
         await this.client.retry.wait(this.client.retry.delayMs(attempt) ?? 0, signal);
