@@ -217,7 +217,7 @@ describe('registry client: retries, resume, timeouts (loopback fault injection)'
     assert.equal(await mono.exists(desc(m, MediaType.ociLayer)), false);
   });
 
-  it('a closing PUT that committed but lost its answer: a HEAD finds the blob, no 404 from a PUT sent again (streamed, chunked)', async () => {
+  it('a closing PUT that committed but lost its answer: a HEAD finds the blob, no 404 from a PUT sent again; one that never arrived is sent again (streamed, chunked)', async () => {
     for (const mode of ['streamed', 'chunked'] as const) {
       proxy.log.length = 0;
       const repo = registry.repository(`faults/lost-${mode}`, { mode, chunkSize: 64 * 1024 });
@@ -251,6 +251,19 @@ describe('registry client: retries, resume, timeouts (loopback fault injection)'
       assert.ok(!methods.includes('DELETE'), `${mode}: nothing cancelled: ${methods}`);
       proxy.fault = () => 'pass';
       assert.ok((await fetchAll(repo, d, { limit: 1 << 20 })).equals(data));
+
+      // dropped before it reached the registry: the HEAD misses, the empty PUT is sent again
+      proxy.log.length = 0;
+      const unsent = bytes(`unsent-${mode}`, 150_000);
+      const u = desc(unsent, MediaType.ociLayer);
+      let puts = 0;
+      proxy.fault = (req) => (req.method === 'PUT' && ++puts === 1 ? 'reset' : 'pass');
+      await repo.push(u, Readable.from([unsent]));
+      const again = proxy.log.map((l) => `${l.method}${l.fault === 'reset' ? '!' : ''}`);
+      assert.deepEqual(again.slice(-3), ['PUT!', 'HEAD', 'PUT'], `${mode}: ${again}`);
+      assert.ok(!again.includes('DELETE'), `${mode}: nothing cancelled: ${again}`);
+      proxy.fault = () => 'pass';
+      assert.ok((await fetchAll(repo, u, { limit: 1 << 20 })).equals(unsent));
     }
   });
 
