@@ -8,18 +8,16 @@
  * counted.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  isolatedEnv,
   type RegistryServer,
   registryRequests,
   startRegistry,
   startTcpProxy,
   type TcpProxy,
 } from '@lading/testkit';
-import { CLI, type Fixture, makeFixture, REPO_ROOT, STATE_DIR } from './push-helpers.ts';
+import { type Fixture, makeFixture, runCli } from './push-helpers.ts';
 
 /** Every open upload session in the registry's storage: `REPO/_uploads/ID` with its `startedat` or `data`. */
 async function openUploads(reg: RegistryServer): Promise<string[]> {
@@ -50,7 +48,7 @@ describe('lading-load push: SIGINT mid-upload (built binary, Distribution)', fun
   let bundle: string;
 
   before(async () => {
-    // An 8 MiB layer goes up in one streaming PUT; through the proxy at 2 MiB/s it takes seconds.
+    // An 8 MiB layer goes up in one streamed PATCH; through the proxy at 2 MiB/s it takes seconds.
     f = await makeFixture(8 * 1024 * 1024);
     bundle = await f.bundle('sigint.tar');
     reg = await startRegistry({ mode: 'http' });
@@ -63,24 +61,20 @@ describe('lading-load push: SIGINT mid-upload (built binary, Distribution)', fun
   });
 
   it('exits 130 with the line to rerun, and cancels every upload session it opened', async () => {
-    const args = ['push', bundle, '--key', f.pub, '--registry', `${proxy.host}/int`, '--plain-http'];
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: REPO_ROOT,
-      env: { ...isolatedEnv(), NODE_OPTIONS: '', LADING_STATE_DIR: STATE_DIR },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    let pid = 0;
+    const run = runCli(['push', bundle, '--key', f.pub, '--registry', `${proxy.host}/int`, '--plain-http'], {
+      env: { NODE_OPTIONS: '' },
+      onSpawn: (p) => {
+        pid = p;
+      },
     });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     // Mid-upload: 3 MiB of request bodies went through (the small blobs, part of the big layer).
-    // A run that ends first fails below on its exit code.
-    await Promise.race([proxy.whenSent(3 * 1024 * 1024), exited]);
+    const early = await Promise.race([proxy.whenSent(3 * 1024 * 1024).then(() => undefined), run]);
+    if (early) assert.fail(`the push ended before the signal (exit ${early.code}):\n${early.stderr}`);
     const during = await openUploads(reg);
-    assert.ok(during.length > 0, `an upload session is open when the signal comes: ${stderr}`);
-    child.kill('SIGINT');
-    const code = await exited;
+    assert.ok(during.length > 0, 'an upload session is open when the signal comes');
+    process.kill(pid, 'SIGINT');
+    const { code, stderr } = await run;
     assert.equal(code, 130, `SIGINT exits 130:\n${stderr}`);
     const last = stderr.trimEnd().split('\n').at(-1) ?? '';
     assert.match(last, /^to finish, run the same command again: lading-load push /, stderr);
