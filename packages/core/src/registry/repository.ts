@@ -326,12 +326,18 @@ export class RegistryRepository implements Target, Mounter, TagLister, Reference
       await this.putManifest(desc, content, desc.digest, opts);
       return;
     }
-    const upload = new BlobUpload(this.client, this.name);
-    await upload.push(desc, content, {
+    await this.upload().push(desc, content, {
       ...(this.options.chunkSize ? { chunkSize: this.options.chunkSize } : {}),
       ...(this.options.mode ? { mode: this.options.mode } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
+  }
+
+  /** Upload sessions in this repository; a closing PUT that lost its answer is settled by `exists`. */
+  private upload(): BlobUpload {
+    return new BlobUpload(this.client, this.name, (desc, signal) =>
+      this.exists(desc, signal ? { signal } : {}),
+    );
   }
 
   /** Push a manifest and tag it in one request. */
@@ -447,7 +453,7 @@ export class RegistryRepository implements Target, Mounter, TagLister, Reference
     await res.body.dump();
     if (res.status === 201) return true;
     const loc = res.header('location');
-    if (loc) await new BlobUpload(this.client, this.name).cancel(new URL(loc, this.client.url(path)));
+    if (loc) await this.upload().cancel(new URL(loc, this.client.url(path)));
     return false;
   }
 

@@ -38,11 +38,18 @@ export class BlobUpload {
   private readonly client: RegistryClient;
   readonly repository: string;
   private readonly scopes: string[];
+  /** Whether the repository holds a blob now (HEAD): asked when a closing PUT lost its answer. */
+  private readonly exists: (desc: Descriptor, signal?: AbortSignal) => Promise<boolean>;
 
-  constructor(client: RegistryClient, repository: string) {
+  constructor(
+    client: RegistryClient,
+    repository: string,
+    exists: (desc: Descriptor, signal?: AbortSignal) => Promise<boolean>,
+  ) {
     this.client = client;
     this.repository = repository;
     this.scopes = [repositoryScope(repository, ['pull', 'push'])];
+    this.exists = exists;
   }
 
   private location(res: Response, base: URL | string): URL {
@@ -263,32 +270,10 @@ export class BlobUpload {
         const lost =
           err instanceof RegistryUnavailableError || (attempt > 1 && err instanceof BlobUnknownError);
         if (!lost || signal?.aborted) throw err;
-        if (await this.landed(desc, signal)) return;
+        if (await this.exists(desc, signal)) return;
         if (body || err instanceof BlobUnknownError || attempt >= this.client.retry.maxAttempts) throw err;
         await this.client.retry.wait(this.client.retry.delayMs(attempt) ?? 0, signal);
       }
-    }
-  }
-
-  /** Whether the registry holds the blob now (HEAD, with the client's own retries). */
-  private async landed(desc: Descriptor, signal?: AbortSignal): Promise<boolean> {
-    try {
-      const res = await this.client.send({
-        method: 'HEAD',
-        path: `/v2/${this.repository}/blobs/${desc.digest}`,
-        scopes: this.scopes,
-        kind: 'blob',
-        repository: this.repository,
-        ref: desc.digest,
-        expect: [200],
-        ...(signal ? { signal } : {}),
-      });
-      await res.body.dump();
-      const length = res.header('content-length');
-      return length === undefined || Number(length) === desc.size;
-    } catch (err) {
-      if (err instanceof BlobUnknownError) return false;
-      throw err;
     }
   }
 
