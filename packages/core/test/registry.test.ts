@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { type RegistryMode, type RegistryServer, startRegistry } from '@lading/testkit';
+import { type RegistryMode, type RegistryServer, registryRequests, startRegistry } from '@lading/testkit';
 import { bytesStream, fetchAll, fetchVerified } from '../src/content/index.ts';
 import { DigestMismatchError, digestOf, SizeMismatchError } from '../src/digest/index.ts';
 import { AbortedError, NotFoundError, RemoteError } from '../src/errors/index.ts';
@@ -313,30 +313,41 @@ for (const mode of MODES) {
       await assert.rejects(fetchAll(repo, wrong, { limit: 1 << 20 }), SizeMismatchError);
     });
 
-    it('aborts a push through its AbortSignal', async () => {
-      const repo = registry.repository('abort/app');
-      const data = bytes('abort', 512 * 1024);
-      const d = desc(data, MediaType.ociLayer);
-      let sent = 0;
-      const ctrl = new AbortController();
-      const slow = new Readable({
-        read() {
-          if (sent >= data.length) return this.push(null);
-          // Abort in the middle: once a quarter of the blob has been read from the source.
-          if (sent >= data.length / 4) ctrl.abort();
-          setTimeout(() => {
-            this.push(data.subarray(sent, sent + 8192));
-            sent += 8192;
-          }, 5);
-        },
+    for (const how of ['auto', 'streamed'] as const) {
+      it(`aborts a push through its AbortSignal (${how})`, async () => {
+        const repo = registry.repository(`abort/${how}`, { mode: how });
+        const data = bytes(`abort-${how}`, 512 * 1024);
+        const d = desc(data, MediaType.ociLayer);
+        let sent = 0;
+        const ctrl = new AbortController();
+        const slow = new Readable({
+          read() {
+            if (sent >= data.length) return this.push(null);
+            // Abort in the middle: once a quarter of the blob has been read from the source.
+            if (sent >= data.length / 4) ctrl.abort();
+            setTimeout(() => {
+              this.push(data.subarray(sent, sent + 8192));
+              sent += 8192;
+            }, 5);
+          },
+        });
+        await assert.rejects(repo.push(d, slow, { signal: ctrl.signal }), AbortedError);
+        assert.ok(sent < data.length, 'the stream was not read to the end');
+        assert.equal(await repo.exists(d), false);
+        if (how === 'streamed') {
+          // The PATCH body was ended, not cut: the registry answered with the session's current
+          // URL, so the DELETE that names it is accepted (a stale one gets BLOB_UPLOAD_INVALID).
+          const deletes = (await registryRequests(reg)).filter(
+            (r) => r.method === 'DELETE' && r.uri.includes(`/abort/${how}/blobs/uploads/`),
+          );
+          assert.equal(deletes.length, 1, JSON.stringify(deletes));
+          assert.ok(deletes[0]!.status < 300, `DELETE answered ${deletes[0]!.status}`);
+        }
+        const pre = new AbortController();
+        pre.abort();
+        await assert.rejects(repo.resolve('x', { signal: pre.signal }), AbortedError);
       });
-      await assert.rejects(repo.push(d, slow, { signal: ctrl.signal }), AbortedError);
-      assert.ok(sent < data.length, 'the stream was not read to the end');
-      assert.equal(await repo.exists(d), false);
-      const pre = new AbortController();
-      pre.abort();
-      await assert.rejects(repo.resolve('x', { signal: pre.signal }), AbortedError);
-    });
+    }
 
     it('deletes a manifest by digest', async () => {
       const repo = registry.repository('delete/app');
