@@ -1,12 +1,5 @@
 import assert from 'node:assert/strict';
-import {
-  type RegistryServer,
-  startRegistry,
-  startTcpProxy,
-  startTripwire,
-  type TcpProxy,
-  type Tripwire,
-} from '@lading/testkit';
+import { type RegistryServer, startRegistry, startTripwire, type Tripwire } from '@lading/testkit';
 import { type Fixture, makeFixture, runCli } from './push-helpers.ts';
 
 /**
@@ -70,44 +63,4 @@ describe('lading-load push: the registry dies mid-transfer', function () {
       }
     });
   }
-});
-
-describe('lading-load push: interrupted with SIGINT mid-upload', function () {
-  this.timeout(180_000);
-  let f: Fixture;
-  let bundle: string;
-  let reg: RegistryServer;
-  let proxy: TcpProxy;
-
-  before(async () => {
-    f = await makeFixture(64 * 1024 * 1024);
-    bundle = await f.bundle('shop.tar');
-    reg = await startRegistry({ mode: 'http' });
-    proxy = await startTcpProxy(reg.host);
-  });
-  after(async () => {
-    await proxy?.stop();
-    await reg?.stop();
-    await f?.cleanup();
-  });
-
-  it('exit 130 and the line to rerun, no stack trace', async () => {
-    let pid = 0;
-    // SIGINT once 16 MiB of the big layer went up: that upload is in flight.
-    const interrupted = proxy.whenSent(16 * 1024 * 1024).then(() => process.kill(pid, 'SIGINT'));
-    const r = await runCli(['push', bundle, '--key', f.pub, '--registry', `${proxy.host}/site`], {
-      onSpawn: (p) => {
-        pid = p;
-      },
-    });
-    await interrupted;
-    assert.equal(r.code, 130, r.stderr);
-    assert.match(
-      r.stderr,
-      new RegExp(
-        `run the same command again: lading-load push \\S+shop\\.tar --key \\S+ --registry ${proxy.host}/site`,
-      ),
-    );
-    assert.doesNotMatch(r.stderr, /^\s+at /m);
-  });
 });

@@ -1,6 +1,6 @@
 /**
  * `lading-load push` interrupted with SIGINT in the middle of an upload (issue 13): exit 130, the
- * line to rerun, and no upload session left open on the registry. Distribution keeps a session in
+ * line to rerun (no stack trace), and no upload session left open on the registry. Distribution keeps a session in
  * repositories/NAME/_uploads/ID/ (`startedat`, `data`, `hashstates/`) until it is committed or
  * cancelled. A cancelled one loses `startedat` and `data`, but Distribution 2.8 writes its hash
  * state once more after the DELETE (distribution/distribution#348, #1669), leaving
@@ -79,6 +79,13 @@ describe('lading-load push: SIGINT mid-upload (built binary, Distribution)', fun
     const last = stderr.trimEnd().split('\n').at(-1) ?? '';
     assert.match(last, /^to finish, run the same command again: lading-load push /, stderr);
     assert.ok(last.includes(bundle), last);
+    assert.match(
+      stderr,
+      new RegExp(
+        `run the same command again: lading-load push \\S+sigint\\.tar --key \\S+ --registry ${proxy.host}/int`,
+      ),
+    );
+    assert.doesNotMatch(stderr, /^\s+at /m);
     const left = await openUploads(reg);
     assert.deepEqual(left, [], `upload sessions left open:\n${stderr}`);
     const deletes = (await registryRequests(reg)).filter((r) => r.method === 'DELETE');
