@@ -166,7 +166,7 @@ export class BlobUpload {
     const session = { location };
     try {
       throwIfAborted(signal);
-      if (mode === 'streamed') await this.streamed(session, desc, verifier, () => verifyError, signal);
+      if (mode === 'streamed') await this.streamed(session, desc, verifier, signal);
       else if (chunked) await this.chunked(session, desc, verifier, chunkSize, signal);
       else await this.commit(location, desc, verifier, signal);
     } catch (err) {
@@ -194,7 +194,6 @@ export class BlobUpload {
     session: { location: URL },
     desc: Descriptor,
     verifier: Readable,
-    verifyError: () => Error | undefined,
     signal?: AbortSignal,
   ): Promise<void> {
     const wire = new PassThrough();
@@ -224,8 +223,8 @@ export class BlobUpload {
       if (timer) clearTimeout(timer);
       stop();
     }
-    const bad = verifyError();
-    if (bad) throw bad;
+    // The bytes did not verify (or the source failed): the body was ended early, nothing commits.
+    if (verifier.errored) throw verifier.errored;
     throwIfAborted(signal);
     await this.commit(session.location, desc, undefined, signal);
   }
