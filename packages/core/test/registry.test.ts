@@ -293,6 +293,13 @@ for (const mode of MODES) {
         const short = { ...desc(real, MediaType.ociLayer), size: real.length - 1 }; // more bytes than declared
         await assert.rejects(repo.push(short, chunked(real)), SizeMismatchError);
         assert.equal(await repo.exists(desc(real, MediaType.ociLayer)), false);
+        if (how !== 'monolithic') {
+          // Refused by the client, not left to the registry's digest check: no closing PUT is sent.
+          const puts = (await registryRequests(reg)).filter(
+            (r) => r.method === 'PUT' && r.uri.includes(`/bad/${how}/blobs/uploads/`),
+          );
+          assert.deepEqual(puts, []);
+        }
       });
     }
 
