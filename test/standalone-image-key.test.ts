@@ -7,7 +7,7 @@
  * lazily by verify, so this is also the check that the single-file build carries it.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
@@ -17,7 +17,9 @@ import { promisify } from 'node:util';
 import { createBundle } from '@lading/builder';
 import { writeKeyPair } from '@lading/core';
 import {
+  type CollectedRun,
   type RegistryServer,
+  runCollect,
   seedRegistry,
   startRegistry,
   type TestImage,
@@ -28,12 +30,6 @@ import { cosignSign } from '@lading/testkit/cosign';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const EXE_NAME = 'lading-load-linux-x64';
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe('standalone lading-load verify --image-key (single executable, no Node.js on PATH)', function () {
   this.timeout(600_000);
@@ -47,20 +43,7 @@ describe('standalone lading-load verify --image-key (single executable, no Node.
   let vendorPub: string;
   let otherPub: string;
 
-  const run = (args: string[]): Promise<Run> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(exe, args, { env, cwd: tmp.path, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => {
-        stdout += d;
-      });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => {
-        stderr += d;
-      });
-      child.on('error', reject);
-      child.on('close', (status) => resolve({ status, stdout, stderr }));
-    });
+  const run = (args: string[]): Promise<CollectedRun> => runCollect(exe, args, { env, cwd: tmp.path });
 
   before(async () => {
     tmp = await tmpDir('lading-standalone-imagekey-');

@@ -5,12 +5,12 @@
  * print to PDF.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Digest, openBundle } from '@lading/core';
-import { needs } from '@lading/testkit';
+import { needs, runCollect } from '@lading/testkit';
 import { type BundleEntry, type Fixture, flipByte, makeFixture, runCli } from './push-helpers.ts';
 
 const hasChromium = spawnSync('chromium', ['--version'], { encoding: 'utf8' }).status === 0;
@@ -19,36 +19,20 @@ const hasChromium = spawnSync('chromium', ['--version'], { encoding: 'utf8' }).s
 async function chromium(args: string[]): Promise<string> {
   const profile = await mkdtemp(join(tmpdir(), 'lading-chromium-'));
   try {
-    return await new Promise<string>((resolve, reject) => {
-      const child = spawn(
-        'chromium',
-        [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          `--user-data-dir=${profile}`,
-          ...args,
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let out = '';
-      let err = '';
-      child.stdout.setEncoding('utf8').on('data', (c: string) => {
-        out += c;
-      });
-      child.stderr.setEncoding('utf8').on('data', (c: string) => {
-        err += c;
-      });
-      child.on('error', reject);
-      child.on('close', (code) =>
-        code === 0 ? resolve(out) : reject(new Error(`chromium exit ${code}: ${err}`)),
-      );
-    });
+    const r = await runCollect('chromium', [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--user-data-dir=${profile}`,
+      ...args,
+    ]);
+    if (r.status !== 0) throw new Error(`chromium exit ${r.status}: ${r.stderr}`);
+    return r.stdout;
   } finally {
     await rm(profile, { recursive: true, force: true });
   }

@@ -1,5 +1,5 @@
 /** Test bundles for serve / install / mirror-config: testkit images (+ the webapp chart) → writeBundle. */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,7 +22,7 @@ import {
   packChart,
   writeBundle,
 } from '@lading/core';
-import { type TestImage, writeTestImages } from '@lading/testkit';
+import { type CollectedRun, runCollect, type TestImage, writeTestImages } from '@lading/testkit';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const WEBAPP_CHART = join(REPO_ROOT, 'fixtures', 'charts', 'webapp');
@@ -202,22 +202,6 @@ export function runAsync(
   cmd: string,
   args: string[],
   opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      cwd: opts.cwd,
-      env: opts.env ?? process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c;
-    });
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+): Promise<CollectedRun> {
+  return runCollect(cmd, args, opts);
 }

@@ -5,7 +5,7 @@
  * run reports one failure, never a silent pass).
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
@@ -14,7 +14,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { copyStandaloneLoader } from '@lading/core';
-import { type RegistryServer, startRegistry } from '@lading/testkit';
+import { type CollectedRun, type RegistryServer, runCollect, startRegistry } from '@lading/testkit';
 import { buildTestBundle, memberOffset, type TestBundle } from './verify-fixtures.ts';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -22,12 +22,6 @@ const COMMANDS_DIR = join(REPO, 'packages', 'loader', 'src', 'commands');
 const EXE_NAME = 'lading-load-linux-x64';
 /** Tools a field host has; `node` is deliberately not among them. */
 const TOOLS = ['sh', 'tar', 'sha256sum', 'cat', 'ls'];
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe('standalone lading-load (single executable, no Node.js on PATH)', function () {
   this.timeout(600_000);
@@ -39,21 +33,8 @@ describe('standalone lading-load (single executable, no Node.js on PATH)', funct
   let bundle: TestBundle | undefined;
 
   /** Runs the executable with the node-less environment. */
-  const run = (args: string[], input?: string): Promise<Run> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(exe, args, { env, cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => {
-        stdout += d;
-      });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => {
-        stderr += d;
-      });
-      child.on('error', reject);
-      child.on('close', (status) => resolve({ status, stdout, stderr }));
-      child.stdin.end(input ?? '');
-    });
+  const run = (args: string[], input?: string): Promise<CollectedRun> =>
+    runCollect(exe, args, { env, cwd: root, input });
   const needBuild = (ctx: Mocha.Context) => {
     if (buildError !== undefined) ctx.skip();
   };

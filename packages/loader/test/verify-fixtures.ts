@@ -1,5 +1,5 @@
 /** Test bundles for the verify and fetch tests: testkit images + one Helm chart artifact + a file. */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
@@ -21,7 +21,7 @@ import {
   type WriteBundleResult,
   writeBundle,
 } from '@lading/core';
-import { type TestImage, writeTestImages } from '@lading/testkit';
+import { runCollect, type TestImage, writeTestImages } from '@lading/testkit';
 
 export const LOADER_ROOT = fileURLToPath(new URL('../', import.meta.url));
 export const RUN_JS = join(LOADER_ROOT, 'bin', 'run.js');
@@ -188,22 +188,9 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): 
  * talks to runs in this process, like the S3 stand-in).
  */
 export function cliAsync(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [RUN_JS, ...args], {
-      env: { ...process.env, CI: '1', ...env },
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  return runCollect(process.execPath, [RUN_JS, ...args], {
+    env: { ...process.env, CI: '1', ...env },
+    ...(cwd !== undefined ? { cwd } : {}),
   });
 }
 

@@ -10,6 +10,7 @@ export {
   writeTestImages,
 } from './images.ts';
 export { inCI, needs } from './needs.ts';
+export { type CollectedRun, runCollect } from './proc.ts';
 export { type ProxyServer, type StartProxyOptions, startProxy, TINYPROXY_BIN } from './proxy.ts';
 export {
   type LoggedRequest,

@@ -124,3 +124,43 @@ export function spawnGuarded(
   };
   return { child, logFile, exited, stop };
 }
+
+export interface CollectedRun {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `cmd args…` to its end without blocking the event loop (so a server in this process can
+ * answer it) and resolves with its exit status and whole stdout and stderr (UTF-8). The child's
+ * stdin gets `input` (default: nothing) and is closed.
+ * Rejects only when the command cannot be started.
+ */
+export function runCollect(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): Promise<CollectedRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+      env: opts.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
+    // a child that exits without reading its input must not fail the run with EPIPE
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
+  });
+}

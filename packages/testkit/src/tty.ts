@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
 import { isolatedEnv } from './env.ts';
+import { runCollect } from './proc.ts';
 
 export interface TtyRun {
   code: number | null;
@@ -17,7 +17,7 @@ export interface TtyRun {
  * the way a person at a terminal sees it. `CI` is left out of the environment (the CLIs draw no
  * bars in CI).
  */
-export function runOnTty(
+export async function runOnTty(
   argv: string[],
   opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<TtyRun> {
@@ -25,22 +25,14 @@ export function runOnTty(
   const env = isolatedEnv({ ...process.env, ...opts.env });
   delete env.CI;
   env.COLUMNS ??= '200';
-  return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qfec', argv.map(quote).join(' '), '/dev/null'], {
-      ...(opts.cwd ? { cwd: opts.cwd } : {}),
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let raw = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      raw += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      raw += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, raw, screen: screenLines(raw) }));
+  const r = await runCollect('script', ['-qfec', argv.map(quote).join(' '), '/dev/null'], {
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    env,
   });
+  // the command's stdout and stderr both reach `script`'s stdout (the terminal); `script`'s own
+  // stderr holds only its own complaints
+  const raw = r.stdout + r.stderr;
+  return { code: r.status, raw, screen: screenLines(raw) };
 }
 
 /** The lines a terminal shows for `raw`: per line, what follows its last `\r`, without escapes. */
