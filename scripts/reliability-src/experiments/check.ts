@@ -23,14 +23,7 @@ export type RefusalCheck = (
  * (relative to `cwd`) written. A case that pushed something empties the registry for the next one.
  */
 export function refusalCheck(reg: RegistryServer): RefusalCheck {
-  const check = async (
-    id: string,
-    what: string,
-    bundle: string,
-    pub: string,
-    targets: string[],
-    cwd: string,
-  ): Promise<Case> => {
+  return async (id, what, bundle, pub, targets, cwd) => {
     const v = await verify(bundle, pub, cwd);
     const p = await push(bundle, reg.host, pub, { cwd });
     const pushed = await catalog(reg.url);
@@ -57,5 +50,4 @@ export function refusalCheck(reg: RegistryServer): RefusalCheck {
     }
     return c;
   };
-  return check;
 }
