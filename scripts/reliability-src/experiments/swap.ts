@@ -198,63 +198,58 @@ export async function swapCases(r: TrustRunners): Promise<TrustCase[]> {
   };
   const afterOpen = (s: Seen) => s.fds >= 2 && !VERIFIED.test(s.stderr);
 
-  // serve, swapped after verification opened the file
-  {
-    const { target, from } = await prepare('serve-after-open');
+  /**
+   * `command` (serve or push) with the older bundle renamed over its bundle once verification has it
+   * open: exit 3, never ready, nothing `leaked` (served or pushed) is the only right outcome.
+   */
+  const afterOpenCase = async (
+    command: 'serve' | 'push',
+    args: string[],
+    leakedBy: (ran: SwapRan) => Promise<string[]>,
+    readyRe?: RegExp,
+  ): Promise<void> => {
+    const { target, from } = await prepare(`${command}-after-open`);
     const ran = await runSwap(
       r.node,
-      [r.loadBin, 'serve', target, '--key', r.pub, '--address', '127.0.0.1:0'],
+      [r.loadBin, command, target, '--key', r.pub, ...args],
       await r.env(),
       { from, to: target },
       afterOpen,
-      /press Ctrl-C to stop/,
+      readyRe,
     );
-    const leaked = ran.ready ? ran.stdout.split('\n').filter((l) => /sha256:/.test(l)) : [];
+    const leaked = await leakedBy(ran);
     const landed = ran.swappedAt !== undefined && afterOpen(ran.swappedAt);
-    const ok = landed && ran.code === 3 && !ran.ready;
+    // serve that got as far as ready failed, whatever it printed
+    const ok = landed && ran.code === 3 && !ran.ready && leaked.length === 0;
+    const verb = command === 'serve' ? 'served' : 'pushed';
     out.push({
-      id: 'swap:serve:after-open',
-      what: 'an older bundle (same key, valid) renamed over the bundle once `serve`’s verification has it open',
+      id: `swap:${command}:after-open`,
+      what: `an older bundle (same key, valid) renamed over the bundle once \`${command}\`’s verification has it open`,
       exit: ran.code,
       fetchExit: -1,
       leaked,
-      expected: 'exit 3, nothing served',
+      expected: `exit 3, nothing ${verb}`,
       ok,
       message: `${atSwap(ran)}; ${r.lastError(ran)}`,
     });
     r.log(
-      `swap:serve:after-open: exit ${ran.code}, ${atSwap(ran)}, served ${leaked.length} ${ok ? 'ok' : 'PROBLEM'}`,
+      `swap:${command}:after-open: exit ${ran.code}, ${atSwap(ran)}, ${verb} ${leaked.length} ${ok ? 'ok' : 'PROBLEM'}`,
     );
-  }
+  };
 
-  // push, swapped after verification opened the file
+  // serve: what it printed once ready is what it served
+  await afterOpenCase(
+    'serve',
+    ['--address', '127.0.0.1:0'],
+    async (ran) => (ran.ready ? ran.stdout.split('\n').filter((l) => /sha256:/.test(l)) : []),
+    /press Ctrl-C to stop/,
+  );
+
+  // push: what the registry holds afterwards
   {
-    const { target, from } = await prepare('push-after-open');
     const reg = await r.registry();
-    const ran = await runSwap(
-      r.node,
-      [r.loadBin, 'push', target, '--key', r.pub, '--registry', reg.host, '--plain-http'],
-      await r.env(),
-      { from, to: target },
-      afterOpen,
-    );
-    const leaked = await catalog(reg.url);
+    await afterOpenCase('push', ['--registry', reg.host, '--plain-http'], () => catalog(reg.url));
     await reg.stop();
-    const landed = ran.swappedAt !== undefined && afterOpen(ran.swappedAt);
-    const ok = landed && ran.code === 3 && leaked.length === 0;
-    out.push({
-      id: 'swap:push:after-open',
-      what: 'an older bundle (same key, valid) renamed over the bundle once `push`’s verification has it open',
-      exit: ran.code,
-      fetchExit: -1,
-      leaked,
-      expected: 'exit 3, nothing pushed',
-      ok,
-      message: `${atSwap(ran)}; ${r.lastError(ran)}`,
-    });
-    r.log(
-      `swap:push:after-open: exit ${ran.code}, ${atSwap(ran)}, pushed ${leaked.length} ${ok ? 'ok' : 'PROBLEM'}`,
-    );
   }
 
   // push, swapped before verification: while the verified-stamp check holds the only open
