@@ -6,13 +6,13 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RegistryServer, TestImage } from '@lading/testkit';
 import { cosignSign } from '@lading/testkit/cosign';
-import { BUILD_BIN, fresh, LOAD_BIN, ladingEnv, log, NODE } from '../../bench-src/lib/common.ts';
+import { fresh, LOAD_BIN, ladingEnv, log, NODE } from '../../bench-src/lib/common.ts';
 import { lastError, type Ran, run } from '../lib/proc.ts';
-import type { Ctx } from './context.ts';
+import { type Ctx, create } from './context.ts';
 
 export interface ProvenanceCase {
   id: string;
@@ -147,29 +147,7 @@ export async function provenanceSection(ctx: Ctx): Promise<ProvenanceCase[]> {
     src: ctx.src,
     images: ctx.images,
     dir: await fresh('provenance'),
-    create: async (spec, output) => {
-      const { env, home } = await ladingEnv();
-      const ran = await run(
-        NODE,
-        [
-          BUILD_BIN,
-          'create',
-          '--spec',
-          spec,
-          '--output',
-          output,
-          '--key',
-          ctx.key,
-          '--plain-http-host',
-          ctx.src.host,
-          '--cache',
-          join(home, 'cache'),
-        ],
-        { env },
-      );
-      await rm(home, { recursive: true, force: true });
-      return ran;
-    },
+    create: (spec, output) => create({ spec, key: ctx.key }, output, { plainHttp: ctx.src.host }),
     verifyImageKey: async (bundle, imageKey) => {
       const { env } = await ladingEnv();
       return run(NODE, [LOAD_BIN, 'verify', bundle, '--key', ctx.pub, '--image-key', imageKey], { env });
