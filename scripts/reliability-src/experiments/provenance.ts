@@ -10,7 +10,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RegistryServer, TestImage } from '@lading/testkit';
 import { cosignSign } from '@lading/testkit/cosign';
-import { fresh, LOAD_BIN, ladingEnv, log, NODE } from '../../bench-src/lib/common.ts';
+import { fresh, LOAD_BIN, ladingEnv, log, NODE, specYaml } from '../../bench-src/lib/common.ts';
 import { lastError, type Ran, run } from '../lib/proc.ts';
 import { type Ctx, create } from './context.ts';
 
@@ -86,17 +86,9 @@ export async function provenanceCases(r: ProvenanceRunners): Promise<ProvenanceC
     const spec = join(caseDir, 'lading.yaml');
     // the rule's key, beside the spec (key paths are relative to it)
     await writeFile(join(caseDir, 'vendor.pub'), vendor.publicKey.export({ type: 'spki', format: 'pem' }));
-    const text = [
-      'apiVersion: lading/v1',
-      `name: prov-${c.id.replace(':', '-')}`,
-      'version: 1.0.0',
-      'images:',
-      `  - ${r.src.host}/${c.image.name}:${c.image.tag}`,
-      'verify:',
-      `  - images: ["${r.src.host}/${c.image.name}"]`,
-      '    keys: [vendor.pub]',
-      '',
-    ].join('\n');
+    const text = `${specYaml(`prov-${c.id.replace(':', '-')}`, '1.0.0', [
+      `${r.src.host}/${c.image.name}:${c.image.tag}`,
+    ])}verify:\n  - images: ["${r.src.host}/${c.image.name}"]\n    keys: [vendor.pub]\n`;
     await writeFile(spec, text);
     const output = join(caseDir, 'out.tar');
     const made = await r.create(spec, output);

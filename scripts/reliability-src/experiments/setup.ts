@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { seedRegistry, writeTestImages } from '@lading/testkit';
-import { BUILD_BIN, fresh, ladingEnv, log, NODE } from '../../bench-src/lib/common.ts';
+import { BUILD_BIN, fresh, ladingEnv, log, NODE, specYaml } from '../../bench-src/lib/common.ts';
 import { run } from '../lib/proc.ts';
 import { registryState } from '../lib/registry-state.ts';
 import { type Ctx, create, fileSha, type Options, push, registry, stopRegistry } from './context.ts';
@@ -28,16 +28,11 @@ export async function setup(opts: Options): Promise<Ctx> {
   const spec = join(specDir, 'lading.yaml');
   await writeFile(
     spec,
-    [
-      'apiVersion: lading/v1',
-      'name: rel',
-      'version: 1.0.0',
-      'images:',
-      ...images.map((i) => `  - ${src.host}/${i.name}:${i.tag}`),
-      'files:',
-      '  - docs/RUNBOOK.md',
-      '',
-    ].join('\n'),
+    `${specYaml(
+      'rel',
+      '1.0.0',
+      images.map((i) => `${src.host}/${i.name}:${i.tag}`),
+    )}files:\n  - docs/RUNBOOK.md\n`,
   );
   const ctx0 = { spec, key: join(dir, 'release.key') };
   const clean = join(dir, 'clean.tar');

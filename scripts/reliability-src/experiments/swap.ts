@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { specYaml } from '../../bench-src/lib/common.ts';
 import type { Ran } from '../lib/proc.ts';
 import { catalog, type RegistryState, registryState, sameState, stateDiff } from '../lib/registry-state.ts';
 import { memberName, parseTar } from '../lib/tar.ts';
@@ -161,14 +162,11 @@ export async function swapCases(r: TrustRunners): Promise<TrustCase[]> {
   const spec = join(dir, 'lading.yaml');
   await writeFile(
     spec,
-    [
-      'apiVersion: lading/v1',
-      'name: rel',
-      'version: 0.9.0',
-      'images:',
-      ...r.images.slice(0, 2).map((i) => `  - ${r.srcHost}/${i.name}:${i.tag}`),
-      '',
-    ].join('\n'),
+    specYaml(
+      'rel',
+      '0.9.0',
+      r.images.slice(0, 2).map((i) => `${r.srcHost}/${i.name}:${i.tag}`),
+    ),
   );
   const old = join(dir, 'old.tar');
   const made = await r.create(spec, old);
