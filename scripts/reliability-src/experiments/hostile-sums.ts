@@ -5,7 +5,7 @@
  * stand-in must write nothing but the bundle's parts (and their checksum file, signature and loader),
  * and a `release.pub` beside the output (or one level up) stays untouched.
  */
-import { createHash, createPrivateKey, sign } from 'node:crypto';
+import { createPrivateKey, sign } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -13,9 +13,8 @@ import { createS3Client, publishFiles } from '@lading/core';
 import { startS3Server } from '@lading/testkit/s3';
 import { run } from '../lib/proc.ts';
 import { parseTar } from '../lib/tar.ts';
+import { sha256 } from './context.ts';
 import type { TrustCase, TrustRunners } from './trust.ts';
-
-const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
 export async function hostileSumsCases(r: TrustRunners): Promise<TrustCase[]> {
   const dir = join(r.dir, 'sums');

@@ -17,7 +17,6 @@
  *   SHA256SUMS digest, and the registry's tags equal a plain push of the older bundle.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,6 +24,7 @@ import { specYaml } from '../../bench-src/lib/common.ts';
 import type { Ran } from '../lib/proc.ts';
 import { catalog, type RegistryState, registryState, sameState, stateDiff } from '../lib/registry-state.ts';
 import { memberName, parseTar } from '../lib/tar.ts';
+import { sha256 } from './context.ts';
 import type { TrustCase, TrustRunners } from './trust.ts';
 
 /** What the process held and had printed when it was stopped. */
@@ -146,7 +146,7 @@ const VERIFIED = /^verified /m;
 async function sumsDigest(bundle: string): Promise<string> {
   const sums = parseTar(await readFile(bundle)).find((m) => memberName(m) === 'SHA256SUMS');
   if (!sums) throw new Error(`${bundle}: no SHA256SUMS`);
-  return `sha256:${createHash('sha256').update(sums.data).digest('hex')}`;
+  return `sha256:${sha256(sums.data)}`;
 }
 
 function atSwap(s: SwapRan): string {
